@@ -1,0 +1,58 @@
+//! Errors are data: where (file:line:col, key path), what was expected, and a hint.
+
+use std::fmt;
+use std::path::Path;
+
+/// A position in an input file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed input file.
+    #[error("{at}: {what}\n  expected: {expected}\n  hint: {hint}")]
+    Parse {
+        at: Location,
+        what: String,
+        expected: String,
+        hint: String,
+    },
+    /// A value that parses but is out of its valid range.
+    #[error("{at}: invalid value for `{key}`: {what}\n  hint: {hint}")]
+    Value {
+        at: Location,
+        key: String,
+        what: String,
+        hint: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulation cannot proceed (e.g. a box too small for the cutoff).
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

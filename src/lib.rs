@@ -1,0 +1,11 @@
+//! electrode-twin: a digital twin of lithium-ion electrode manufacturing.
+//!
+//! Units: the "micro" system (µm, µs, pg → nN, fJ, kPa, mPa·s, g/cm³); see [`units`].
+
+pub mod bench;
+pub mod error;
+pub mod io;
+pub mod sim;
+pub mod units;
+
+pub use error::{Error, Result};

@@ -1,0 +1,221 @@
+//! `etwin`: the electrode-twin command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use etwin::bench::{self, CaseResult};
+use etwin::io::forces_csv::write_forces;
+use etwin::io::lammps_data::DataFile;
+use etwin::sim::forcefield::reference::ReferenceModel;
+use etwin::sim::system::{StepSettings, System, Thermo};
+use etwin::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "etwin", version, about = "Digital twin of lithium-ion electrode manufacturing")]
+struct Cli {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-atom forces and torques of a structure, optionally after N NVE steps.
+    Forces {
+        /// LAMMPS data file (atom_style sphere).
+        #[arg(long)]
+        structure: PathBuf,
+        /// Force-field RON file (e.g. scenarios/forcefields/lombardo2020_best.ron).
+        #[arg(long)]
+        forcefield: PathBuf,
+        /// NVE steps (nve/sphere) before writing; 0 = single point.
+        #[arg(long, default_value_t = 0)]
+        steps: u64,
+        /// Timestep [µs].
+        #[arg(long, default_value_t = 0.001)]
+        dt: f64,
+        /// Neighbour skin [µm].
+        #[arg(long, default_value_t = 1.0)]
+        skin: f64,
+        /// Output CSV: id,type,x,y,z,fx,fy,fz,tqx,tqy,tqz (µm, nN, nN·µm).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the final structure as a LAMMPS data file.
+        #[arg(long)]
+        write_data: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time the force + integration loop (particle-steps per second, per phase).
+    Bench {
+        /// Print JSON: {"cases":[{name, particles, threads, steps, particle_steps_per_s, phases}]}.
+        #[arg(long)]
+        json: bool,
+        /// Cases to run (gas, thick, pso); the reference ones need ETWIN_DATA_DIR.
+        #[arg(long, value_delimiter = ',', default_value = "gas,thick,pso")]
+        cases: Vec<String>,
+        /// Timed steps per case (default: gas 1000, thick 200, pso 200).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Write the gas initial state as a LAMMPS data file here (for LAMMPS comparisons).
+        #[arg(long)]
+        write_gas_state: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cli.threads.unwrap_or(0)).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot start the thread pool: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match pool.install(|| dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Forces {
+            structure,
+            forcefield,
+            steps,
+            dt,
+            skin,
+            out,
+            write_data,
+            json,
+        } => forces(&structure, &forcefield, steps, dt, skin, &out, write_data.as_deref(), json),
+        Command::Bench {
+            json,
+            cases,
+            steps,
+            write_gas_state,
+        } => run_bench(json, &cases, steps, write_gas_state.as_deref()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forces(structure: &Path, ff_path: &Path, steps: u64, dt: f64, skin: f64, out: &Path, write_data: Option<&Path>, json: bool) -> Result<()> {
+    let data = DataFile::read(structure)?;
+    let model = ReferenceModel::load(ff_path)?;
+    let settings = StepSettings {
+        dt,
+        skin,
+        ..Default::default()
+    };
+    let mut sys = System::new(data.particles.clone(), data.simbox, model.build()?, settings)?;
+    sys.setup()?;
+    sys.run(steps, &mut []);
+    write_forces(out, &sys.particles)?;
+    if let Some(path) = write_data {
+        DataFile {
+            title: format!("electrode-twin: {} after {steps} steps with {}", structure.display(), model.name),
+            n_types: data.n_types.max(sys.particles.max_kind()),
+            simbox: sys.simbox,
+            particles: sys.particles.clone(),
+            has_velocities: true,
+        }
+        .write(path)?;
+    }
+    let t = sys.thermo();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&thermo_json(&t, &sys)).map_err(|e| Error::Setup(e.to_string()))?);
+    } else {
+        print_thermo(&t, sys.particles.len());
+        println!("forces written to {}", out.display());
+    }
+    eprintln!("\n{}", sys.timers);
+    Ok(())
+}
+
+fn thermo_json(t: &Thermo, sys: &System) -> serde_json::Value {
+    let p = t.pressure_kpa;
+    let w = t.virial_kpa;
+    json!({
+        "particles": sys.particles.len(),
+        "step": t.step,
+        "pe_fJ": t.pe_fj,
+        "ke_trans_fJ": t.ke_trans_fj,
+        "ke_rot_fJ": t.ke_rot_fj,
+        "pressure_kPa": {"xx": p[0], "yy": p[1], "zz": p[2], "xy": p[3], "xz": p[4], "yz": p[5], "scalar": t.pressure_scalar_kpa},
+        "virial_pressure_kPa": {"xx": w[0], "yy": w[1], "zz": w[2], "xy": w[3], "xz": w[4], "yz": w[5]},
+        "contacts": t.contacts,
+        "volume_um3": t.volume_um3,
+        "timing_s": sys.timers,
+    })
+}
+
+fn print_thermo(t: &Thermo, n: usize) {
+    let p = t.pressure_kpa;
+    println!("particles            {n}");
+    println!("step                 {}", t.step);
+    println!("potential energy     {:.10e} fJ", t.pe_fj);
+    println!("kinetic energy       {:.10e} fJ (translation)  {:.10e} fJ (rotation)", t.ke_trans_fj, t.ke_rot_fj);
+    println!("pressure tensor [kPa]");
+    println!("  xx {:>18.10e}  xy {:>18.10e}  xz {:>18.10e}", p[0], p[3], p[4]);
+    println!("  yy {:>18.10e}  yz {:>18.10e}", p[1], p[5]);
+    println!("  zz {:>18.10e}", p[2]);
+    println!("pressure (trace/3)   {:.10e} kPa", t.pressure_scalar_kpa);
+    println!("contacts             {}", t.contacts);
+    println!("volume               {:.10e} µm³", t.volume_um3);
+}
+
+fn run_bench(json: bool, cases: &[String], steps: Option<u64>, write_gas_state: Option<&Path>) -> Result<()> {
+    if let Some(path) = write_gas_state {
+        bench::gas_structure(27, 2024).write(path)?;
+    }
+    let data_dir = std::env::var_os("ETWIN_DATA_DIR").map(PathBuf::from);
+    let mut results: Vec<CaseResult> = Vec::new();
+    for name in cases {
+        let case = match name.as_str() {
+            "gas" => bench::gas_case(steps.unwrap_or(1000))?,
+            "thick" | "pso" => match &data_dir {
+                Some(dir) => bench::reference_case(dir, name, steps.unwrap_or(200))?,
+                None => {
+                    eprintln!("bench: skipping `{name}`: ETWIN_DATA_DIR is not set (it points at the reference data)");
+                    continue;
+                }
+            },
+            other => return Err(Error::Setup(format!("unknown bench case `{other}`; cases: gas, thick, pso"))),
+        };
+        if !json {
+            eprintln!("bench: running {name} ...");
+        }
+        let r = bench::run_case(case)?;
+        if !json {
+            println!(
+                "{:<6} {:>6} particles  {:>2} threads  {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle",
+                r.name,
+                r.particles,
+                r.threads,
+                r.steps,
+                r.particle_steps_per_s / 1e6,
+                r.phases.neighbor_s,
+                r.phases.force_s,
+                r.phases.integrate_s,
+                r.phases.neighbor_builds,
+                r.neighbors_per_particle,
+                r.contacts_per_particle
+            );
+        }
+        results.push(r);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "cases": results })).map_err(|e| Error::Setup(e.to_string()))?);
+    }
+    Ok(())
+}

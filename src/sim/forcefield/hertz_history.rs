@@ -1,0 +1,147 @@
+//! `gran/hertz/history` with tangential damping (dampflag 1), as LAMMPS defines it.
+//!
+//! For overlapping spheres (δ = r_i + r_j − r > 0), with h = √(δ r_i r_j / (r_i + r_j)):
+//! F_n = h (K_n δ/r − m_eff γ_n (v_r·del)/r²) del,
+//! F_t = −h (K_t s + m_eff γ_t v_tr), capped at x_u |F_n| by rescaling the shear history s.
+//! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
+
+use super::reference::ReferenceModel;
+use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HertzHistory {
+    /// Normal stiffness K_n [nN/µm²].
+    pub kn: f64,
+    /// Tangential stiffness K_t [nN/µm²].
+    pub kt: f64,
+    /// Normal damping γ_n [1/(µs·µm)].
+    pub gamma_n: f64,
+    /// Tangential damping γ_t [1/(µs·µm)].
+    pub gamma_t: f64,
+    /// Coulomb friction coefficient x_u [-].
+    pub xmu: f64,
+}
+
+impl HertzHistory {
+    pub fn from_reference(m: &ReferenceModel) -> Self {
+        HertzHistory {
+            kn: m.kn,
+            kt: m.fixed.kt_over_kn * m.kn,
+            gamma_n: m.gamma_n,
+            gamma_t: m.fixed.gamma_t_over_gamma_n * m.gamma_n,
+            xmu: m.xu,
+        }
+    }
+}
+
+impl PairStyle for HertzHistory {
+    fn name(&self) -> &'static str {
+        "gran/hertz/history"
+    }
+
+    fn reach(&self, _ti: u32, _tj: u32) -> Reach {
+        Reach {
+            fixed: 0.0,
+            radius_sum: true,
+        }
+    }
+
+    fn uses_history(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn compute(&self, p: &PairInput, ctx: &PairContext, shear: &mut History, out: &mut PairOut) {
+        let (i, j) = (p.i, p.j);
+        let (radi, radj) = (ctx.radius[i], ctx.radius[j]);
+        let radsum = radi + radj;
+        if p.rsq >= radsum * radsum {
+            // Not touching: the contact's history is erased.
+            *shear = [0.0; 3];
+            return;
+        }
+        let [delx, dely, delz] = p.del;
+        let r = p.rsq.sqrt();
+        let rinv = 1.0 / r;
+        let rsqinv = 1.0 / p.rsq;
+
+        let (vi, vj) = (ctx.v[i], ctx.v[j]);
+        let vr1 = vi[0] - vj[0];
+        let vr2 = vi[1] - vj[1];
+        let vr3 = vi[2] - vj[2];
+        let vnnr = vr1 * delx + vr2 * dely + vr3 * delz;
+        let vn1 = delx * vnnr * rsqinv;
+        let vn2 = dely * vnnr * rsqinv;
+        let vn3 = delz * vnnr * rsqinv;
+        let vt1 = vr1 - vn1;
+        let vt2 = vr2 - vn2;
+        let vt3 = vr3 - vn3;
+
+        let (wi, wj) = (ctx.omega[i], ctx.omega[j]);
+        let wr1 = (radi * wi[0] + radj * wj[0]) * rinv;
+        let wr2 = (radi * wi[1] + radj * wj[1]) * rinv;
+        let wr3 = (radi * wi[2] + radj * wj[2]) * rinv;
+
+        let (mi, mj) = (ctx.mass[i], ctx.mass[j]);
+        let meff = mi * mj / (mi + mj);
+
+        let damp = meff * self.gamma_n * vnnr * rsqinv;
+        let mut ccel = self.kn * (radsum - r) * rinv - damp;
+        let polyhertz = ((radsum - r) * radi * radj / radsum).sqrt();
+        ccel *= polyhertz;
+
+        let vtr1 = vt1 - (delz * wr2 - dely * wr3);
+        let vtr2 = vt2 - (delx * wr3 - delz * wr1);
+        let vtr3 = vt3 - (dely * wr1 - delx * wr2);
+
+        if ctx.update_history {
+            shear[0] += vtr1 * ctx.dt;
+            shear[1] += vtr2 * ctx.dt;
+            shear[2] += vtr3 * ctx.dt;
+        }
+        let shrmag = (shear[0] * shear[0] + shear[1] * shear[1] + shear[2] * shear[2]).sqrt();
+        if ctx.update_history {
+            // Keep the shear displacement in the tangent plane.
+            let rsht = (shear[0] * delx + shear[1] * dely + shear[2] * delz) * rsqinv;
+            shear[0] -= rsht * delx;
+            shear[1] -= rsht * dely;
+            shear[2] -= rsht * delz;
+        }
+
+        let mgt = meff * self.gamma_t;
+        let mut fs1 = -polyhertz * (self.kt * shear[0] + mgt * vtr1);
+        let mut fs2 = -polyhertz * (self.kt * shear[1] + mgt * vtr2);
+        let mut fs3 = -polyhertz * (self.kt * shear[2] + mgt * vtr3);
+
+        let fs = (fs1 * fs1 + fs2 * fs2 + fs3 * fs3).sqrt();
+        let fnmax = self.xmu * (ccel * r).abs();
+        if fs > fnmax {
+            if shrmag != 0.0 {
+                let ratio = fnmax / fs;
+                // With K_t = 0 the history carries no force; avoid 0/0.
+                let kt = if self.kt > 0.0 { self.kt } else { f64::INFINITY };
+                let d1 = mgt * vtr1 / kt;
+                let d2 = mgt * vtr2 / kt;
+                let d3 = mgt * vtr3 / kt;
+                shear[0] = ratio * (shear[0] + d1) - d1;
+                shear[1] = ratio * (shear[1] + d2) - d2;
+                shear[2] = ratio * (shear[2] + d3) - d3;
+                fs1 *= ratio;
+                fs2 *= ratio;
+                fs3 *= ratio;
+            } else {
+                // LAMMPS zeroes (does not cap) the tangential force on a fresh contact.
+                fs1 = 0.0;
+                fs2 = 0.0;
+                fs3 = 0.0;
+            }
+        }
+
+        out.f[0] += delx * ccel + fs1;
+        out.f[1] += dely * ccel + fs2;
+        out.f[2] += delz * ccel + fs3;
+        out.tor[0] += rinv * (dely * fs3 - delz * fs2);
+        out.tor[1] += rinv * (delz * fs1 - delx * fs3);
+        out.tor[2] += rinv * (delx * fs2 - dely * fs1);
+    }
+}

@@ -1,0 +1,127 @@
+//! `lj/sf`: Lennard-Jones with smoothed (shifted) force, as LAMMPS defines it.
+//!
+//! F(r) = F_LJ(r) − F_LJ(r_c) along del, E(r) = E_LJ(r) − E_LJ(r_c) + (r − r_c)·F_LJ(r_c),
+//! for r < r_c, with F_LJ(r) = 24ε(2(σ/r)¹² − (σ/r)⁶)/r. Force and energy reach zero at r_c.
+
+use super::reference::ReferenceModel;
+use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable};
+
+/// Coefficients of one type pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LjCoeff {
+    /// Well depth ε [fJ].
+    pub epsilon: f64,
+    /// σ [µm].
+    pub sigma: f64,
+    /// Cutoff r_c [µm]; 0 disables the pair.
+    pub cut: f64,
+    lj1: f64,
+    lj2: f64,
+    lj3: f64,
+    lj4: f64,
+    /// F_LJ(r_c) [nN].
+    foffset: f64,
+    /// E_LJ(r_c) [fJ].
+    eoffset: f64,
+}
+
+impl LjCoeff {
+    pub fn new(epsilon: f64, sigma: f64, cut: f64) -> Self {
+        let s6 = sigma.powi(6);
+        let s12 = s6 * s6;
+        let mut c = LjCoeff {
+            epsilon,
+            sigma,
+            cut,
+            lj1: 48.0 * epsilon * s12,
+            lj2: 24.0 * epsilon * s6,
+            lj3: 4.0 * epsilon * s12,
+            lj4: 4.0 * epsilon * s6,
+            foffset: 0.0,
+            eoffset: 0.0,
+        };
+        if cut > 0.0 {
+            let r6inv = 1.0 / cut.powi(6);
+            c.foffset = r6inv * (c.lj1 * r6inv - c.lj2) / cut;
+            c.eoffset = r6inv * (c.lj3 * r6inv - c.lj4);
+        }
+        c
+    }
+
+    /// Force magnitude along del (positive = repulsive) [nN] and energy [fJ] at distance r.
+    pub fn force_energy(&self, r: f64) -> (f64, f64) {
+        if r >= self.cut {
+            return (0.0, 0.0);
+        }
+        let r6inv = 1.0 / r.powi(6);
+        let f = r6inv * (self.lj1 * r6inv - self.lj2) / r - self.foffset;
+        let e = r6inv * (self.lj3 * r6inv - self.lj4) - self.eoffset + (r - self.cut) * self.foffset;
+        (f, e)
+    }
+}
+
+/// The `lj/sf` style with explicit per-type-pair coefficients.
+#[derive(Debug, Clone)]
+pub struct LjSf {
+    pub coeff: TypePairTable<LjCoeff>,
+}
+
+impl LjSf {
+    /// Per-type (ε, σ, r_c) mixed as the reference does: ε geometric, σ and r_c arithmetic.
+    pub fn mixed(per_type: &[(f64, f64, f64)]) -> Self {
+        let n = per_type.len();
+        let mut coeff = TypePairTable::new(n);
+        for a in 0..n {
+            for b in a..n {
+                let (ea, sa, ca) = per_type[a];
+                let (eb, sb, cb) = per_type[b];
+                let c = if a == b {
+                    LjCoeff::new(ea, sa, ca)
+                } else {
+                    LjCoeff::new((ea * eb).sqrt(), 0.5 * (sa + sb), 0.5 * (ca + cb))
+                };
+                coeff.set(a as u32 + 1, b as u32 + 1, c);
+            }
+        }
+        LjSf { coeff }
+    }
+
+    pub fn from_reference(m: &ReferenceModel) -> Self {
+        Self::mixed(&m.lj_per_type())
+    }
+}
+
+impl PairStyle for LjSf {
+    fn name(&self) -> &'static str {
+        "lj/sf"
+    }
+
+    fn max_type(&self) -> Option<u32> {
+        Some(self.coeff.n_types() as u32)
+    }
+
+    fn reach(&self, ti: u32, tj: u32) -> Reach {
+        Reach {
+            fixed: self.coeff.get(ti, tj).cut,
+            radius_sum: false,
+        }
+    }
+
+    #[inline]
+    fn compute(&self, p: &PairInput, ctx: &PairContext, _h: &mut History, out: &mut PairOut) {
+        let c = self.coeff.get(ctx.kind[p.i], ctx.kind[p.j]);
+        if p.rsq >= c.cut * c.cut {
+            return;
+        }
+        let r2inv = 1.0 / p.rsq;
+        let r6inv = r2inv * r2inv * r2inv;
+        let rinv = r2inv.sqrt();
+        let forcelj = r6inv * (c.lj1 * r6inv - c.lj2);
+        let fpair = (rinv * forcelj - c.foffset) * rinv;
+        out.f[0] += p.del[0] * fpair;
+        out.f[1] += p.del[1] * fpair;
+        out.f[2] += p.del[2] * fpair;
+        let r = p.rsq.sqrt();
+        out.energy += r6inv * (c.lj3 * r6inv - c.lj4) - c.eoffset + (r - c.cut) * c.foffset;
+    }
+}

@@ -1,0 +1,11 @@
+//! The particle engine: storage, box, neighbour search, interaction laws, integration.
+
+pub mod forcefield;
+pub mod integrate;
+pub mod neighbor;
+pub mod observer;
+pub mod parallel;
+pub mod particles;
+pub mod simbox;
+pub mod system;
+pub mod timers;

@@ -1,0 +1,418 @@
+//! Verlet neighbour list built from cell grids, one grid per size class.
+//!
+//! Strongly polydisperse spheres (1.3 to 12 µm) make a single grid either too coarse for
+//! the small ones or too fine for the large ones. Particles are bucketed into size classes
+//! (radius ratio ≤ 2 within a class); each class has its own grid sized for its own pairs.
+//! A particle of class a searches the grids of classes b ≥ a with the cutoff of (a, b), so
+//! every pair is found once. Pairs are stored per owner (CSR) with a reverse index, so the
+//! force loop can accumulate without atomics and in an order that does not depend on the
+//! thread count. Separations are recomputed with the minimum image at every step.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::sim::forcefield::{History, ReachTable};
+use crate::sim::particles::Particles;
+use crate::sim::simbox::SimBox;
+
+/// Owners per parallel work item. Fixed, so the work split never depends on the threads.
+pub const OWNER_BLOCK: usize = 128;
+/// The largest number of size classes; beyond it neighbouring classes merge.
+const MAX_CLASSES: usize = 6;
+
+#[derive(Debug, Clone, Default)]
+pub struct NeighborList {
+    /// Extra distance beyond the interaction range [µm].
+    pub skin: f64,
+    /// Pairs of owner i are `offsets[i]..offsets[i + 1]`.
+    pub offsets: Vec<usize>,
+    /// Partner j of each pair.
+    pub partner: Vec<u32>,
+    /// Shear history of each pair, oriented along x_owner − x_partner.
+    pub history: Vec<History>,
+    /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
+    pub rev_offsets: Vec<usize>,
+    pub rev_pairs: Vec<u32>,
+    x_build: Vec<[f64; 3]>,
+    box_build: Option<SimBox>,
+    /// Largest interaction range of any pair present [µm].
+    pub max_range: f64,
+    /// Number of builds so far.
+    pub builds: u64,
+    /// Size classes in the last build.
+    pub classes: usize,
+}
+
+struct Class {
+    members: Vec<usize>,
+    rmax: f64,
+    types: Vec<u32>,
+}
+
+struct Grid {
+    n: [usize; 3],
+    /// Particles of cell c are `cell_items[cell_start[c]..cell_start[c + 1]]`.
+    cell_start: Vec<usize>,
+    cell_items: Vec<u32>,
+}
+
+impl Grid {
+    fn cell_of(n: [usize; 3], s: [f64; 3]) -> [usize; 3] {
+        let mut c = [0; 3];
+        for k in 0..3 {
+            let v = (s[k] * n[k] as f64).floor();
+            c[k] = if v < 0.0 { 0 } else { (v as usize).min(n[k] - 1) };
+        }
+        c
+    }
+
+    fn build(n: [usize; 3], members: &[usize], frac: &[[f64; 3]]) -> Grid {
+        let ncell = n[0] * n[1] * n[2];
+        let cells: Vec<usize> = members
+            .iter()
+            .map(|&k| {
+                let c = Self::cell_of(n, frac[k]);
+                (c[2] * n[1] + c[1]) * n[0] + c[0]
+            })
+            .collect();
+        let mut cell_start = vec![0usize; ncell + 1];
+        for &c in &cells {
+            cell_start[c + 1] += 1;
+        }
+        for c in 0..ncell {
+            cell_start[c + 1] += cell_start[c];
+        }
+        let mut fill = cell_start.clone();
+        let mut cell_items = vec![0u32; members.len()];
+        for (m, &c) in cells.iter().enumerate() {
+            cell_items[fill[c]] = members[m] as u32;
+            fill[c] += 1;
+        }
+        Grid {
+            n,
+            cell_start,
+            cell_items,
+        }
+    }
+}
+
+/// Cell indices along one axis within `m` cells of `c`, each once.
+fn stencil_axis(c: usize, m: usize, n: usize, periodic: bool) -> Vec<usize> {
+    if periodic {
+        if 2 * m + 1 >= n {
+            (0..n).collect()
+        } else {
+            (0..=2 * m).map(|o| (c + n + o - m) % n).collect()
+        }
+    } else {
+        (c.saturating_sub(m)..=(c + m).min(n - 1)).collect()
+    }
+}
+
+/// Grid dimensions for cells at least `cell` wide, capped so that empty space stays cheap.
+fn grid_dims(widths: [f64; 3], cell: f64, members: usize) -> [usize; 3] {
+    let mut n = [1usize; 3];
+    for k in 0..3 {
+        n[k] = ((widths[k] / cell).floor() as usize).max(1);
+    }
+    let cap = 4 * members + 64;
+    while n[0] * n[1] * n[2] > cap {
+        for v in &mut n {
+            *v = (*v).div_ceil(2);
+        }
+    }
+    n
+}
+
+impl NeighborList {
+    pub fn new(skin: f64) -> Self {
+        NeighborList {
+            skin,
+            ..Default::default()
+        }
+    }
+
+    pub fn n_pairs(&self) -> usize {
+        self.partner.len()
+    }
+
+    /// Pairs owned by particle i.
+    #[inline]
+    pub fn pairs_of(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i + 1]
+    }
+
+    /// Whether some pair may have come within range since the last build: twice the
+    /// largest displacement plus the box deformation exceeds the skin.
+    pub fn needs_rebuild(&self, x: &[[f64; 3]], simbox: &SimBox) -> bool {
+        let Some(b0) = &self.box_build else {
+            return true;
+        };
+        if self.x_build.len() != x.len() {
+            return true;
+        }
+        let max_sq = x
+            .par_iter()
+            .zip(self.x_build.par_iter())
+            .map(|(a, b)| {
+                let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+                d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+            })
+            .reduce(|| 0.0, f64::max);
+        2.0 * max_sq.sqrt() + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
+    }
+
+    /// Wraps particles into the box, sorts them spatially (if `sort`), and rebuilds the
+    /// list, carrying shear histories over by particle id.
+    pub fn build(&mut self, p: &mut Particles, simbox: &SimBox, reach: &ReachTable, sort: bool) {
+        let saved = self.take_histories(p);
+
+        for k in 0..p.len() {
+            let (x, img) = (&mut p.x[k], &mut p.image[k]);
+            simbox.wrap(x, img);
+        }
+        let widths = simbox.perpendicular_widths();
+        if sort {
+            sort_spatially(p, simbox, widths);
+        }
+        let frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
+
+        let classes = make_classes(p);
+        let nc = classes.len();
+        // Cutoff (range + skin) bound for every class pair.
+        let mut cut = vec![0.0f64; nc * nc];
+        for a in 0..nc {
+            for b in 0..nc {
+                let mut c: f64 = 0.0;
+                for &ta in &classes[a].types {
+                    for &tb in &classes[b].types {
+                        c = c.max(reach.get(ta, tb).range(classes[a].rmax, classes[b].rmax));
+                    }
+                }
+                cut[a * nc + b] = c;
+            }
+        }
+        self.max_range = (0..nc).map(|a| cut[a * nc + a]).fold(0.0, f64::max);
+        let grids: Vec<Grid> = (0..nc)
+            .map(|b| {
+                let n = grid_dims(widths, cut[b * nc + b] + self.skin, classes[b].members.len());
+                Grid::build(n, &classes[b].members, &frac)
+            })
+            .collect();
+        let mut class_of = vec![0usize; p.len()];
+        for (a, c) in classes.iter().enumerate() {
+            for &k in &c.members {
+                class_of[k] = a;
+            }
+        }
+
+        let skin = self.skin;
+        let n = p.len();
+        let blocks: Vec<(Vec<u32>, Vec<usize>)> = (0..n.div_ceil(OWNER_BLOCK))
+            .into_par_iter()
+            .map(|blk| {
+                let mut partners = Vec::new();
+                let mut counts = Vec::with_capacity(OWNER_BLOCK);
+                let mut stencil: [Vec<usize>; 3] = Default::default();
+                for i in blk * OWNER_BLOCK..((blk + 1) * OWNER_BLOCK).min(n) {
+                    let before = partners.len();
+                    let a = class_of[i];
+                    let (xi, ri, ti) = (p.x[i], p.radius[i], p.kind[i]);
+                    for (b, grid) in grids.iter().enumerate().skip(a) {
+                        let c = Grid::cell_of(grid.n, frac[i]);
+                        let reach_ab = cut[a * nc + b] + skin;
+                        for k in 0..3 {
+                            let m = (reach_ab * grid.n[k] as f64 / widths[k]).ceil() as usize;
+                            stencil[k] = stencil_axis(c[k], m, grid.n[k], simbox.periodic[k]);
+                        }
+                        for &cz in &stencil[2] {
+                            for &cy in &stencil[1] {
+                                for &cx in &stencil[0] {
+                                    let cell = (cz * grid.n[1] + cy) * grid.n[0] + cx;
+                                    for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
+                                        let j = j as usize;
+                                        if b == a && j <= i {
+                                            continue;
+                                        }
+                                        let x = p.x[j];
+                                        let d = simbox.minimum_image([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                        let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                                        let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
+                                        if rsq < rc * rc {
+                                            partners.push(j as u32);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    counts.push(partners.len() - before);
+                }
+                (partners, counts)
+            })
+            .collect();
+
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.partner.clear();
+        for (partners, counts) in blocks {
+            for c in counts {
+                let last = *self.offsets.last().expect("starts with 0");
+                self.offsets.push(last + c);
+            }
+            self.partner.extend_from_slice(&partners);
+        }
+        self.build_reverse(n);
+        self.restore_histories(p, saved);
+        self.x_build = p.x.clone();
+        self.box_build = Some(*simbox);
+        self.builds += 1;
+        self.classes = nc;
+    }
+
+    fn build_reverse(&mut self, n: usize) {
+        let mut rev_offsets = vec![0usize; n + 1];
+        for &j in &self.partner {
+            rev_offsets[j as usize + 1] += 1;
+        }
+        for k in 0..n {
+            rev_offsets[k + 1] += rev_offsets[k];
+        }
+        let mut fill = rev_offsets.clone();
+        let mut rev_pairs = vec![0u32; self.partner.len()];
+        for (pair, &j) in self.partner.iter().enumerate() {
+            rev_pairs[fill[j as usize]] = pair as u32;
+            fill[j as usize] += 1;
+        }
+        self.rev_offsets = rev_offsets;
+        self.rev_pairs = rev_pairs;
+    }
+
+    /// Non-zero histories keyed by (lower id, higher id), oriented from lower to higher id.
+    fn take_histories(&mut self, p: &Particles) -> FxHashMap<(u64, u64), History> {
+        let mut map = FxHashMap::default();
+        if self.history.len() != self.partner.len() || self.offsets.len() != p.len() + 1 {
+            return map;
+        }
+        for i in 0..p.len() {
+            for pair in self.pairs_of(i) {
+                let h = self.history[pair];
+                if h == [0.0; 3] {
+                    continue;
+                }
+                let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
+                if a < b {
+                    map.insert((a, b), h);
+                } else {
+                    map.insert((b, a), [-h[0], -h[1], -h[2]]);
+                }
+            }
+        }
+        map
+    }
+
+    fn restore_histories(&mut self, p: &Particles, saved: FxHashMap<(u64, u64), History>) {
+        self.history.clear();
+        self.history.resize(self.partner.len(), [0.0; 3]);
+        if saved.is_empty() {
+            return;
+        }
+        for i in 0..p.len() {
+            for pair in self.offsets[i]..self.offsets[i + 1] {
+                let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
+                if a < b {
+                    if let Some(h) = saved.get(&(a, b)) {
+                        self.history[pair] = *h;
+                    }
+                } else if let Some(h) = saved.get(&(b, a)) {
+                    self.history[pair] = [-h[0], -h[1], -h[2]];
+                }
+            }
+        }
+    }
+
+    /// Shear history of the pair of particles with ids `a`, `b`, oriented from a to b.
+    pub fn history_between(&self, p: &Particles, a: u64, b: u64) -> Option<History> {
+        for i in 0..p.len() {
+            if p.id[i] != a && p.id[i] != b {
+                continue;
+            }
+            for pair in self.pairs_of(i) {
+                let other = p.id[self.partner[pair] as usize];
+                if (p.id[i], other) == (a, b) {
+                    return Some(self.history[pair]);
+                }
+                if (p.id[i], other) == (b, a) {
+                    let h = self.history[pair];
+                    return Some([-h[0], -h[1], -h[2]]);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Bound on how much a box change moved the separation of any pair within `reach`:
+/// Σ_k |Δ(cell vector k)|·|Δs_k| with |Δs_k| ≤ reach / (face width k).
+fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
+    if b0 == b1 {
+        return 0.0;
+    }
+    let (l0, l1) = (b0.lengths(), b1.lengths());
+    let (w0, w1) = (b0.perpendicular_widths(), b1.perpendicular_widths());
+    let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let columns = [
+        [l1[0] - l0[0], 0.0, 0.0],
+        [b1.tilt[0] - b0.tilt[0], l1[1] - l0[1], 0.0],
+        [b1.tilt[1] - b0.tilt[1], b1.tilt[2] - b0.tilt[2], l1[2] - l0[2]],
+    ];
+    (0..3)
+        .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
+        .sum()
+}
+
+/// Size classes: radii within a factor 2 share a class.
+fn make_classes(p: &Particles) -> Vec<Class> {
+    if p.is_empty() {
+        return Vec::new();
+    }
+    let rmin = p.radius.iter().copied().fold(f64::MAX, f64::min);
+    let bucket = |r: f64| ((r / rmin).log2().floor().max(0.0) as usize).min(MAX_CLASSES - 1);
+    let mut classes: Vec<Class> = (0..MAX_CLASSES)
+        .map(|_| Class {
+            members: Vec::new(),
+            rmax: 0.0,
+            types: Vec::new(),
+        })
+        .collect();
+    for k in 0..p.len() {
+        let c = &mut classes[bucket(p.radius[k])];
+        c.members.push(k);
+        c.rmax = c.rmax.max(p.radius[k]);
+        if !c.types.contains(&p.kind[k]) {
+            c.types.push(p.kind[k]);
+        }
+    }
+    classes.retain(|c| !c.members.is_empty());
+    classes
+}
+
+/// Reorders particles along a grid of cells holding a few particles each, so that
+/// neighbours sit close in memory.
+fn sort_spatially(p: &mut Particles, simbox: &SimBox, widths: [f64; 3]) {
+    let n = p.len();
+    if n < 2 {
+        return;
+    }
+    let cell = (simbox.volume() / n as f64 * 8.0).cbrt();
+    let dims = grid_dims(widths, cell, n);
+    let mut keyed: Vec<(usize, usize)> = (0..n)
+        .map(|k| {
+            let c = Grid::cell_of(dims, simbox.to_fractional(p.x[k]));
+            ((c[2] * dims[1] + c[1]) * dims[0] + c[0], k)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let perm: Vec<usize> = keyed.into_iter().map(|(_, k)| k).collect();
+    p.permute(&perm);
+}

@@ -1,0 +1,36 @@
+//! Reductions whose result does not depend on the number of threads: the work is split
+//! into fixed-size chunks, each summed in order, and the chunk sums added in order.
+
+use rayon::prelude::*;
+
+/// Items per chunk of a deterministic reduction.
+pub const CHUNK: usize = 1024;
+
+/// Σ_k f(k) for k in 0..n, componentwise, bit-identical for any thread count.
+pub fn det_sum<const K: usize>(n: usize, f: impl Fn(usize) -> [f64; K] + Sync) -> [f64; K] {
+    let partials: Vec<[f64; K]> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = [0.0; K];
+            for k in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                let v = f(k);
+                for (a, b) in acc.iter_mut().zip(v) {
+                    *a += b;
+                }
+            }
+            acc
+        })
+        .collect();
+    add_in_order(&partials)
+}
+
+/// Adds arrays in slice order.
+pub fn add_in_order<const K: usize>(parts: &[[f64; K]]) -> [f64; K] {
+    let mut acc = [0.0; K];
+    for p in parts {
+        for (a, b) in acc.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    acc
+}

@@ -1,0 +1,92 @@
+//! Particle storage: one array per quantity (struct of arrays), all f64.
+
+/// Spheres of the coarse-grained model. Index `k` of every array is the same particle;
+/// the order changes when the neighbour list sorts particles spatially, `id` never does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Particles {
+    /// Global identifier (LAMMPS atom id), unique, ≥ 1.
+    pub id: Vec<u64>,
+    /// Type (species), 1-based as in LAMMPS.
+    pub kind: Vec<u32>,
+    /// Position [µm].
+    pub x: Vec<[f64; 3]>,
+    /// Velocity [µm/µs].
+    pub v: Vec<[f64; 3]>,
+    /// Angular velocity [rad/µs].
+    pub omega: Vec<[f64; 3]>,
+    /// Force [nN].
+    pub f: Vec<[f64; 3]>,
+    /// Torque [nN·µm].
+    pub torque: Vec<[f64; 3]>,
+    /// Radius [µm] (contact radius).
+    pub radius: Vec<f64>,
+    /// Mass [pg].
+    pub mass: Vec<f64>,
+    /// Periodic image counts (how many box lengths the particle has been wrapped by).
+    pub image: Vec<[i32; 3]>,
+}
+
+/// Mass [pg] of a sphere of radius `r` [µm] and density `rho` [g/cm³], as LAMMPS `set density`.
+pub fn sphere_mass(radius: f64, density: f64) -> f64 {
+    4.0 * std::f64::consts::PI / 3.0 * radius * radius * radius * density
+}
+
+impl Particles {
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// Appends a particle at rest with zero force.
+    pub fn push(&mut self, id: u64, kind: u32, x: [f64; 3], radius: f64, mass: f64) {
+        self.id.push(id);
+        self.kind.push(kind);
+        self.x.push(x);
+        self.v.push([0.0; 3]);
+        self.omega.push([0.0; 3]);
+        self.f.push([0.0; 3]);
+        self.torque.push([0.0; 3]);
+        self.radius.push(radius);
+        self.mass.push(mass);
+        self.image.push([0; 3]);
+    }
+
+    /// Moment of inertia of particle `k` [pg·µm²] (solid sphere).
+    #[inline]
+    pub fn inertia(&self, k: usize) -> f64 {
+        0.4 * self.mass[k] * self.radius[k] * self.radius[k]
+    }
+
+    /// Reorders every array so that new index `n` holds old particle `perm[n]`.
+    pub fn permute(&mut self, perm: &[usize]) {
+        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
+            let old = std::mem::take(v);
+            *v = perm.iter().map(|&k| old[k]).collect();
+        }
+        apply(&mut self.id, perm);
+        apply(&mut self.kind, perm);
+        apply(&mut self.x, perm);
+        apply(&mut self.v, perm);
+        apply(&mut self.omega, perm);
+        apply(&mut self.f, perm);
+        apply(&mut self.torque, perm);
+        apply(&mut self.radius, perm);
+        apply(&mut self.mass, perm);
+        apply(&mut self.image, perm);
+    }
+
+    /// Indices sorted by id (for output in a stable order).
+    pub fn order_by_id(&self) -> Vec<usize> {
+        let mut o: Vec<usize> = (0..self.len()).collect();
+        o.sort_by_key(|&k| self.id[k]);
+        o
+    }
+
+    /// Largest type number present (0 when empty).
+    pub fn max_kind(&self) -> u32 {
+        self.kind.iter().copied().max().unwrap_or(0)
+    }
+}

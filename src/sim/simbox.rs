@@ -1,0 +1,206 @@
+//! Simulation box: orthogonal or triclinic (LAMMPS convention), periodic or walled per axis.
+//!
+//! The cell vectors are a = (lx, 0, 0), b = (xy, ly, 0), c = (xz, yz, lz), the LAMMPS
+//! restricted triclinic form. A deforming box (Lees–Edwards shear) changes `tilt` in time.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SimBox {
+    /// Lower corner [µm].
+    pub lo: [f64; 3],
+    /// Upper corner [µm] (of the orthogonal bounding extents lx, ly, lz).
+    pub hi: [f64; 3],
+    /// Tilt factors (xy, xz, yz) [µm]; all zero for an orthogonal box.
+    pub tilt: [f64; 3],
+    /// Periodicity per axis; a non-periodic axis is bounded by walls or left open.
+    pub periodic: [bool; 3],
+}
+
+impl SimBox {
+    pub fn orthogonal(lo: [f64; 3], hi: [f64; 3], periodic: [bool; 3]) -> Self {
+        SimBox {
+            lo,
+            hi,
+            tilt: [0.0; 3],
+            periodic,
+        }
+    }
+
+    /// Edge lengths lx, ly, lz [µm].
+    #[inline]
+    pub fn lengths(&self) -> [f64; 3] {
+        [
+            self.hi[0] - self.lo[0],
+            self.hi[1] - self.lo[1],
+            self.hi[2] - self.lo[2],
+        ]
+    }
+
+    pub fn is_triclinic(&self) -> bool {
+        self.tilt != [0.0; 3]
+    }
+
+    /// Volume [µm³].
+    pub fn volume(&self) -> f64 {
+        let l = self.lengths();
+        l[0] * l[1] * l[2]
+    }
+
+    /// Distances between opposite faces [µm]; the largest sphere that fits has this diameter.
+    pub fn perpendicular_widths(&self) -> [f64; 3] {
+        let [lx, ly, lz] = self.lengths();
+        let [xy, xz, yz] = self.tilt;
+        let v = lx * ly * lz;
+        // |b × c| and |c × a| for the restricted triclinic cell; |a × b| = lx·ly.
+        let bxc = ((ly * lz).powi(2) + (xy * lz).powi(2) + (xy * yz - ly * xz).powi(2)).sqrt();
+        let cxa = lx * (lz * lz + yz * yz).sqrt();
+        [v / bxc, v / cxa, lz]
+    }
+
+    /// Fractional coordinates of a point, 0..1 inside the box.
+    #[inline]
+    pub fn to_fractional(&self, x: [f64; 3]) -> [f64; 3] {
+        let [lx, ly, lz] = self.lengths();
+        let [xy, xz, yz] = self.tilt;
+        let s2 = (x[2] - self.lo[2]) / lz;
+        let s1 = (x[1] - self.lo[1] - yz * s2) / ly;
+        let s0 = (x[0] - self.lo[0] - xy * s1 - xz * s2) / lx;
+        [s0, s1, s2]
+    }
+
+    /// Minimum-image separation vector. Exact for any displacement along periodic axes,
+    /// valid as the nearest image while |tilt| ≤ half the edge it tilts along.
+    #[inline]
+    pub fn minimum_image(&self, mut d: [f64; 3]) -> [f64; 3] {
+        let [lx, ly, lz] = self.lengths();
+        let [xy, xz, yz] = self.tilt;
+        if self.periodic[2] {
+            let n = (d[2] / lz).round();
+            if n != 0.0 {
+                d[2] -= n * lz;
+                d[1] -= n * yz;
+                d[0] -= n * xz;
+            }
+        }
+        if self.periodic[1] {
+            let n = (d[1] / ly).round();
+            if n != 0.0 {
+                d[1] -= n * ly;
+                d[0] -= n * xy;
+            }
+        }
+        if self.periodic[0] {
+            let n = (d[0] / lx).round();
+            if n != 0.0 {
+                d[0] -= n * lx;
+            }
+        }
+        d
+    }
+
+    /// Maps a position back into the box along periodic axes, counting the image shifts.
+    #[inline]
+    pub fn wrap(&self, x: &mut [f64; 3], image: &mut [i32; 3]) {
+        let [lx, ly, lz] = self.lengths();
+        let [xy, xz, yz] = self.tilt;
+        let s = self.to_fractional(*x);
+        if self.periodic[2] {
+            let n = s[2].floor();
+            if n != 0.0 {
+                x[2] -= n * lz;
+                x[1] -= n * yz;
+                x[0] -= n * xz;
+                image[2] += n as i32;
+            }
+        }
+        let s = self.to_fractional(*x);
+        if self.periodic[1] {
+            let n = s[1].floor();
+            if n != 0.0 {
+                x[1] -= n * ly;
+                x[0] -= n * xy;
+                image[1] += n as i32;
+            }
+        }
+        let s = self.to_fractional(*x);
+        if self.periodic[0] {
+            let n = s[0].floor();
+            if n != 0.0 {
+                x[0] -= n * lx;
+                image[0] += n as i32;
+            }
+        }
+    }
+
+    /// Checks the box is usable with interactions reaching `range` [µm].
+    pub fn check(&self, range: f64) -> Result<(), String> {
+        let l = self.lengths();
+        if l.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
+            return Err(format!("box edges must be positive and finite, got {l:?} µm"));
+        }
+        let [xy, xz, yz] = self.tilt;
+        if xy.abs() > 0.5 * l[0] + 1e-12 || xz.abs() > 0.5 * l[0] + 1e-12 || yz.abs() > 0.5 * l[1] + 1e-12 {
+            return Err(format!(
+                "box tilt (xy, xz, yz) = {:?} µm exceeds half the edge it tilts along; flip the box first",
+                self.tilt
+            ));
+        }
+        let w = self.perpendicular_widths();
+        for k in 0..3 {
+            if self.periodic[k] && range >= 0.5 * w[k] {
+                return Err(format!(
+                    "periodic box width {:.6} µm along axis {} is less than twice the interaction range {:.6} µm: \
+                     a particle would interact with two images of another; use a larger box",
+                    w[k],
+                    ["x", "y", "z"][k],
+                    range
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_and_minimum_image_agree_in_a_triclinic_box() {
+        let b = SimBox {
+            lo: [-1.0, 0.0, 2.0],
+            hi: [9.0, 8.0, 14.0],
+            tilt: [3.0, -2.0, 1.5],
+            periodic: [true; 3],
+        };
+        let mut x = [25.3, -17.2, 40.1];
+        let orig = x;
+        let mut img = [0; 3];
+        b.wrap(&mut x, &mut img);
+        let s = b.to_fractional(x);
+        assert!(s.iter().all(|&v| (0.0..1.0).contains(&v)), "{s:?}");
+        // Unwrapping with the image counts recovers the original point.
+        let [lx, ly, lz] = b.lengths();
+        let [xy, xz, yz] = b.tilt;
+        let u = [
+            x[0] + img[0] as f64 * lx + img[1] as f64 * xy + img[2] as f64 * xz,
+            x[1] + img[1] as f64 * ly + img[2] as f64 * yz,
+            x[2] + img[2] as f64 * lz,
+        ];
+        for k in 0..3 {
+            assert!((u[k] - orig[k]).abs() < 1e-12);
+        }
+        let d = b.minimum_image([orig[0] - x[0], orig[1] - x[1], orig[2] - x[2]]);
+        assert!(d.iter().all(|v| v.abs() < 1e-12), "{d:?}");
+    }
+
+    #[test]
+    fn perpendicular_widths_of_orthogonal_box_are_edges() {
+        let b = SimBox::orthogonal([0.0; 3], [2.0, 3.0, 4.0], [true; 3]);
+        let w = b.perpendicular_widths();
+        assert_eq!(w, [2.0, 3.0, 4.0]);
+        assert!(b.check(0.99).is_ok());
+        assert!(b.check(1.0).is_err());
+    }
+}

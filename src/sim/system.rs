@@ -1,0 +1,378 @@
+//! The particle system and its step pipeline.
+//!
+//! A step runs these phases, in order (LAMMPS `run` semantics):
+//! 1. **integrate** (first half): half-kick v and ω, drift x;
+//! 2. **neighbor**: rebuild the list if some pair may have come within range;
+//! 3. **force**: pair forces, torques, virial and energy (shear histories advance);
+//! 4. **integrate** (second half): half-kick v and ω;
+//! 5. **observe**: observers whose interval divides the step number.
+//!
+//! `setup` builds the list and computes forces without advancing histories, as the
+//! setup call of a LAMMPS run does. Results are bit-identical for any thread count.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable};
+use crate::sim::integrate;
+use crate::sim::neighbor::{NeighborList, OWNER_BLOCK};
+use crate::sim::observer::Observer;
+use crate::sim::parallel::{add_in_order, det_sum};
+use crate::sim::particles::Particles;
+use crate::sim::simbox::SimBox;
+use crate::sim::timers::{Phase, Timers};
+
+/// What the last force call summed over pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ForceSummary {
+    /// Pair potential energy [fJ].
+    pub pe: f64,
+    /// Pair virial Σ del_a F_b, order xx, yy, zz, xy, xz, yz [nN·µm].
+    pub virial: [f64; 6],
+    /// Pairs with overlapping spheres (r < r_i + r_j).
+    pub contacts: u64,
+}
+
+/// Thermodynamic state (LAMMPS thermo conventions; kinetic pressure is translational).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Thermo {
+    pub step: u64,
+    /// Pair potential energy [fJ].
+    pub pe_fj: f64,
+    /// ½ Σ m v² [fJ].
+    pub ke_trans_fj: f64,
+    /// ½ Σ I ω² [fJ].
+    pub ke_rot_fj: f64,
+    /// Pressure tensor xx, yy, zz, xy, xz, yz [kPa].
+    pub pressure_kpa: [f64; 6],
+    /// Its virial part only [kPa].
+    pub virial_kpa: [f64; 6],
+    /// Scalar pressure (trace / 3) [kPa].
+    pub pressure_scalar_kpa: f64,
+    pub volume_um3: f64,
+    pub contacts: u64,
+}
+
+/// Settings of the step loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepSettings {
+    /// Timestep [µs].
+    pub dt: f64,
+    /// Neighbour skin [µm].
+    pub skin: f64,
+    /// Reorder particles spatially at each neighbour build.
+    pub sort: bool,
+    /// Optional cap on the displacement per step [µm] (`nve/limit`).
+    pub max_step: Option<f64>,
+}
+
+impl Default for StepSettings {
+    fn default() -> Self {
+        StepSettings {
+            dt: 0.001,
+            skin: 1.0,
+            sort: true,
+            max_step: None,
+        }
+    }
+}
+
+/// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
+#[derive(Debug, Clone, Copy, Default)]
+struct JSide {
+    f: [f64; 3],
+    tor: [f64; 3],
+}
+
+pub struct System {
+    pub particles: Particles,
+    pub simbox: SimBox,
+    pub ff: ForceField,
+    pub neighbor: NeighborList,
+    pub settings: StepSettings,
+    /// Steps taken since the structure was loaded.
+    pub step: u64,
+    pub timers: Timers,
+    /// Sums of the last force call.
+    pub summary: ForceSummary,
+    reach: ReachTable,
+    jside: Vec<JSide>,
+}
+
+impl System {
+    /// Applies the force field's per-type properties and checks the setup.
+    pub fn new(mut particles: Particles, simbox: SimBox, ff: ForceField, settings: StepSettings) -> Result<Self> {
+        let max_kind = particles.max_kind();
+        for s in &ff.styles {
+            if let Some(n) = s.max_type() {
+                if max_kind > n {
+                    return Err(Error::Setup(format!(
+                        "the structure has atom type {max_kind} but pair style {} defines types 1..={n}; \
+                         the force field must cover every type in the structure",
+                        s.name()
+                    )));
+                }
+            }
+        }
+        if !(settings.dt > 0.0 && settings.dt.is_finite()) {
+            return Err(Error::Setup(format!("timestep {} µs must be > 0", settings.dt)));
+        }
+        if !(settings.skin >= 0.0 && settings.skin.is_finite()) {
+            return Err(Error::Setup(format!("neighbour skin {} µm must be ≥ 0", settings.skin)));
+        }
+        ff.apply_types(&mut particles);
+        let reach = ff.reach_table(max_kind.max(1));
+        Ok(System {
+            particles,
+            simbox,
+            ff,
+            neighbor: NeighborList::new(settings.skin),
+            settings,
+            step: 0,
+            timers: Timers::default(),
+            summary: ForceSummary::default(),
+            reach,
+            jside: Vec::new(),
+        })
+    }
+
+    /// Builds the neighbour list and computes forces without advancing histories.
+    pub fn setup(&mut self) -> Result<()> {
+        self.rebuild_neighbors();
+        self.simbox.check(self.neighbor.max_range).map_err(Error::Setup)?;
+        let t = std::time::Instant::now();
+        self.compute_forces(false);
+        self.timers.add(Phase::Force, t.elapsed());
+        Ok(())
+    }
+
+    pub fn rebuild_neighbors(&mut self) {
+        let t = std::time::Instant::now();
+        self.neighbor.build(&mut self.particles, &self.simbox, &self.reach, self.settings.sort);
+        self.timers.neighbor_builds += 1;
+        self.timers.add(Phase::Neighbor, t.elapsed());
+    }
+
+    /// One velocity-Verlet step (phases 1–4).
+    pub fn step(&mut self) {
+        let (dt, lim) = (self.settings.dt, self.settings.max_step);
+        let t = std::time::Instant::now();
+        integrate::initial(&mut self.particles, dt, lim);
+        self.timers.add(Phase::Integrate, t.elapsed());
+
+        let t = std::time::Instant::now();
+        if self.neighbor.needs_rebuild(&self.particles.x, &self.simbox) {
+            self.neighbor.build(&mut self.particles, &self.simbox, &self.reach, self.settings.sort);
+            self.timers.neighbor_builds += 1;
+        }
+        self.timers.add(Phase::Neighbor, t.elapsed());
+
+        let t = std::time::Instant::now();
+        self.compute_forces(true);
+        self.timers.add(Phase::Force, t.elapsed());
+
+        let t = std::time::Instant::now();
+        integrate::final_kick(&mut self.particles, dt, lim);
+        self.timers.add(Phase::Integrate, t.elapsed());
+        self.step += 1;
+        self.timers.steps += 1;
+    }
+
+    /// Runs `n` steps, calling observers on the steps their interval divides.
+    pub fn run(&mut self, n: u64, observers: &mut [&mut dyn Observer]) {
+        for _ in 0..n {
+            self.step();
+            if observers.is_empty() {
+                continue;
+            }
+            let t = std::time::Instant::now();
+            for o in observers.iter_mut() {
+                if self.step % o.interval().max(1) == 0 {
+                    o.observe(self);
+                }
+            }
+            self.timers.add(Phase::Observe, t.elapsed());
+        }
+    }
+
+    /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
+    pub fn compute_forces(&mut self, update_history: bool) {
+        let Particles {
+            x,
+            v,
+            omega,
+            f,
+            torque,
+            radius,
+            mass,
+            kind,
+            ..
+        } = &mut self.particles;
+        let n = x.len();
+        let nl = &mut self.neighbor;
+        self.jside.resize(nl.partner.len(), JSide::default());
+        let ctx = PairContext {
+            kind,
+            radius,
+            mass,
+            v,
+            omega,
+            dt: self.settings.dt,
+            update_history,
+        };
+        let (simbox, reach, ff) = (&self.simbox, &self.reach, &self.ff);
+        let (offsets, partner) = (&nl.offsets, &nl.partner);
+
+        // Pass 1: owners accumulate their own side; j-sides go to the pair buffer.
+        let mut work = Vec::with_capacity(n.div_ceil(OWNER_BLOCK));
+        {
+            let (mut fr, mut tr) = (&mut f[..], &mut torque[..]);
+            let (mut hr, mut jr) = (&mut nl.history[..], &mut self.jside[..]);
+            let mut lo = 0;
+            while lo < n {
+                let hi = (lo + OWNER_BLOCK).min(n);
+                let np = offsets[hi] - offsets[lo];
+                let (fa, fb) = std::mem::take(&mut fr).split_at_mut(hi - lo);
+                let (ta, tb) = std::mem::take(&mut tr).split_at_mut(hi - lo);
+                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(np);
+                let (ja, jb) = std::mem::take(&mut jr).split_at_mut(np);
+                (fr, tr, hr, jr) = (fb, tb, hb, jb);
+                work.push((lo, fa, ta, ha, ja));
+                lo = hi;
+            }
+        }
+        let partials: Vec<[f64; 8]> = work
+            .into_par_iter()
+            .map(|(lo, fblk, tblk, hist, js)| {
+                let mut acc = [0.0f64; 8]; // pe, virial[6], contacts
+                let base = offsets[lo];
+                for (k, (fi, ti)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
+                    let i = lo + k;
+                    let (xi, ri, ki) = (x[i], radius[i], kind[i]);
+                    let mut fsum = [0.0; 3];
+                    let mut tsum = [0.0; 3];
+                    for pair in offsets[i]..offsets[i + 1] {
+                        let local = pair - base;
+                        let j = partner[pair] as usize;
+                        let xj = x[j];
+                        let del = simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
+                        let rj = radius[j];
+                        let range = reach.get(ki, kind[j]).range(ri, rj);
+                        if rsq >= range * range {
+                            hist[local] = [0.0; 3];
+                            js[local] = JSide::default();
+                            continue;
+                        }
+                        let out = ff.compute(&PairInput { i, j, del, rsq }, &ctx, &mut hist[local]);
+                        for a in 0..3 {
+                            fsum[a] += out.f[a];
+                            tsum[a] += out.tor[a];
+                        }
+                        js[local] = JSide { f: out.f, tor: out.tor };
+                        acc[0] += out.energy;
+                        acc[1] += del[0] * out.f[0];
+                        acc[2] += del[1] * out.f[1];
+                        acc[3] += del[2] * out.f[2];
+                        acc[4] += del[0] * out.f[1];
+                        acc[5] += del[0] * out.f[2];
+                        acc[6] += del[1] * out.f[2];
+                        let rs = ri + rj;
+                        if rsq < rs * rs {
+                            acc[7] += 1.0;
+                        }
+                    }
+                    *fi = fsum;
+                    *ti = [-ri * tsum[0], -ri * tsum[1], -ri * tsum[2]];
+                }
+                acc
+            })
+            .collect();
+        let s = add_in_order(&partials);
+        self.summary = ForceSummary {
+            pe: s[0],
+            virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
+            contacts: s[7] as u64,
+        };
+
+        // Pass 2: each particle gathers the pairs in which it is the partner.
+        let (rev_offsets, rev_pairs, js) = (&nl.rev_offsets, &nl.rev_pairs, &self.jside);
+        f.par_chunks_mut(OWNER_BLOCK)
+            .zip(torque.par_chunks_mut(OWNER_BLOCK))
+            .enumerate()
+            .for_each(|(b, (fblk, tblk))| {
+                for (k, (fj, tj)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
+                    let j = b * OWNER_BLOCK + k;
+                    let mut fsum = [0.0; 3];
+                    let mut tsum = [0.0; 3];
+                    for &pair in &rev_pairs[rev_offsets[j]..rev_offsets[j + 1]] {
+                        let c = &js[pair as usize];
+                        for a in 0..3 {
+                            fsum[a] += c.f[a];
+                            tsum[a] += c.tor[a];
+                        }
+                    }
+                    let rj = radius[j];
+                    for a in 0..3 {
+                        fj[a] -= fsum[a];
+                        tj[a] -= rj * tsum[a];
+                    }
+                }
+            });
+    }
+
+    /// Thermodynamic summary of the current state (uses the last force call).
+    pub fn thermo(&self) -> Thermo {
+        let p = &self.particles;
+        let k = det_sum(p.len(), |k| {
+            let v = p.v[k];
+            let w = p.omega[k];
+            let m = p.mass[k];
+            let i = p.inertia(k);
+            [
+                m * v[0] * v[0],
+                m * v[1] * v[1],
+                m * v[2] * v[2],
+                m * v[0] * v[1],
+                m * v[0] * v[2],
+                m * v[1] * v[2],
+                i * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2]),
+            ]
+        });
+        let vol = self.simbox.volume();
+        let w = self.summary.virial;
+        let mut pressure = [0.0; 6];
+        let mut virial = [0.0; 6];
+        for a in 0..6 {
+            pressure[a] = (k[a] + w[a]) / vol;
+            virial[a] = w[a] / vol;
+        }
+        Thermo {
+            step: self.step,
+            pe_fj: self.summary.pe,
+            ke_trans_fj: 0.5 * (k[0] + k[1] + k[2]),
+            ke_rot_fj: 0.5 * k[6],
+            pressure_kpa: pressure,
+            virial_kpa: virial,
+            pressure_scalar_kpa: (pressure[0] + pressure[1] + pressure[2]) / 3.0,
+            volume_um3: vol,
+            contacts: self.summary.contacts,
+        }
+    }
+
+    /// Total momentum Σ m v [pg·µm/µs].
+    pub fn momentum(&self) -> [f64; 3] {
+        let p = &self.particles;
+        det_sum(p.len(), |k| {
+            let m = p.mass[k];
+            [m * p.v[k][0], m * p.v[k][1], m * p.v[k][2]]
+        })
+    }
+
+    /// Total energy pe + ke_trans + ke_rot [fJ].
+    pub fn total_energy(&self) -> f64 {
+        let t = self.thermo();
+        t.pe_fj + t.ke_trans_fj + t.ke_rot_fj
+    }
+}
