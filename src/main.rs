@@ -14,7 +14,11 @@ use etwin::sim::system::{StepSettings, System, Thermo};
 use etwin::{Error, Result};
 
 #[derive(Parser)]
-#[command(name = "etwin", version, about = "Digital twin of lithium-ion electrode manufacturing")]
+#[command(
+    name = "etwin",
+    version,
+    about = "Digital twin of lithium-ion electrode manufacturing"
+)]
 struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, global = true)]
@@ -71,7 +75,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cli.threads.unwrap_or(0)).build() {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0))
+        .build()
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: cannot start the thread pool: {e}");
@@ -98,7 +105,16 @@ fn dispatch(cmd: Command) -> Result<()> {
             out,
             write_data,
             json,
-        } => forces(&structure, &forcefield, steps, dt, skin, &out, write_data.as_deref(), json),
+        } => forces(
+            &structure,
+            &forcefield,
+            steps,
+            dt,
+            skin,
+            &out,
+            write_data.as_deref(),
+            json,
+        ),
         Command::Bench {
             json,
             cases,
@@ -109,7 +125,16 @@ fn dispatch(cmd: Command) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn forces(structure: &Path, ff_path: &Path, steps: u64, dt: f64, skin: f64, out: &Path, write_data: Option<&Path>, json: bool) -> Result<()> {
+fn forces(
+    structure: &Path,
+    ff_path: &Path,
+    steps: u64,
+    dt: f64,
+    skin: f64,
+    out: &Path,
+    write_data: Option<&Path>,
+    json: bool,
+) -> Result<()> {
     let data = DataFile::read(structure)?;
     let model = ReferenceModel::load(ff_path)?;
     let settings = StepSettings {
@@ -117,13 +142,22 @@ fn forces(structure: &Path, ff_path: &Path, steps: u64, dt: f64, skin: f64, out:
         skin,
         ..Default::default()
     };
-    let mut sys = System::new(data.particles.clone(), data.simbox, model.build()?, settings)?;
+    let mut sys = System::new(
+        data.particles.clone(),
+        data.simbox,
+        model.build()?,
+        settings,
+    )?;
     sys.setup()?;
     sys.run(steps, &mut []);
     write_forces(out, &sys.particles)?;
     if let Some(path) = write_data {
         DataFile {
-            title: format!("electrode-twin: {} after {steps} steps with {}", structure.display(), model.name),
+            title: format!(
+                "electrode-twin: {} after {steps} steps with {}",
+                structure.display(),
+                model.name
+            ),
             n_types: data.n_types.max(sys.particles.max_kind()),
             simbox: sys.simbox,
             particles: sys.particles.clone(),
@@ -133,7 +167,11 @@ fn forces(structure: &Path, ff_path: &Path, steps: u64, dt: f64, skin: f64, out:
     }
     let t = sys.thermo();
     if json {
-        println!("{}", serde_json::to_string_pretty(&thermo_json(&t, &sys)).map_err(|e| Error::Setup(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&thermo_json(&t, &sys))
+                .map_err(|e| Error::Setup(e.to_string()))?
+        );
     } else {
         print_thermo(&t, sys.particles.len());
         println!("forces written to {}", out.display());
@@ -164,9 +202,15 @@ fn print_thermo(t: &Thermo, n: usize) {
     println!("particles            {n}");
     println!("step                 {}", t.step);
     println!("potential energy     {:.10e} fJ", t.pe_fj);
-    println!("kinetic energy       {:.10e} fJ (translation)  {:.10e} fJ (rotation)", t.ke_trans_fj, t.ke_rot_fj);
+    println!(
+        "kinetic energy       {:.10e} fJ (translation)  {:.10e} fJ (rotation)",
+        t.ke_trans_fj, t.ke_rot_fj
+    );
     println!("pressure tensor [kPa]");
-    println!("  xx {:>18.10e}  xy {:>18.10e}  xz {:>18.10e}", p[0], p[3], p[4]);
+    println!(
+        "  xx {:>18.10e}  xy {:>18.10e}  xz {:>18.10e}",
+        p[0], p[3], p[4]
+    );
     println!("  yy {:>18.10e}  yz {:>18.10e}", p[1], p[5]);
     println!("  zz {:>18.10e}", p[2]);
     println!("pressure (trace/3)   {:.10e} kPa", t.pressure_scalar_kpa);
@@ -174,7 +218,12 @@ fn print_thermo(t: &Thermo, n: usize) {
     println!("volume               {:.10e} µm³", t.volume_um3);
 }
 
-fn run_bench(json: bool, cases: &[String], steps: Option<u64>, write_gas_state: Option<&Path>) -> Result<()> {
+fn run_bench(
+    json: bool,
+    cases: &[String],
+    steps: Option<u64>,
+    write_gas_state: Option<&Path>,
+) -> Result<()> {
     if let Some(path) = write_gas_state {
         bench::gas_structure(27, 2024).write(path)?;
     }
@@ -190,7 +239,11 @@ fn run_bench(json: bool, cases: &[String], steps: Option<u64>, write_gas_state: 
                     continue;
                 }
             },
-            other => return Err(Error::Setup(format!("unknown bench case `{other}`; cases: gas, thick, pso"))),
+            other => {
+                return Err(Error::Setup(format!(
+                    "unknown bench case `{other}`; cases: gas, thick, pso"
+                )))
+            }
         };
         if !json {
             eprintln!("bench: running {name} ...");
@@ -215,7 +268,11 @@ fn run_bench(json: bool, cases: &[String], steps: Option<u64>, write_gas_state: 
         results.push(r);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "cases": results })).map_err(|e| Error::Setup(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "cases": results }))
+                .map_err(|e| Error::Setup(e.to_string()))?
+        );
     }
     Ok(())
 }

@@ -48,12 +48,20 @@ impl Table {
     pub fn parse(src: &str, file: &str) -> Result<Table> {
         let mut lines = src.lines().enumerate();
         let (_, header) = lines.next().ok_or_else(|| Error::Parse {
-            at: Location { file: file.into(), line: 1, col: 1 },
+            at: Location {
+                file: file.into(),
+                line: 1,
+                col: 1,
+            },
             what: "empty file".into(),
             expected: "a header line of column names".into(),
             hint: "the first line names the columns".into(),
         })?;
-        let columns: HashMap<String, usize> = header.split(',').enumerate().map(|(k, c)| (c.trim().to_string(), k)).collect();
+        let columns: HashMap<String, usize> = header
+            .split(',')
+            .enumerate()
+            .map(|(k, c)| (c.trim().to_string(), k))
+            .collect();
         let ncol = header.split(',').count();
         let mut rows = Vec::new();
         for (ln, line) in lines {
@@ -64,7 +72,11 @@ impl Table {
             let mut col = 1;
             for cell in line.split(',') {
                 let v: f64 = cell.trim().parse().map_err(|_| Error::Parse {
-                    at: Location { file: file.into(), line: ln + 1, col },
+                    at: Location {
+                        file: file.into(),
+                        line: ln + 1,
+                        col,
+                    },
                     what: format!("cannot read `{cell}` as a number"),
                     expected: "a number".into(),
                     hint: "numeric tables only".into(),
@@ -74,7 +86,11 @@ impl Table {
             }
             if row.len() != ncol {
                 return Err(Error::Parse {
-                    at: Location { file: file.into(), line: ln + 1, col: 1 },
+                    at: Location {
+                        file: file.into(),
+                        line: ln + 1,
+                        col: 1,
+                    },
                     what: format!("{} values", row.len()),
                     expected: format!("{ncol} values, one per header column"),
                     hint: "every row has as many cells as the header".into(),

@@ -34,7 +34,14 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, line: usize, col: usize, what: impl Into<String>, expected: impl Into<String>, hint: impl Into<String>) -> Error {
+    fn err(
+        &self,
+        line: usize,
+        col: usize,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
         Error::Parse {
             at: Location {
                 file: self.file.into(),
@@ -70,7 +77,9 @@ impl<'a> Reader<'a> {
         if let Some(s) = start {
             out.push((s, &l[s..]));
         }
-        out.into_iter().map(|(s, t)| (l[..s].chars().count() + 1, t)).collect()
+        out.into_iter()
+            .map(|(s, t)| (l[..s].chars().count() + 1, t))
+            .collect()
     }
 
     fn number<T: std::str::FromStr>(&self, k: usize, tok: (usize, &str), what: &str) -> Result<T> {
@@ -88,7 +97,13 @@ impl<'a> Reader<'a> {
     fn finite(&self, k: usize, tok: (usize, &str), what: &str) -> Result<f64> {
         let v: f64 = self.number(k, tok, what)?;
         if !v.is_finite() {
-            return Err(self.err(k, tok.0, format!("`{}` is not finite", tok.1), what.to_string(), "replace NaN/inf by a number"));
+            return Err(self.err(
+                k,
+                tok.0,
+                format!("`{}` is not finite", tok.1),
+                what.to_string(),
+                "replace NaN/inf by a number",
+            ));
         }
         Ok(v)
     }
@@ -108,7 +123,13 @@ impl DataFile {
             k: 1,
         };
         if r.lines.is_empty() {
-            return Err(r.err(0, 1, "empty file", "a LAMMPS data file (title line, header, Atoms section)", "write one with LAMMPS `write_data` or `etwin`"));
+            return Err(r.err(
+                0,
+                1,
+                "empty file",
+                "a LAMMPS data file (title line, header, Atoms section)",
+                "write one with LAMMPS `write_data` or `etwin`",
+            ));
         }
         let title = r.lines[0].trim().to_string();
         let mut n_atoms: Option<(usize, usize)> = None; // (count, line)
@@ -131,14 +152,31 @@ impl DataFile {
                 break; // a section keyword
             }
             match words.as_slice() {
-                [_, "atoms"] => n_atoms = Some((r.number(k, t[0], "a non-negative atom count")?, k)),
-                [_, "atom", "types"] => n_types = Some(r.number(k, t[0], "a positive number of atom types")?),
+                [_, "atoms"] => {
+                    n_atoms = Some((r.number(k, t[0], "a non-negative atom count")?, k))
+                }
+                [_, "atom", "types"] => {
+                    n_types = Some(r.number(k, t[0], "a positive number of atom types")?)
+                }
                 [_, _, "xlo", "xhi"] | [_, _, "ylo", "yhi"] | [_, _, "zlo", "zhi"] => {
-                    let a = ["x", "y", "z"].iter().position(|c| words[2].starts_with(c)).unwrap_or(0);
+                    let a = ["x", "y", "z"]
+                        .iter()
+                        .position(|c| words[2].starts_with(c))
+                        .unwrap_or(0);
                     lo[a] = r.finite(k, t[0], "a box bound in µm")?;
                     hi[a] = r.finite(k, t[1], "a box bound in µm")?;
                     if hi[a] <= lo[a] {
-                        return Err(r.err(k, t[1].0, format!("{}hi ≤ {}lo", words[2].chars().next().unwrap_or('?'), words[2].chars().next().unwrap_or('?')), "hi > lo", "the upper bound comes second"));
+                        return Err(r.err(
+                            k,
+                            t[1].0,
+                            format!(
+                                "{}hi ≤ {}lo",
+                                words[2].chars().next().unwrap_or('?'),
+                                words[2].chars().next().unwrap_or('?')
+                            ),
+                            "hi > lo",
+                            "the upper bound comes second",
+                        ));
                     }
                     have[a] = true;
                 }
@@ -147,26 +185,71 @@ impl DataFile {
                         tilt[c] = r.finite(k, t[c], "a tilt factor in µm")?;
                     }
                 }
-                [_, "bonds" | "angles" | "dihedrals" | "impropers" | "bond" | "angle" | "dihedral" | "improper", ..] => {
+                [_, "bonds" | "angles" | "dihedrals" | "impropers" | "bond" | "angle" | "dihedral"
+                | "improper", ..] => {
                     let n: f64 = r.number(k, t[0], "a count")?;
                     if n != 0.0 {
-                        return Err(r.err(k, 1, format!("`{}` declares molecular topology", r.code(k).trim()), "atom_style sphere (no bonds)", "granular spheres have no bonds"));
+                        return Err(r.err(
+                            k,
+                            1,
+                            format!("`{}` declares molecular topology", r.code(k).trim()),
+                            "atom_style sphere (no bonds)",
+                            "granular spheres have no bonds",
+                        ));
                     }
                 }
-                [_, "extra", ..] | [_, "ellipsoids"] | [_, "lines"] | [_, "triangles"] | [_, "bodies"] => {}
+                [_, "extra", ..]
+                | [_, "ellipsoids"]
+                | [_, "lines"]
+                | [_, "triangles"]
+                | [_, "bodies"] => {}
                 _ => {
-                    return Err(r.err(k, 1, format!("unknown header line `{}`", r.code(k).trim()), "`N atoms`, `N atom types`, `lo hi xlo xhi` (y, z), `xy xz yz`", "check the header of the data file"));
+                    return Err(r.err(
+                        k,
+                        1,
+                        format!("unknown header line `{}`", r.code(k).trim()),
+                        "`N atoms`, `N atom types`, `lo hi xlo xhi` (y, z), `xy xz yz`",
+                        "check the header of the data file",
+                    ));
                 }
             }
             r.k += 1;
         }
-        let (n_atoms, n_atoms_line) = n_atoms.ok_or_else(|| r.err(r.k.min(r.lines.len().saturating_sub(1)), 1, "header has no `N atoms` line", "`N atoms` in the header", "LAMMPS write_data writes it on line 3"))?;
-        let n_types = n_types.ok_or_else(|| r.err(n_atoms_line, 1, "header has no `N atom types` line", "`N atom types`", "add e.g. `7 atom types`"))?;
+        let (n_atoms, n_atoms_line) = n_atoms.ok_or_else(|| {
+            r.err(
+                r.k.min(r.lines.len().saturating_sub(1)),
+                1,
+                "header has no `N atoms` line",
+                "`N atoms` in the header",
+                "LAMMPS write_data writes it on line 3",
+            )
+        })?;
+        let n_types = n_types.ok_or_else(|| {
+            r.err(
+                n_atoms_line,
+                1,
+                "header has no `N atom types` line",
+                "`N atom types`",
+                "add e.g. `7 atom types`",
+            )
+        })?;
         if n_types == 0 {
-            return Err(r.err(n_atoms_line, 1, "0 atom types", "at least 1 atom type", "add e.g. `7 atom types`"));
+            return Err(r.err(
+                n_atoms_line,
+                1,
+                "0 atom types",
+                "at least 1 atom type",
+                "add e.g. `7 atom types`",
+            ));
         }
         if let Some(a) = have.iter().position(|h| !h) {
-            return Err(r.err(n_atoms_line, 1, format!("box bounds missing for {}", ["x", "y", "z"][a]), "`lo hi xlo xhi`, `lo hi ylo yhi`, `lo hi zlo zhi`", "box bounds in µm"));
+            return Err(r.err(
+                n_atoms_line,
+                1,
+                format!("box bounds missing for {}", ["x", "y", "z"][a]),
+                "`lo hi xlo xhi`, `lo hi ylo yhi`, `lo hi zlo zhi`",
+                "box bounds in µm",
+            ));
         }
 
         let mut p = Particles::default();
@@ -189,7 +272,16 @@ impl DataFile {
                 "Atoms" => {
                     if let Some(style) = comment.filter(|c| !c.is_empty()) {
                         if style != "sphere" {
-                            return Err(r.err(k, 9, format!("atom style `{style}`"), "Atoms # sphere", "only atom_style sphere is supported"));
+                            let col = r.lines[k]
+                                .find(style)
+                                .map_or(1, |c| r.lines[k][..c].chars().count() + 1);
+                            return Err(r.err(
+                                k,
+                                col,
+                                format!("atom style `{style}`"),
+                                "Atoms # sphere",
+                                "only atom_style sphere is supported",
+                            ));
                         }
                     }
                     atoms_seen = true;
@@ -209,13 +301,25 @@ impl DataFile {
                     }
                 }
                 _ => {
-                    return Err(r.err(k, 1, format!("unknown section `{section}`"), "Atoms, Velocities (Masses, Pair Coeffs, PairIJ Coeffs are skipped)", "a granular sphere file has Atoms and optionally Velocities"));
+                    return Err(r.err(
+                        k,
+                        1,
+                        format!("unknown section `{section}`"),
+                        "Atoms, Velocities (Masses, Pair Coeffs, PairIJ Coeffs are skipped)",
+                        "a granular sphere file has Atoms and optionally Velocities",
+                    ));
                 }
             };
             let mut read = 0;
             while read < count {
                 if r.k >= r.lines.len() {
-                    return Err(r.err(r.lines.len() - 1, 1, format!("section {section} ends after {read} of {count} lines"), format!("{count} lines (the header's count)"), "the file is truncated or the header count is wrong"));
+                    return Err(r.err(
+                        r.lines.len() - 1,
+                        1,
+                        format!("section {section} ends after {read} of {count} lines"),
+                        format!("{count} lines (the header's count)"),
+                        "the file is truncated or the header count is wrong",
+                    ));
                 }
                 let k = r.k;
                 r.k += 1;
@@ -224,29 +328,67 @@ impl DataFile {
                     if read == 0 {
                         continue; // the blank line after the section keyword
                     }
-                    return Err(r.err(k, 1, format!("blank line inside section {section} after {read} of {count} lines"), format!("{count} lines (the header's count)"), "the header's atom count does not match the section"));
+                    return Err(r.err(
+                        k,
+                        1,
+                        format!(
+                            "blank line inside section {section} after {read} of {count} lines"
+                        ),
+                        format!("{count} lines (the header's count)"),
+                        "the header's atom count does not match the section",
+                    ));
                 }
                 read += 1;
                 match section {
                     "Atoms" => {
                         if t.len() != 7 && t.len() != 10 {
-                            return Err(r.err(k, 1, format!("{} columns", t.len()), "7 or 10 columns: id type diameter density x y z [ix iy iz]", "atom_style sphere column order"));
+                            return Err(r.err(
+                                k,
+                                1,
+                                format!("{} columns", t.len()),
+                                "7 or 10 columns: id type diameter density x y z [ix iy iz]",
+                                "atom_style sphere column order",
+                            ));
                         }
                         let id: u64 = r.number(k, t[0], "a positive integer atom id")?;
                         if id == 0 {
-                            return Err(r.err(k, t[0].0, "atom id 0", "an id ≥ 1", "LAMMPS ids start at 1"));
+                            return Err(r.err(
+                                k,
+                                t[0].0,
+                                "atom id 0",
+                                "an id ≥ 1",
+                                "LAMMPS ids start at 1",
+                            ));
                         }
                         let kind: u32 = r.number(k, t[1], "an integer atom type")?;
                         if kind == 0 || kind > n_types {
-                            return Err(r.err(k, t[1].0, format!("atom type {kind}"), format!("a type in 1..={n_types}"), "the header declares the number of atom types"));
+                            return Err(r.err(
+                                k,
+                                t[1].0,
+                                format!("atom type {kind}"),
+                                format!("a type in 1..={n_types}"),
+                                "the header declares the number of atom types",
+                            ));
                         }
                         let diameter = r.finite(k, t[2], "a diameter in µm")?;
                         if diameter <= 0.0 {
-                            return Err(r.err(k, t[2].0, format!("diameter {diameter}"), "a diameter > 0 µm", "every particle is a finite sphere"));
+                            return Err(r.err(
+                                k,
+                                t[2].0,
+                                format!("diameter {diameter}"),
+                                "a diameter > 0 µm",
+                                "every particle is a finite sphere",
+                            ));
                         }
                         let density = r.finite(k, t[3], "a density in g/cm³")?;
                         if density <= 0.0 {
-                            return Err(r.err(k, t[3].0, format!("density {density}"), "a density > 0 g/cm³", "column 4 is the density"));
+                            return Err(r.err(
+                                k,
+                                t[3].0,
+                                format!("density {density}"),
+                                "a density > 0 g/cm³",
+                                "column 4 is the density",
+                            ));
                         }
                         let mut x = [0.0; 3];
                         for c in 0..3 {
@@ -259,7 +401,13 @@ impl DataFile {
                             }
                         }
                         if index_of.insert(id, p.len()).is_some() {
-                            return Err(r.err(k, t[0].0, format!("duplicate atom id {id}"), "unique atom ids", "each atom appears once in Atoms"));
+                            return Err(r.err(
+                                k,
+                                t[0].0,
+                                format!("duplicate atom id {id}"),
+                                "unique atom ids",
+                                "each atom appears once in Atoms",
+                            ));
                         }
                         let radius = 0.5 * diameter;
                         p.push(id, kind, x, radius, sphere_mass(radius, density));
@@ -267,12 +415,22 @@ impl DataFile {
                     }
                     "Velocities" => {
                         if t.len() != 7 {
-                            return Err(r.err(k, 1, format!("{} columns", t.len()), "7 columns: id vx vy vz wx wy wz", "atom_style sphere velocities"));
+                            return Err(r.err(
+                                k,
+                                1,
+                                format!("{} columns", t.len()),
+                                "7 columns: id vx vy vz wx wy wz",
+                                "atom_style sphere velocities",
+                            ));
                         }
                         let id: u64 = r.number(k, t[0], "an atom id")?;
                         let mut vals = [0.0; 6];
                         for c in 0..6 {
-                            vals[c] = r.finite(k, t[1 + c], "a velocity (µm/µs) or angular velocity (rad/µs)")?;
+                            vals[c] = r.finite(
+                                k,
+                                t[1 + c],
+                                "a velocity (µm/µs) or angular velocity (rad/µs)",
+                            )?;
                         }
                         vel_lines.push((k, id, vals));
                     }
@@ -281,11 +439,23 @@ impl DataFile {
             }
         }
         if !atoms_seen {
-            return Err(r.err(r.lines.len().saturating_sub(1), 1, "no Atoms section", "an `Atoms # sphere` section", "the file must list its atoms"));
+            return Err(r.err(
+                r.lines.len().saturating_sub(1),
+                1,
+                "no Atoms section",
+                "an `Atoms # sphere` section",
+                "the file must list its atoms",
+            ));
         }
         for (k, id, vals) in vel_lines {
             let Some(&i) = index_of.get(&id) else {
-                return Err(r.err(k, 1, format!("velocity for unknown atom id {id}"), "ids listed in Atoms", "Velocities rows refer to Atoms ids"));
+                return Err(r.err(
+                    k,
+                    1,
+                    format!("velocity for unknown atom id {id}"),
+                    "ids listed in Atoms",
+                    "Velocities rows refer to Atoms ids",
+                ));
             };
             p.v[i] = [vals[0], vals[1], vals[2]];
             p.omega[i] = [vals[3], vals[4], vals[5]];
@@ -312,7 +482,15 @@ impl DataFile {
     pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
         let p = &self.particles;
         let b = &self.simbox;
-        writeln!(w, "{}", if self.title.is_empty() { "LAMMPS data file written by electrode-twin" } else { &self.title })?;
+        writeln!(
+            w,
+            "{}",
+            if self.title.is_empty() {
+                "LAMMPS data file written by electrode-twin"
+            } else {
+                &self.title
+            }
+        )?;
         writeln!(w)?;
         writeln!(w, "{} atoms", p.len())?;
         writeln!(w, "{} atom types", self.n_types)?;
@@ -321,7 +499,11 @@ impl DataFile {
             writeln!(w, "{:e} {:e} {n}lo {n}hi", b.lo[a], b.hi[a])?;
         }
         if b.is_triclinic() {
-            writeln!(w, "{:e} {:e} {:e} xy xz yz", b.tilt[0], b.tilt[1], b.tilt[2])?;
+            writeln!(
+                w,
+                "{:e} {:e} {:e} xy xz yz",
+                b.tilt[0], b.tilt[1], b.tilt[2]
+            )?;
         }
         writeln!(w, "\nAtoms # sphere\n")?;
         let order = p.order_by_id();
@@ -330,13 +512,27 @@ impl DataFile {
             let density = p.mass[k] / sphere_mass(r, 1.0);
             let [x, y, z] = p.x[k];
             let [ix, iy, iz] = p.image[k];
-            writeln!(w, "{} {} {:e} {:e} {:e} {:e} {:e} {ix} {iy} {iz}", p.id[k], p.kind[k], 2.0 * r, density, x, y, z)?;
+            writeln!(
+                w,
+                "{} {} {:e} {:e} {:e} {:e} {:e} {ix} {iy} {iz}",
+                p.id[k],
+                p.kind[k],
+                2.0 * r,
+                density,
+                x,
+                y,
+                z
+            )?;
         }
         writeln!(w, "\nVelocities\n")?;
         for &k in &order {
             let [vx, vy, vz] = p.v[k];
             let [wx, wy, wz] = p.omega[k];
-            writeln!(w, "{} {:e} {:e} {:e} {:e} {:e} {:e}", p.id[k], vx, vy, vz, wx, wy, wz)?;
+            writeln!(
+                w,
+                "{} {:e} {:e} {:e} {:e} {:e} {:e}",
+                p.id[k], vx, vy, vz, wx, wy, wz
+            )?;
         }
         Ok(())
     }

@@ -61,7 +61,11 @@ impl Grid {
         let mut c = [0; 3];
         for k in 0..3 {
             let v = (s[k] * n[k] as f64).floor();
-            c[k] = if v < 0.0 { 0 } else { (v as usize).min(n[k] - 1) };
+            c[k] = if v < 0.0 {
+                0
+            } else {
+                (v as usize).min(n[k] - 1)
+            };
         }
         c
     }
@@ -94,6 +98,16 @@ impl Grid {
             cell_items,
         }
     }
+}
+
+/// How a build may reorder the particles.
+#[derive(Debug, Clone, Copy)]
+pub enum Reorder<'a> {
+    Keep,
+    /// Sort along a grid for memory locality.
+    Spatial,
+    /// New index n holds old particle `perm[n]`.
+    Given(&'a [usize]),
 }
 
 /// Cell indices along one axis within `m` cells of `c`, each once.
@@ -162,9 +176,15 @@ impl NeighborList {
         2.0 * max_sq.sqrt() + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
     }
 
-    /// Wraps particles into the box, sorts them spatially (if `sort`), and rebuilds the
-    /// list, carrying shear histories over by particle id.
-    pub fn build(&mut self, p: &mut Particles, simbox: &SimBox, reach: &ReachTable, sort: bool) {
+    /// Wraps particles into the box, reorders them, and rebuilds the list, carrying shear
+    /// histories over by particle id. Particles must only be reordered through here.
+    pub fn build(
+        &mut self,
+        p: &mut Particles,
+        simbox: &SimBox,
+        reach: &ReachTable,
+        order: Reorder,
+    ) {
         let saved = self.take_histories(p);
 
         for k in 0..p.len() {
@@ -172,8 +192,10 @@ impl NeighborList {
             simbox.wrap(x, img);
         }
         let widths = simbox.perpendicular_widths();
-        if sort {
-            sort_spatially(p, simbox, widths);
+        match order {
+            Reorder::Keep => {}
+            Reorder::Spatial => sort_spatially(p, simbox, widths),
+            Reorder::Given(perm) => p.permute(perm),
         }
         let frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
 
@@ -195,7 +217,11 @@ impl NeighborList {
         self.max_range = (0..nc).map(|a| cut[a * nc + a]).fold(0.0, f64::max);
         let grids: Vec<Grid> = (0..nc)
             .map(|b| {
-                let n = grid_dims(widths, cut[b * nc + b] + self.skin, classes[b].members.len());
+                let n = grid_dims(
+                    widths,
+                    cut[b * nc + b] + self.skin,
+                    classes[b].members.len(),
+                );
                 Grid::build(n, &classes[b].members, &frac)
             })
             .collect();
@@ -229,15 +255,22 @@ impl NeighborList {
                             for &cy in &stencil[1] {
                                 for &cx in &stencil[0] {
                                     let cell = (cz * grid.n[1] + cy) * grid.n[0] + cx;
-                                    for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
+                                    for &j in &grid.cell_items
+                                        [grid.cell_start[cell]..grid.cell_start[cell + 1]]
+                                    {
                                         let j = j as usize;
                                         if b == a && j <= i {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let d = simbox.minimum_image([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                        let d = simbox.minimum_image([
+                                            xi[0] - x[0],
+                                            xi[1] - x[1],
+                                            xi[2] - x[2],
+                                        ]);
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                                        let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
+                                        let rc =
+                                            reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
                                         }
@@ -364,7 +397,11 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     let columns = [
         [l1[0] - l0[0], 0.0, 0.0],
         [b1.tilt[0] - b0.tilt[0], l1[1] - l0[1], 0.0],
-        [b1.tilt[1] - b0.tilt[1], b1.tilt[2] - b0.tilt[2], l1[2] - l0[2]],
+        [
+            b1.tilt[1] - b0.tilt[1],
+            b1.tilt[2] - b0.tilt[2],
+            l1[2] - l0[2],
+        ],
     ];
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))

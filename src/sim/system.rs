@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable};
 use crate::sim::integrate;
-use crate::sim::neighbor::{NeighborList, OWNER_BLOCK};
+use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
 use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;
@@ -26,8 +26,10 @@ use crate::sim::timers::{Phase, Timers};
 /// What the last force call summed over pairs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ForceSummary {
-    /// Pair potential energy [fJ].
+    /// Pair potential energy [fJ] (LAMMPS `pe`: granular contacts tally none).
     pub pe: f64,
+    /// Normal elastic energy stored in granular contacts [fJ].
+    pub contact_elastic: f64,
     /// Pair virial Σ del_a F_b, order xx, yy, zz, xy, xz, yz [nN·µm].
     pub virial: [f64; 6],
     /// Pairs with overlapping spheres (r < r_i + r_j).
@@ -38,8 +40,10 @@ pub struct ForceSummary {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Thermo {
     pub step: u64,
-    /// Pair potential energy [fJ].
+    /// Pair potential energy [fJ] (LAMMPS `pe`).
     pub pe_fj: f64,
+    /// Normal elastic energy stored in contacts [fJ] (not part of LAMMPS `pe`).
+    pub contact_elastic_fj: f64,
     /// ½ Σ m v² [fJ].
     pub ke_trans_fj: f64,
     /// ½ Σ I ω² [fJ].
@@ -102,7 +106,12 @@ pub struct System {
 
 impl System {
     /// Applies the force field's per-type properties and checks the setup.
-    pub fn new(mut particles: Particles, simbox: SimBox, ff: ForceField, settings: StepSettings) -> Result<Self> {
+    pub fn new(
+        mut particles: Particles,
+        simbox: SimBox,
+        ff: ForceField,
+        settings: StepSettings,
+    ) -> Result<Self> {
         let max_kind = particles.max_kind();
         for s in &ff.styles {
             if let Some(n) = s.max_type() {
@@ -116,10 +125,16 @@ impl System {
             }
         }
         if !(settings.dt > 0.0 && settings.dt.is_finite()) {
-            return Err(Error::Setup(format!("timestep {} µs must be > 0", settings.dt)));
+            return Err(Error::Setup(format!(
+                "timestep {} µs must be > 0",
+                settings.dt
+            )));
         }
         if !(settings.skin >= 0.0 && settings.skin.is_finite()) {
-            return Err(Error::Setup(format!("neighbour skin {} µm must be ≥ 0", settings.skin)));
+            return Err(Error::Setup(format!(
+                "neighbour skin {} µm must be ≥ 0",
+                settings.skin
+            )));
         }
         ff.apply_types(&mut particles);
         let reach = ff.reach_table(max_kind.max(1));
@@ -140,7 +155,9 @@ impl System {
     /// Builds the neighbour list and computes forces without advancing histories.
     pub fn setup(&mut self) -> Result<()> {
         self.rebuild_neighbors();
-        self.simbox.check(self.neighbor.max_range).map_err(Error::Setup)?;
+        self.simbox
+            .check(self.neighbor.max_range)
+            .map_err(Error::Setup)?;
         let t = std::time::Instant::now();
         self.compute_forces(false);
         self.timers.add(Phase::Force, t.elapsed());
@@ -149,9 +166,19 @@ impl System {
 
     pub fn rebuild_neighbors(&mut self) {
         let t = std::time::Instant::now();
-        self.neighbor.build(&mut self.particles, &self.simbox, &self.reach, self.settings.sort);
+        let order = self.reorder();
+        self.neighbor
+            .build(&mut self.particles, &self.simbox, &self.reach, order);
         self.timers.neighbor_builds += 1;
         self.timers.add(Phase::Neighbor, t.elapsed());
+    }
+
+    fn reorder(&self) -> Reorder<'static> {
+        if self.settings.sort {
+            Reorder::Spatial
+        } else {
+            Reorder::Keep
+        }
     }
 
     /// One velocity-Verlet step (phases 1–4).
@@ -163,7 +190,9 @@ impl System {
 
         let t = std::time::Instant::now();
         if self.neighbor.needs_rebuild(&self.particles.x, &self.simbox) {
-            self.neighbor.build(&mut self.particles, &self.simbox, &self.reach, self.settings.sort);
+            let order = self.reorder();
+            self.neighbor
+                .build(&mut self.particles, &self.simbox, &self.reach, order);
             self.timers.neighbor_builds += 1;
         }
         self.timers.add(Phase::Neighbor, t.elapsed());
@@ -242,10 +271,10 @@ impl System {
                 lo = hi;
             }
         }
-        let partials: Vec<[f64; 8]> = work
+        let partials: Vec<[f64; 9]> = work
             .into_par_iter()
             .map(|(lo, fblk, tblk, hist, js)| {
-                let mut acc = [0.0f64; 8]; // pe, virial[6], contacts
+                let mut acc = [0.0f64; 9]; // pe, virial[6], contacts, elastic
                 let base = offsets[lo];
                 for (k, (fi, ti)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
                     let i = lo + k;
@@ -256,7 +285,8 @@ impl System {
                         let local = pair - base;
                         let j = partner[pair] as usize;
                         let xj = x[j];
-                        let del = simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let del =
+                            simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                         let rj = radius[j];
                         let range = reach.get(ki, kind[j]).range(ri, rj);
@@ -270,7 +300,10 @@ impl System {
                             fsum[a] += out.f[a];
                             tsum[a] += out.tor[a];
                         }
-                        js[local] = JSide { f: out.f, tor: out.tor };
+                        js[local] = JSide {
+                            f: out.f,
+                            tor: out.tor,
+                        };
                         acc[0] += out.energy;
                         acc[1] += del[0] * out.f[0];
                         acc[2] += del[1] * out.f[1];
@@ -282,6 +315,7 @@ impl System {
                         if rsq < rs * rs {
                             acc[7] += 1.0;
                         }
+                        acc[8] += out.elastic;
                     }
                     *fi = fsum;
                     *ti = [-ri * tsum[0], -ri * tsum[1], -ri * tsum[2]];
@@ -294,6 +328,7 @@ impl System {
             pe: s[0],
             virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
             contacts: s[7] as u64,
+            contact_elastic: s[8],
         };
 
         // Pass 2: each particle gathers the pairs in which it is the partner.
@@ -351,6 +386,7 @@ impl System {
         Thermo {
             step: self.step,
             pe_fj: self.summary.pe,
+            contact_elastic_fj: self.summary.contact_elastic,
             ke_trans_fj: 0.5 * (k[0] + k[1] + k[2]),
             ke_rot_fj: 0.5 * k[6],
             pressure_kpa: pressure,
@@ -370,9 +406,22 @@ impl System {
         })
     }
 
-    /// Total energy pe + ke_trans + ke_rot [fJ].
+    /// Total energy: pair potential + contact elastic + translational and rotational
+    /// kinetic [fJ]. (The tangential spring energy of contacts is not tallied.)
     pub fn total_energy(&self) -> f64 {
         let t = self.thermo();
-        t.pe_fj + t.ke_trans_fj + t.ke_rot_fj
+        t.pe_fj + t.contact_elastic_fj + t.ke_trans_fj + t.ke_rot_fj
+    }
+
+    /// Reorders particles (new index n holds old particle `perm[n]`) and rebuilds the
+    /// neighbour list, carrying shear histories over by particle id.
+    pub fn reorder_particles(&mut self, perm: &[usize]) {
+        self.neighbor.build(
+            &mut self.particles,
+            &self.simbox,
+            &self.reach,
+            Reorder::Given(perm),
+        );
+        self.timers.neighbor_builds += 1;
     }
 }

@@ -13,7 +13,11 @@ pub fn env_dir(var: &str, test: &str) -> Option<PathBuf> {
         }
         Some(v) => {
             let p = PathBuf::from(v);
-            assert!(p.is_dir(), "{var}={} is set but is not a folder", p.display());
+            assert!(
+                p.is_dir(),
+                "{var}={} is set but is not a folder",
+                p.display()
+            );
             Some(p)
         }
     }
@@ -42,4 +46,70 @@ pub fn max_rel_err(a: &[[f64; 3]], b: &[[f64; 3]]) -> (f64, usize) {
         }
     }
     worst
+}
+
+use etwin::sim::forcefield::hertz_history::HertzHistory;
+use etwin::sim::forcefield::lj_sf::LjSf;
+use etwin::sim::forcefield::{ForceField, PairStyle};
+use etwin::sim::particles::{sphere_mass, Particles};
+use etwin::sim::simbox::SimBox;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A polydisperse "granular gas": spheres on a jittered simple-cubic lattice (no overlaps
+/// at start), radii drawn from `radii` by type (type k+1 ↔ radii[k]), random velocities
+/// and spins. Lattice spacing = largest diameter × `spacing`.
+pub fn polydisperse_gas(
+    n_side: usize,
+    radii: &[f64],
+    spacing: f64,
+    v_rms: f64,
+    seed: u64,
+) -> (Particles, SimBox) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dmax = 2.0 * radii.iter().copied().fold(0.0, f64::max);
+    let a = dmax * spacing;
+    let l = a * n_side as f64;
+    let mut p = Particles::default();
+    let mut id = 1;
+    for iz in 0..n_side {
+        for iy in 0..n_side {
+            for ix in 0..n_side {
+                let t = rng.random_range(0..radii.len());
+                let r = radii[t];
+                let slack = 0.5 * (a - 2.0 * r);
+                let mut x = [
+                    (ix as f64 + 0.5) * a,
+                    (iy as f64 + 0.5) * a,
+                    (iz as f64 + 0.5) * a,
+                ];
+                for c in &mut x {
+                    *c += rng.random_range(-slack..=slack);
+                }
+                p.push(id, t as u32 + 1, x, r, sphere_mass(r, 1.0 + t as f64));
+                let k = p.len() - 1;
+                p.v[k] = [0, 1, 2].map(|_| v_rms * rng.random_range(-1.0..1.0));
+                p.omega[k] = [0, 1, 2].map(|_| v_rms / r * rng.random_range(-1.0..1.0));
+                id += 1;
+            }
+        }
+    }
+    (p, SimBox::orthogonal([0.0; 3], [l; 3], [true; 3]))
+}
+
+/// Hertz with history plus an attractive-repulsive lj/sf acting inside contact.
+pub fn mixed_forcefield(radii: &[f64], kn: f64, damping: bool, friction: bool) -> ForceField {
+    let lj: Vec<(f64, f64, f64)> = radii
+        .iter()
+        .map(|&r| (0.05 * r, 0.85 * 2.0 * r, 2.0 * r))
+        .collect();
+    let hertz = HertzHistory {
+        kn,
+        kt: if friction { 2.0 / 7.0 * kn } else { 0.0 },
+        gamma_n: if damping { 50.0 } else { 0.0 },
+        gamma_t: if damping { 25.0 } else { 0.0 },
+        xmu: if friction { 0.5 } else { 0.0 },
+    };
+    let styles: Vec<Box<dyn PairStyle>> = vec![Box::new(LjSf::mixed(&lj)), Box::new(hertz)];
+    ForceField::new("test mixture", styles)
 }

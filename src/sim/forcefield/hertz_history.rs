@@ -89,6 +89,8 @@ impl PairStyle for HertzHistory {
         let mut ccel = self.kn * (radsum - r) * rinv - damp;
         let polyhertz = ((radsum - r) * radi * radj / radsum).sqrt();
         ccel *= polyhertz;
+        // Normal elastic energy ∫ K_n δ √(δR*) dδ = (2/5) K_n √R* δ^{5/2}.
+        out.elastic += 0.4 * self.kn * polyhertz * (radsum - r) * (radsum - r);
 
         let vtr1 = vt1 - (delz * wr2 - dely * wr3);
         let vtr2 = vt2 - (delx * wr3 - delz * wr1);
@@ -119,7 +121,11 @@ impl PairStyle for HertzHistory {
             if shrmag != 0.0 {
                 let ratio = fnmax / fs;
                 // With K_t = 0 the history carries no force; avoid 0/0.
-                let kt = if self.kt > 0.0 { self.kt } else { f64::INFINITY };
+                let kt = if self.kt > 0.0 {
+                    self.kt
+                } else {
+                    f64::INFINITY
+                };
                 let d1 = mgt * vtr1 / kt;
                 let d2 = mgt * vtr2 / kt;
                 let d3 = mgt * vtr3 / kt;

@@ -65,8 +65,10 @@ pub struct PairOut {
     pub f: [f64; 3],
     /// (del × F_t)/r [nN].
     pub tor: [f64; 3],
-    /// Potential energy [fJ].
+    /// Pair-potential energy [fJ] (what LAMMPS reports as `pe`).
     pub energy: f64,
+    /// Elastic energy stored in contacts [fJ] (granular styles; LAMMPS does not tally it).
+    pub elastic: f64,
 }
 
 /// Per-contact state carried across steps (shear displacement [µm]).
@@ -103,7 +105,10 @@ pub const PAIR_STYLES: &[(&str, StyleBuilder)] = &[
 
 /// Looks up a registered style builder by name.
 pub fn style_builder(name: &str) -> Option<StyleBuilder> {
-    PAIR_STYLES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    PAIR_STYLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
 }
 
 /// Diameter and density a force field imposes on every particle of one type

@@ -166,7 +166,11 @@ impl ReferenceModel {
         ];
         for (k, v) in positive {
             if !(v > 0.0 && v.is_finite()) {
-                return Err((k, format!("{v} must be a finite number > 0"), "see the unit in the file's comments".into()));
+                return Err((
+                    k,
+                    format!("{v} must be a finite number > 0"),
+                    "see the unit in the file's comments".into(),
+                ));
             }
         }
         let non_negative = [
@@ -177,33 +181,63 @@ impl ReferenceModel {
         ];
         for (k, v) in non_negative {
             if !(v >= 0.0 && v.is_finite()) {
-                return Err((k, format!("{v} must be a finite number ≥ 0"), "0 switches the term off".into()));
+                return Err((
+                    k,
+                    format!("{v} must be a finite number ≥ 0"),
+                    "0 switches the term off".into(),
+                ));
             }
         }
         if self.version != 1 {
-            return Err(("version", format!("unsupported version {}", self.version), "this build reads version 1".into()));
+            return Err((
+                "version",
+                format!("unsupported version {}", self.version),
+                "this build reads version 1".into(),
+            ));
         }
         if self.fixed.am_diameters.is_empty() {
-            return Err(("am_diameters", "empty list".into(), "give at least one AM size class in µm".into()));
+            return Err((
+                "am_diameters",
+                "empty list".into(),
+                "give at least one AM size class in µm".into(),
+            ));
         }
-        if let Some(d) = self.fixed.am_diameters.iter().find(|d| !(**d > 0.0 && d.is_finite())) {
-            return Err(("am_diameters", format!("diameter {d} must be > 0"), "diameters are in µm".into()));
+        if let Some(d) = self
+            .fixed
+            .am_diameters
+            .iter()
+            .find(|d| !(**d > 0.0 && d.is_finite()))
+        {
+            return Err((
+                "am_diameters",
+                format!("diameter {d} must be > 0"),
+                "diameters are in µm".into(),
+            ));
         }
         for s in &self.pair_styles {
             if style_builder(s).is_none() {
                 let names: Vec<&str> = PAIR_STYLES.iter().map(|(n, _)| *n).collect();
-                return Err(("pair_styles", format!("unknown pair style \"{s}\""), format!("registered styles: {}", names.join(", "))));
+                return Err((
+                    "pair_styles",
+                    format!("unknown pair style \"{s}\""),
+                    format!("registered styles: {}", names.join(", ")),
+                ));
             }
         }
         if self.pair_styles.is_empty() {
-            return Err(("pair_styles", "no pair style".into(), "e.g. [\"lj/sf\", \"gran/hertz/history\"]".into()));
+            return Err((
+                "pair_styles",
+                "no pair style".into(),
+                "e.g. [\"lj/sf\", \"gran/hertz/history\"]".into(),
+            ));
         }
         Ok(())
     }
 
     /// Parses RON text; `file` names the source in errors.
     pub fn from_ron_str(src: &str, file: &str) -> Result<Self> {
-        let m: ReferenceModel = ron::from_str(src).map_err(|e| ron_error(&e, file, "a ReferenceModel(...) force-field file"))?;
+        let m: ReferenceModel = ron::from_str(src)
+            .map_err(|e| ron_error(&e, file, "a ReferenceModel(...) force-field file"))?;
         m.check().map_err(|(key, what, hint)| Error::Value {
             at: locate_key(src, key, file),
             key: key.into(),
@@ -221,11 +255,15 @@ impl ReferenceModel {
     /// The force field: registered styles plus per-type diameters and densities.
     pub fn build(&self) -> Result<ForceField> {
         if let Err((key, what, hint)) = self.check() {
-            return Err(Error::Setup(format!("force field `{}`: {key}: {what} ({hint})", self.name)));
+            return Err(Error::Setup(format!(
+                "force field `{}`: {key}: {what} ({hint})",
+                self.name
+            )));
         }
         let mut styles = Vec::new();
         for n in &self.pair_styles {
-            let build = style_builder(n).ok_or_else(|| Error::Setup(format!("unknown pair style {n}")))?;
+            let build =
+                style_builder(n).ok_or_else(|| Error::Setup(format!("unknown pair style {n}")))?;
             styles.push(build(self));
         }
         let mut ff = ForceField::new(self.name.clone(), styles);

@@ -1,0 +1,495 @@
+//! Analytic and conservation tests of the interaction laws, the integrator and the
+//! neighbour list.
+
+mod common;
+
+use common::{mixed_forcefield, norm, polydisperse_gas};
+use etwin::sim::forcefield::hertz_history::HertzHistory;
+use etwin::sim::forcefield::lj_sf::{LjCoeff, LjSf};
+use etwin::sim::forcefield::{ForceField, History, PairContext, PairInput, PairOut, PairStyle};
+use etwin::sim::particles::{sphere_mass, Particles};
+use etwin::sim::simbox::SimBox;
+use etwin::sim::system::{StepSettings, System};
+
+/// Two spheres (radii r1, r2) with centres `del` apart along x, velocities and spins given.
+struct Pair {
+    radius: [f64; 2],
+    mass: [f64; 2],
+    kind: [u32; 2],
+    v: [[f64; 3]; 2],
+    omega: [[f64; 3]; 2],
+}
+
+impl Pair {
+    fn new(r1: f64, r2: f64) -> Self {
+        Pair {
+            radius: [r1, r2],
+            mass: [sphere_mass(r1, 2.0), sphere_mass(r2, 3.0)],
+            kind: [1, 1],
+            v: [[0.0; 3]; 2],
+            omega: [[0.0; 3]; 2],
+        }
+    }
+    fn eval(
+        &self,
+        s: &dyn PairStyle,
+        del: [f64; 3],
+        hist: &mut History,
+        update: bool,
+        dt: f64,
+    ) -> PairOut {
+        let ctx = PairContext {
+            kind: &self.kind,
+            radius: &self.radius,
+            mass: &self.mass,
+            v: &self.v,
+            omega: &self.omega,
+            dt,
+            update_history: update,
+        };
+        let rsq = del.iter().map(|d| d * d).sum();
+        let mut out = PairOut::default();
+        s.compute(
+            &PairInput {
+                i: 0,
+                j: 1,
+                del,
+                rsq,
+            },
+            &ctx,
+            hist,
+            &mut out,
+        );
+        out
+    }
+}
+
+const HERTZ: HertzHistory = HertzHistory {
+    kn: 100.0,
+    kt: 137.8,
+    gamma_n: 30.0,
+    gamma_t: 28.77,
+    xmu: 0.4,
+};
+
+#[test]
+fn hertz_normal_force_of_two_spheres_at_rest() {
+    let pair = Pair::new(1.5, 2.5);
+    let delta = 0.05;
+    let r = 4.0 - delta;
+    let out = pair.eval(&HERTZ, [r, 0.0, 0.0], &mut [0.0; 3], false, 1e-3);
+    // F = K_n δ √(δ R*), R* = r1 r2 / (r1 + r2), repulsive (+x on sphere 1).
+    let expected = HERTZ.kn * delta * (delta * 1.5 * 2.5 / 4.0).sqrt();
+    assert!(
+        (out.f[0] - expected).abs() < 1e-13 * expected,
+        "{} vs {expected}",
+        out.f[0]
+    );
+    assert_eq!([out.f[1], out.f[2]], [0.0, 0.0]);
+    assert_eq!(out.tor, [0.0; 3]);
+    // Not touching: no force, history erased.
+    let mut h = [1.0, 2.0, 3.0];
+    let out = pair.eval(&HERTZ, [4.0 + 1e-12, 0.0, 0.0], &mut h, true, 1e-3);
+    assert_eq!(out, PairOut::default());
+    assert_eq!(h, [0.0; 3]);
+}
+
+#[test]
+fn hertz_normal_damping_opposes_approach() {
+    let mut pair = Pair::new(1.0, 1.0);
+    let delta = 0.02;
+    let vn = -0.3; // sphere 1 moves towards sphere 2 (which sits at −x)
+    pair.v[0] = [vn, 0.0, 0.0];
+    let out = pair.eval(&HERTZ, [2.0 - delta, 0.0, 0.0], &mut [0.0; 3], false, 1e-3);
+    let h = (delta * 0.5).sqrt();
+    let meff = pair.mass[0] * pair.mass[1] / (pair.mass[0] + pair.mass[1]);
+    let expected = h * (HERTZ.kn * delta - meff * HERTZ.gamma_n * vn);
+    assert!(
+        (out.f[0] - expected).abs() < 1e-13 * expected.abs(),
+        "{} vs {expected}",
+        out.f[0]
+    );
+    assert!(
+        out.f[0] > h * HERTZ.kn * delta,
+        "damping adds repulsion while approaching"
+    );
+}
+
+#[test]
+fn hertz_tangential_spring_builds_up_then_caps_at_coulomb() {
+    let mut pair = Pair::new(1.0, 1.0);
+    let (delta, dt, vt): (f64, f64, f64) = (0.02, 1e-3, 0.5);
+    pair.v[0] = [0.0, vt, 0.0];
+    let del = [2.0 - delta, 0.0, 0.0];
+    let h = (delta * 0.5).sqrt();
+    let meff = pair.mass[0] * pair.mass[1] / (pair.mass[0] + pair.mass[1]);
+    let fnorm = HERTZ.kn * delta * h;
+    let sticky = HertzHistory { xmu: 1e6, ..HERTZ };
+    // Below the cap: s grows by v_t dt per step, F_t = −h (K_t s + m_eff γ_t v_t).
+    let mut s = [0.0; 3];
+    for step in 1..=5 {
+        let out = pair.eval(&sticky, del, &mut s, true, dt);
+        let shear = step as f64 * vt * dt;
+        assert!((s[1] - shear).abs() < 1e-15, "shear history {s:?}");
+        let ft = -h * (sticky.kt * shear + meff * sticky.gamma_t * vt);
+        assert!(
+            (out.f[1] - ft).abs() < 1e-12 * ft.abs(),
+            "{} vs {ft}",
+            out.f[1]
+        );
+        // Torque term (del × F_t)/r = F_t along z for del along x.
+        assert!((out.tor[2] - out.f[1] * del[0] / norm(del)).abs() < 1e-15);
+    }
+    // Fresh contact with a force above the cap: LAMMPS zeroes F_t (history still empty).
+    let weak = HertzHistory { xmu: 1e-4, ..HERTZ };
+    let mut s0 = [0.0; 3];
+    let out = pair.eval(&weak, del, &mut s0, false, dt);
+    assert_eq!(out.f[1], 0.0);
+    // With history: |F_t| is capped at x_u |F_n| and s rescaled consistently.
+    let mut s = [0.0, 0.01, 0.0];
+    let out = pair.eval(&weak, del, &mut s, true, dt);
+    let ft = out.f[1];
+    assert!(
+        (ft.abs() - weak.xmu * fnorm).abs() < 1e-12 * fnorm * weak.xmu,
+        "{ft} vs cap {}",
+        weak.xmu * fnorm
+    );
+    let recomputed = -h * (weak.kt * s[1] + meff * weak.gamma_t * vt);
+    assert!(
+        (recomputed - ft).abs() < 1e-10 * ft.abs(),
+        "rescaled history reproduces the capped force"
+    );
+}
+
+#[test]
+fn lj_sf_vanishes_at_cutoff_and_is_minus_gradient_of_energy() {
+    let c = LjCoeff::new(0.7, 1.1, 2.2);
+    let (f, e) = c.force_energy(2.2);
+    assert_eq!((f, e), (0.0, 0.0));
+    let (f, e) = c.force_energy(2.2 * (1.0 - 1e-9));
+    assert!(
+        f.abs() < 1e-8 && e.abs() < 1e-16,
+        "continuous at r_c: {f} {e}"
+    );
+    for r in [1.0, 1.2, 1.3, 1.6, 2.0, 2.19] {
+        let hstep = 1e-6;
+        let de = (c.force_energy(r + hstep).1 - c.force_energy(r - hstep).1) / (2.0 * hstep);
+        let f = c.force_energy(r).0;
+        assert!(
+            (f + de).abs() < 1e-6 * f.abs().max(1e-3),
+            "r={r}: F={f}, -dE/dr={}",
+            -de
+        );
+    }
+}
+
+#[test]
+fn lj_sf_minimum_sits_where_the_shifted_force_vanishes() {
+    // With a far cutoff the shift is negligible: minimum at 2^(1/6) σ, depth −ε.
+    let far = LjCoeff::new(1.0, 1.0, 6.0);
+    let rmin = 2f64.powf(1.0 / 6.0);
+    let (f, e) = far.force_energy(rmin);
+    assert!(f.abs() < 1e-3 && (e + 1.0).abs() < 2e-3, "F={f}, E={e}");
+    // With the reference's short cutoff the minimum moves inwards: F_LJ(r_min) = F_LJ(r_c).
+    let c = LjCoeff::new(0.2, 1.1, 1.4);
+    let (mut lo, mut hi) = (1.0, 1.4 - 1e-9);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if c.force_energy(mid).0 > 0.0 {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    let r0 = 0.5 * (lo + hi);
+    let flj = |r: f64| 24.0 * 0.2 * (2.0 * (1.1 / r).powi(12) - (1.1 / r).powi(6)) / r;
+    assert!((flj(r0) - flj(1.4)).abs() < 1e-9, "F_LJ(r_min) = F_LJ(r_c)");
+    // F_LJ(r_c) is attractive here, so the minimum moves outwards of 2^(1/6) σ.
+    assert!(r0 > 1.1 * rmin && r0 < 1.4, "r_min = {r0}");
+    let e0 = c.force_energy(r0).1;
+    assert!(
+        e0 < c.force_energy(r0 - 1e-3).1 && e0 < c.force_energy(r0 + 1e-3).1,
+        "energy minimum"
+    );
+    assert!(e0 < 0.0);
+}
+
+#[test]
+fn two_sphere_pair_style_matches_system_forces() {
+    // The system pipeline (neighbour list, minimum image, accumulation) on a two-body
+    // system across a periodic boundary equals the bare pair law, with opposite forces.
+    let mut p = Particles::default();
+    p.push(1, 1, [0.3, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.push(2, 1, [9.75, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.v[0] = [0.0, 0.2, 0.0];
+    let ff = ForceField::new("hertz", vec![Box::new(HERTZ)]);
+    let mut sys = System::new(
+        p,
+        SimBox::orthogonal([0.0; 3], [10.0; 3], [true; 3]),
+        ff,
+        StepSettings::default(),
+    )
+    .unwrap();
+    sys.setup().unwrap();
+    let a = sys.particles.order_by_id();
+    let f1 = sys.particles.f[a[0]];
+    let f2 = sys.particles.f[a[1]];
+    let delta = 2.0 - 0.55;
+    let expected = HERTZ.kn * delta * (delta * 0.5).sqrt();
+    assert!(
+        (f1[0] - expected).abs() < 1e-12 * expected,
+        "{f1:?} vs {expected}"
+    );
+    for c in 0..3 {
+        assert_eq!(f1[c], -f2[c]);
+    }
+    assert_eq!(sys.summary.contacts, 1);
+}
+
+/// Total momentum is conserved to round-off with every force term on (Newton's third law
+/// holds pair by pair).
+#[test]
+fn momentum_is_conserved_with_damping_and_friction() {
+    let radii = [0.5, 0.8, 1.3];
+    let (p, b) = polydisperse_gas(10, &radii, 1.02, 1.0, 7);
+    let mut sys = System::new(
+        p,
+        b,
+        mixed_forcefield(&radii, 2e4, true, true),
+        StepSettings {
+            dt: 2e-4,
+            skin: 0.2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sys.setup().unwrap();
+    let scale: f64 = (0..sys.particles.len())
+        .map(|k| sys.particles.mass[k] * norm(sys.particles.v[k]))
+        .sum();
+    let p0 = sys.momentum();
+    sys.run(2000, &mut []);
+    let p1 = sys.momentum();
+    let drift = norm(common::sub(p1, p0)) / scale;
+    eprintln!(
+        "momentum drift / Σ m|v| = {drift:e} after 2000 steps, {} contacts, {} builds",
+        sys.summary.contacts, sys.timers.neighbor_builds
+    );
+    assert!(
+        sys.summary.contacts > 0 && sys.timers.neighbor_builds > 1,
+        "the test must exercise contacts and rebuilds"
+    );
+    assert!(drift < 1e-12, "momentum drift {drift:e}");
+}
+
+/// Without damping and friction the dynamics is Hamiltonian: total energy (pair energy +
+/// translational + rotational kinetic) must not drift. Bound: |ΔE| < 1e-5 of the initial
+/// kinetic energy over 5000 steps (measured 5.6e-7; contacts last ~60 steps).
+#[test]
+fn energy_is_conserved_without_damping_and_friction() {
+    let radii = [0.5, 0.7];
+    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
+    let mut sys = System::new(
+        p,
+        b,
+        mixed_forcefield(&radii, 2e5, false, false),
+        StepSettings {
+            dt: 1e-4,
+            skin: 0.1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sys.setup().unwrap();
+    let t0 = sys.thermo();
+    let e0 = sys.total_energy();
+    let ke0 = t0.ke_trans_fj + t0.ke_rot_fj;
+    let mut worst: f64 = 0.0;
+    let mut collisions = 0;
+    for _ in 0..50 {
+        sys.run(100, &mut []);
+        worst = worst.max((sys.total_energy() - e0).abs());
+        collisions += (sys.summary.contacts > 0) as u32;
+    }
+    eprintln!("energy: max |E − E0| / KE0 = {:.3e} over 5000 steps ({collisions}/50 samples with contacts)", worst / ke0);
+    assert!(collisions > 10, "the test must exercise contacts");
+    assert!(worst / ke0 < 1e-5, "energy drift {:e}", worst / ke0);
+}
+
+/// With damping on, energy must decrease (a sign check on the dissipative terms).
+#[test]
+fn damping_dissipates_energy() {
+    let radii = [0.5, 0.7];
+    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
+    let mut sys = System::new(
+        p,
+        b,
+        mixed_forcefield(&radii, 2e5, true, true),
+        StepSettings {
+            dt: 1e-4,
+            skin: 0.1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sys.setup().unwrap();
+    let e0 = sys.total_energy();
+    sys.run(3000, &mut []);
+    assert!(
+        sys.total_energy() < 0.95 * e0,
+        "{} vs {e0}",
+        sys.total_energy()
+    );
+}
+
+/// Shear histories survive neighbour rebuilds, including a change of pair ownership
+/// (the owner/partner roles swap when the particle order changes).
+#[test]
+fn shear_history_survives_rebuilds_and_reordering() {
+    let mut p = Particles::default();
+    p.push(7, 1, [5.0, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.push(3, 1, [6.98, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.push(11, 1, [5.0, 6.95, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.v[0] = [0.0, 0.0, 0.4];
+    p.v[2] = [0.3, 0.0, 0.0];
+    let ff = || ForceField::new("hertz", vec![Box::new(HERTZ)]);
+    let settings = StepSettings {
+        dt: 1e-3,
+        skin: 0.5,
+        sort: false,
+        max_step: None,
+    };
+    let b = SimBox::orthogonal([0.0; 3], [20.0; 3], [true; 3]);
+    let mut a = System::new(p.clone(), b, ff(), settings).unwrap();
+    a.setup().unwrap();
+    a.run(20, &mut []);
+    let h_before = a.neighbor.history_between(&a.particles, 7, 3).unwrap();
+    assert!(norm(h_before) > 0.0);
+    // Reverse the particle order and rebuild: ownership of (7, 3) flips.
+    let n = a.particles.len();
+    let owner_before = a.particles.id[(0..n)
+        .find(|&i| !a.neighbor.pairs_of(i).is_empty())
+        .unwrap()];
+    a.reorder_particles(&(0..n).rev().collect::<Vec<_>>());
+    let owner_after = a.particles.id[(0..n)
+        .find(|&i| !a.neighbor.pairs_of(i).is_empty())
+        .unwrap()];
+    assert_ne!(
+        owner_before, owner_after,
+        "the reorder must swap pair ownership"
+    );
+    let h_after = a.neighbor.history_between(&a.particles, 7, 3).unwrap();
+    assert_eq!(h_before, h_after);
+    // And the trajectory continues as without the forced rebuild.
+    let mut b2 = System::new(p, b, ff(), settings).unwrap();
+    b2.setup().unwrap();
+    b2.run(20, &mut []);
+    a.compute_forces(false);
+    b2.compute_forces(false);
+    a.run(30, &mut []);
+    b2.run(30, &mut []);
+    for id in [3, 7, 11] {
+        let ka = a.particles.id.iter().position(|&x| x == id).unwrap();
+        let kb = b2.particles.id.iter().position(|&x| x == id).unwrap();
+        for c in 0..3 {
+            assert!((a.particles.x[ka][c] - b2.particles.x[kb][c]).abs() < 1e-13);
+            assert!((a.particles.omega[ka][c] - b2.particles.omega[kb][c]).abs() < 1e-10);
+        }
+    }
+}
+
+/// The neighbour list holds exactly the pairs a brute-force O(N²) search finds within
+/// range + skin, for random polydisperse sets in orthogonal, triclinic and walled boxes.
+#[test]
+fn neighbour_list_equals_brute_force() {
+    use rand::{Rng, SeedableRng};
+    let radii = [0.65, 1.4, 3.1, 5.9]; // 1.3 to 11.8 µm diameters, as dry CBD to large NMC
+    let lj = LjSf::mixed(
+        &radii
+            .iter()
+            .map(|&r| (0.1, 1.5 * r, 2.4 * r))
+            .collect::<Vec<_>>(),
+    );
+    for (case, (tilt, periodic)) in [
+        ([0.0, 0.0, 0.0], [true; 3]),
+        ([4.0, -3.0, 2.5], [true; 3]),
+        ([-7.9, 6.0, -7.0], [true; 3]),
+        ([0.0; 3], [true, true, false]),
+        ([2.0, 0.0, 0.0], [true, false, false]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case as u64);
+        let b = SimBox {
+            lo: [-3.0, 1.0, 0.0],
+            hi: [33.0, 33.0, 40.0],
+            tilt,
+            periodic,
+        };
+        let mut p = Particles::default();
+        for id in 1..=1500u64 {
+            let t = rng.random_range(0..4usize);
+            let s = [
+                rng.random::<f64>(),
+                rng.random::<f64>(),
+                rng.random::<f64>(),
+            ];
+            let l = b.lengths();
+            let x = [
+                b.lo[0] + s[0] * l[0] + s[1] * tilt[0] + s[2] * tilt[1],
+                b.lo[1] + s[1] * l[1] + s[2] * tilt[2],
+                b.lo[2] + s[2] * l[2],
+            ];
+            let r = radii[t] * rng.random_range(0.8..1.0);
+            p.push(id, t as u32 + 1, x, r, 1.0);
+        }
+        let styles: Vec<Box<dyn PairStyle>> = vec![Box::new(lj.clone()), Box::new(HERTZ)];
+        let ff = ForceField::new("nl", styles);
+        let skin = 0.7;
+        let mut sys = System::new(
+            p,
+            b,
+            ff,
+            StepSettings {
+                skin,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        sys.rebuild_neighbors();
+        let reach = sys.ff.reach_table(4);
+        let q = &sys.particles;
+        let mut listed = std::collections::BTreeSet::new();
+        for i in 0..q.len() {
+            for pair in sys.neighbor.pairs_of(i) {
+                let j = sys.neighbor.partner[pair] as usize;
+                let key = (q.id[i].min(q.id[j]), q.id[i].max(q.id[j]));
+                assert!(listed.insert(key), "case {case}: pair {key:?} listed twice");
+            }
+        }
+        let mut brute = std::collections::BTreeSet::new();
+        for i in 0..q.len() {
+            for j in i + 1..q.len() {
+                let d = b.minimum_image(common::sub(q.x[i], q.x[j]));
+                let rc = reach
+                    .get(q.kind[i], q.kind[j])
+                    .range(q.radius[i], q.radius[j])
+                    + skin;
+                if d.iter().map(|v| v * v).sum::<f64>() < rc * rc {
+                    brute.insert((q.id[i].min(q.id[j]), q.id[i].max(q.id[j])));
+                }
+            }
+        }
+        eprintln!(
+            "case {case}: {} pairs, {} size classes",
+            brute.len(),
+            sys.neighbor.classes
+        );
+        assert!(brute.len() > 1000, "case {case} must have many pairs");
+        assert_eq!(
+            listed, brute,
+            "case {case}: tilt {tilt:?} periodic {periodic:?}"
+        );
+    }
+}
