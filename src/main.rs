@@ -61,12 +61,15 @@ enum Command {
         /// Print JSON: {"cases":[{name, particles, threads, steps, particle_steps_per_s, phases}]}.
         #[arg(long)]
         json: bool,
-        /// Cases to run (gas, thick, pso); the reference ones need ETWIN_DATA_DIR.
+        /// Cases to run (gas, thick, pso, or none); the reference ones need ETWIN_DATA_DIR.
         #[arg(long, value_delimiter = ',', default_value = "gas,thick,pso")]
         cases: Vec<String>,
-        /// Timed steps per case (default: gas 1000, thick 200, pso 200).
-        #[arg(long)]
-        steps: Option<u64>,
+        /// Timed steps of the gas case.
+        #[arg(long, default_value_t = 1000)]
+        steps_gas: u64,
+        /// Timed steps of the reference cases (thick, pso).
+        #[arg(long, default_value_t = 200)]
+        steps_reference: u64,
         /// Write the gas initial state as a LAMMPS data file here (for LAMMPS comparisons).
         #[arg(long)]
         write_gas_state: Option<PathBuf>,
@@ -118,9 +121,10 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Bench {
             json,
             cases,
-            steps,
+            steps_gas,
+            steps_reference,
             write_gas_state,
-        } => run_bench(json, &cases, steps, write_gas_state.as_deref()),
+        } => run_bench(json, &cases, (steps_gas, steps_reference), write_gas_state.as_deref()),
     }
 }
 
@@ -221,7 +225,7 @@ fn print_thermo(t: &Thermo, n: usize) {
 fn run_bench(
     json: bool,
     cases: &[String],
-    steps: Option<u64>,
+    (steps_gas, steps_reference): (u64, u64),
     write_gas_state: Option<&Path>,
 ) -> Result<()> {
     if let Some(path) = write_gas_state {
@@ -231,9 +235,10 @@ fn run_bench(
     let mut results: Vec<CaseResult> = Vec::new();
     for name in cases {
         let case = match name.as_str() {
-            "gas" => bench::gas_case(steps.unwrap_or(1000))?,
+            "none" => continue,
+            "gas" => bench::gas_case(steps_gas)?,
             "thick" | "pso" => match &data_dir {
-                Some(dir) => bench::reference_case(dir, name, steps.unwrap_or(200))?,
+                Some(dir) => bench::reference_case(dir, name, steps_reference)?,
                 None => {
                     eprintln!("bench: skipping `{name}`: ETWIN_DATA_DIR is not set (it points at the reference data)");
                     continue;
@@ -241,7 +246,7 @@ fn run_bench(
             },
             other => {
                 return Err(Error::Setup(format!(
-                    "unknown bench case `{other}`; cases: gas, thick, pso"
+                    "unknown bench case `{other}`; cases: gas, thick, pso, none"
                 )))
             }
         };

@@ -291,15 +291,8 @@ impl DataFile {
                     has_velocities = true;
                     n_atoms
                 }
-                s if SKIPPED_SECTIONS.contains(&s) => {
-                    if s == "Masses" {
-                        n_types as usize
-                    } else if s == "Pair Coeffs" {
-                        n_types as usize
-                    } else {
-                        (n_types as usize * (n_types as usize + 1)) / 2
-                    }
-                }
+                "PairIJ Coeffs" => (n_types as usize * (n_types as usize + 1)) / 2,
+                s if SKIPPED_SECTIONS.contains(&s) => n_types as usize,
                 _ => {
                     return Err(r.err(
                         k,

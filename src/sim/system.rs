@@ -217,7 +217,7 @@ impl System {
             }
             let t = std::time::Instant::now();
             for o in observers.iter_mut() {
-                if self.step % o.interval().max(1) == 0 {
+                if self.step.is_multiple_of(o.interval().max(1)) {
                     o.observe(self);
                 }
             }
@@ -281,9 +281,10 @@ impl System {
                     let (xi, ri, ki) = (x[i], radius[i], kind[i]);
                     let mut fsum = [0.0; 3];
                     let mut tsum = [0.0; 3];
-                    for pair in offsets[i]..offsets[i + 1] {
-                        let local = pair - base;
-                        let j = partner[pair] as usize;
+                    let first = offsets[i] - base;
+                    for (n, &j) in partner[offsets[i]..offsets[i + 1]].iter().enumerate() {
+                        let local = first + n;
+                        let j = j as usize;
                         let xj = x[j];
                         let del =
                             simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Times `etwin bench` and LAMMPS (Debian `lmp`) back to back on the same states and prints
+# particle-steps per second and their ratio, for 1 and 2 threads / MPI ranks.
+#   ETWIN_DATA_DIR=../shared/research-data ETWIN_GOLDEN_DIR=../shared/golden benches/compare_lammps.sh
+# Cases: gas (granular gas), thick (9859-particle relaxed slurry, set A). Needs `lmp`
+# (apt-get install lammps) and, for 2 ranks, `mpirun`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
+: "${ETWIN_GOLDEN_DIR:?set ETWIN_GOLDEN_DIR to the golden folder (for its LAMMPS model include)}"
+command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2; exit 1; }
+cargo build --release --quiet
+etwin=${CARGO_TARGET_DIR:-target}/release/etwin
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$etwin" bench --cases none --write-gas-state "$tmp/gas.data" >/dev/null
+thick=$ETWIN_DATA_DIR/artistic_structures/thick_slurry_relaxed.data
+steps_gas=${STEPS_GAS:-1000}
+steps_thick=${STEPS_THICK:-200}
+
+lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last run
+  local np=$1; shift
+  local mpi=()
+  [ "$np" -gt 1 ] && mpi=(mpirun --allow-run-as-root --oversubscribe -np "$np")
+  "${mpi[@]}" lmp -in benches/lammps/in.nve.lmp -log "$tmp/log.lammps" -screen none \
+    -var data "$1" -var model "$2" -var skin "$3" -var dt "$4" -var warm "$5" -var nsteps "$6" -var limit 0 >/dev/null
+  python3 - "$tmp/log.lammps" <<'PY'
+import re, sys
+loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", open(sys.argv[1]).read())
+t, s, n = loops[-1]
+print(int(n) * int(s) / float(t))
+PY
+}
+
+printf "%-6s %-8s %16s %16s %8s\n" case threads "etwin[M p-s/s]" "LAMMPS[M p-s/s]" ratio
+for np in 1 2; do
+  "$etwin" --threads "$np" bench --json --cases gas,thick --steps-gas "$steps_gas" --steps-reference "$steps_thick" >"$tmp/etwin.json"
+  l_gas=$(lammps "$np" "$tmp/gas.data" benches/lammps/model_gas.lmp 0.2 2e-4 2000 "$steps_gas")
+  l_thick=$(lammps "$np" "$thick" "$ETWIN_GOLDEN_DIR/lammps/model_A.lmp" 1.0 0.001 20 "$steps_thick")
+  python3 - "$tmp/etwin.json" "$np" "$l_gas" "$l_thick" <<'PY'
+import json, sys
+cases = {c["name"]: c for c in json.load(open(sys.argv[1]))["cases"]}
+np_, lg, lt = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+for name, l in (("gas", lg), ("thick", lt)):
+    e = cases[name]["particle_steps_per_s"]
+    print(f"{name:<6} {np_:<8} {e/1e6:16.3f} {l/1e6:16.3f} {e/l:8.2f}")
+PY
+done
