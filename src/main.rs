@@ -124,7 +124,12 @@ fn dispatch(cmd: Command) -> Result<()> {
             steps_gas,
             steps_reference,
             write_gas_state,
-        } => run_bench(json, &cases, (steps_gas, steps_reference), write_gas_state.as_deref()),
+        } => run_bench(
+            json,
+            &cases,
+            (steps_gas, steps_reference),
+            write_gas_state.as_deref(),
+        ),
     }
 }
 

@@ -17,17 +17,39 @@ fn bundled_forcefields_run_the_demo_slurry() {
             continue;
         }
         let model = ReferenceModel::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let mut sys = System::new(data.particles.clone(), data.simbox, model.build().unwrap(), StepSettings::default()).unwrap();
+        let mut sys = System::new(
+            data.particles.clone(),
+            data.simbox,
+            model.build().unwrap(),
+            StepSettings::default(),
+        )
+        .unwrap();
         sys.setup().unwrap();
         let p0 = sys.momentum();
         sys.run(200, &mut []);
         let t = sys.thermo();
-        assert!(t.pe_fj.is_finite() && t.ke_trans_fj.is_finite() && t.pressure_scalar_kpa.is_finite(), "{}", path.display());
-        assert!(t.contacts > 1000, "{}: the demo slurry is in contact", path.display());
+        assert!(
+            t.pe_fj.is_finite() && t.ke_trans_fj.is_finite() && t.pressure_scalar_kpa.is_finite(),
+            "{}",
+            path.display()
+        );
+        assert!(
+            t.contacts > 1000,
+            "{}: the demo slurry is in contact",
+            path.display()
+        );
         let p1 = sys.momentum();
-        let scale: f64 = (0..sys.particles.len()).map(|k| sys.particles.mass[k] * sys.particles.v[k].iter().map(|v| v * v).sum::<f64>().sqrt()).sum();
+        let scale: f64 = (0..sys.particles.len())
+            .map(|k| {
+                sys.particles.mass[k] * sys.particles.v[k].iter().map(|v| v * v).sum::<f64>().sqrt()
+            })
+            .sum();
         for c in 0..3 {
-            assert!((p1[c] - p0[c]).abs() <= 1e-12 * scale, "{}: momentum", path.display());
+            assert!(
+                (p1[c] - p0[c]).abs() <= 1e-12 * scale,
+                "{}: momentum",
+                path.display()
+            );
         }
         n += 1;
     }

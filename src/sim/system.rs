@@ -165,12 +165,19 @@ impl System {
     }
 
     pub fn rebuild_neighbors(&mut self) {
-        let t = std::time::Instant::now();
         let order = self.reorder();
-        self.neighbor
-            .build(&mut self.particles, &self.simbox, &self.reach, order);
-        self.timers.neighbor_builds += 1;
-        self.timers.add(Phase::Neighbor, t.elapsed());
+        let Self {
+            particles,
+            simbox,
+            neighbor,
+            reach,
+            timers,
+            ..
+        } = self;
+        timers.time(Phase::Neighbor, || {
+            neighbor.build(particles, simbox, reach, order)
+        });
+        timers.neighbor_builds += 1;
     }
 
     fn reorder(&self) -> Reorder<'static> {
@@ -184,26 +191,30 @@ impl System {
     /// One velocity-Verlet step (phases 1–4).
     pub fn step(&mut self) {
         let (dt, lim) = (self.settings.dt, self.settings.max_step);
-        let t = std::time::Instant::now();
-        integrate::initial(&mut self.particles, dt, lim);
-        self.timers.add(Phase::Integrate, t.elapsed());
-
-        let t = std::time::Instant::now();
-        if self.neighbor.needs_rebuild(&self.particles.x, &self.simbox) {
-            let order = self.reorder();
-            self.neighbor
-                .build(&mut self.particles, &self.simbox, &self.reach, order);
-            self.timers.neighbor_builds += 1;
-        }
-        self.timers.add(Phase::Neighbor, t.elapsed());
-
+        let order = self.reorder();
+        let Self {
+            particles: p,
+            simbox,
+            neighbor,
+            reach,
+            timers,
+            ..
+        } = self;
+        timers.time(Phase::Integrate, || integrate::initial(p, dt, lim));
+        let rebuilt = timers.time(Phase::Neighbor, || {
+            let stale = neighbor.needs_rebuild(&p.x, simbox);
+            if stale {
+                neighbor.build(p, simbox, reach, order);
+            }
+            stale
+        });
+        timers.neighbor_builds += rebuilt as u64;
         let t = std::time::Instant::now();
         self.compute_forces(true);
         self.timers.add(Phase::Force, t.elapsed());
-
-        let t = std::time::Instant::now();
-        integrate::final_kick(&mut self.particles, dt, lim);
-        self.timers.add(Phase::Integrate, t.elapsed());
+        self.timers.time(Phase::Integrate, || {
+            integrate::final_kick(&mut self.particles, dt, lim)
+        });
         self.step += 1;
         self.timers.steps += 1;
     }
