@@ -28,9 +28,7 @@ use crate::sim::simbox::SimBox;
 use crate::sim::system::{StepSettings, System};
 
 /// Parameter set A of the golden files (best point of the reference PSO log).
-pub const SET_A: [f64; 8] = [
-    0.0280144, 0.855126, 0.0174665, 6.2, 0.005, 8.05968, 32.7771, 0.015528,
-];
+pub const SET_A: [f64; 8] = [0.0280144, 0.855126, 0.0174665, 6.2, 0.005, 8.05968, 32.7771, 0.015528];
 /// Parameter set B (the reference's human start point).
 pub const SET_B: [f64; 8] = [0.323, 0.86, 0.0873, 6.2, 0.142, 16.3, 41.0, 0.003];
 
@@ -62,11 +60,7 @@ pub fn gas_structure(n: usize, seed: u64) -> DataFile {
     for iz in 0..n {
         for iy in 0..n {
             for ix in 0..n {
-                let x = [
-                    (ix as f64 + 0.5) * a,
-                    (iy as f64 + 0.5) * a,
-                    (iz as f64 + 0.5) * a,
-                ];
+                let x = [(ix as f64 + 0.5) * a, (iy as f64 + 0.5) * a, (iz as f64 + 0.5) * a];
                 p.push(id, 1, x, r, m);
                 let k = p.len() - 1;
                 p.v[k] = [

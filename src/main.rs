@@ -124,12 +124,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             steps_gas,
             steps_reference,
             write_gas_state,
-        } => run_bench(
-            json,
-            &cases,
-            (steps_gas, steps_reference),
-            write_gas_state.as_deref(),
-        ),
+        } => run_bench(json, &cases, (steps_gas, steps_reference), write_gas_state.as_deref()),
     }
 }
 
@@ -151,12 +146,7 @@ fn forces(
         skin,
         ..Default::default()
     };
-    let mut sys = System::new(
-        data.particles.clone(),
-        data.simbox,
-        model.build()?,
-        settings,
-    )?;
+    let mut sys = System::new(data.particles.clone(), data.simbox, model.build()?, settings)?;
     sys.setup()?;
     sys.run(steps, &mut []);
     write_forces(out, &sys.particles)?;
@@ -178,8 +168,7 @@ fn forces(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&thermo_json(&t, &sys))
-                .map_err(|e| Error::Setup(e.to_string()))?
+            serde_json::to_string_pretty(&thermo_json(&t, &sys)).map_err(|e| Error::Setup(e.to_string()))?
         );
     } else {
         print_thermo(&t, sys.particles.len());
@@ -216,10 +205,7 @@ fn print_thermo(t: &Thermo, n: usize) {
         t.ke_trans_fj, t.ke_rot_fj
     );
     println!("pressure tensor [kPa]");
-    println!(
-        "  xx {:>18.10e}  xy {:>18.10e}  xz {:>18.10e}",
-        p[0], p[3], p[4]
-    );
+    println!("  xx {:>18.10e}  xy {:>18.10e}  xz {:>18.10e}", p[0], p[3], p[4]);
     println!("  yy {:>18.10e}  yz {:>18.10e}", p[1], p[5]);
     println!("  zz {:>18.10e}", p[2]);
     println!("pressure (trace/3)   {:.10e} kPa", t.pressure_scalar_kpa);
@@ -280,8 +266,7 @@ fn run_bench(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "cases": results }))
-                .map_err(|e| Error::Setup(e.to_string()))?
+            serde_json::to_string_pretty(&json!({ "cases": results })).map_err(|e| Error::Setup(e.to_string()))?
         );
     }
     Ok(())

@@ -10,29 +10,19 @@ use etwin::sim::system::{StepSettings, System};
 use etwin::Error;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// (fixture, line:col, a phrase the message must contain)
 const BAD_DATA: &[(&str, &str, &str)] = &[
-    (
-        "bad_number.data",
-        "13:10",
-        "cannot read `4.6x5` as a density",
-    ),
+    ("bad_number.data", "13:10", "cannot read `4.6x5` as a density"),
     ("duplicate_id.data", "14:1", "duplicate atom id 1"),
     ("inverted_box.data", "7:4", "yhi ≤ ylo"),
     ("missing_atoms_count.data", "9:1", "no `N atoms` line"),
     ("negative_diameter.data", "13:5", "diameter -2.85"),
     ("truncated_atoms.data", "13:1", "ends after 2 of 3 lines"),
     ("type_out_of_range.data", "14:3", "atom type 4"),
-    (
-        "unknown_header.data",
-        "5:1",
-        "unknown header line `5 widgets`",
-    ),
+    ("unknown_header.data", "5:1", "unknown header line `5 widgets`"),
     ("unknown_section.data", "16:1", "unknown section `Bonds`"),
     ("velocity_unknown_id.data", "20:1", "unknown atom id 9"),
     ("wrong_atom_style.data", "10:9", "atom style `atomic`"),
@@ -45,21 +35,14 @@ const BAD_FORCEFIELD: &[(&str, &str, &str)] = &[
     ("not_a_number.ron", "13:14", "Expected float"),
     ("syntax_error.ron", "15:5", "Expected comma"),
     ("unknown_key.ron", "17:13", "unknown key `friction`"),
-    (
-        "unknown_style.ron",
-        "26:5",
-        "unknown pair style \"gran/hooke/history\"",
-    ),
+    ("unknown_style.ron", "26:5", "unknown pair style \"gran/hooke/history\""),
     ("zero_am_diameter.ron", "18:9", "`am_diameters`"),
 ];
 
 fn assert_located(e: &Error, path: &Path, at: &str, phrase: &str) {
     let msg = e.to_string();
     let loc = format!("{}:{at}", path.display());
-    assert!(
-        msg.starts_with(&loc),
-        "expected location {loc}, got:\n{msg}"
-    );
+    assert!(msg.starts_with(&loc), "expected location {loc}, got:\n{msg}");
     assert!(msg.contains(phrase), "expected `{phrase}` in:\n{msg}");
     assert!(msg.contains("hint:"), "no hint in:\n{msg}");
 }
@@ -113,11 +96,7 @@ fn inconsistent_setups_are_errors_not_panics() {
     b.hi = [10.0, 20.0, 20.0];
     let mut sys = System::new(d.particles.clone(), b, ff(), StepSettings::default()).unwrap();
     let e = sys.setup().expect_err("box too small");
-    assert!(
-        e.to_string()
-            .contains("less than twice the interaction range"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("less than twice the interaction range"), "{e}");
     // A non-positive timestep.
     let bad = StepSettings {
         dt: 0.0,
@@ -154,10 +133,7 @@ fn cli_reports_bad_input_with_exit_code_1_and_no_panic() {
         let bad = if data_is_bad { &data } else { &ff };
         assert_eq!(o.status.code(), Some(1), "{}: {stderr}", bad.display());
         assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(
-            stderr.contains(&format!("{}:{at}", bad.display())),
-            "{stderr}"
-        );
+        assert!(stderr.contains(&format!("{}:{at}", bad.display())), "{stderr}");
     }
     // A missing file is an I/O error naming the path.
     let o = Command::new(exe)

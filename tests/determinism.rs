@@ -56,31 +56,20 @@ fn run_polydisperse(steps: u64) -> (Vec<u64>, Vec<u64>, u64) {
 fn polydisperse_trajectory_is_bit_identical_on_1_and_2_threads() {
     let (f1, t1, builds) = with_threads(1, || run_polydisperse(1000));
     let (f2, t2, _) = with_threads(2, || run_polydisperse(1000));
-    assert!(
-        builds > 2,
-        "the trajectory must include neighbour rebuilds ({builds})"
-    );
+    assert!(builds > 2, "the trajectory must include neighbour rebuilds ({builds})");
     assert!(f1 == f2, "step-0 forces differ between 1 and 2 threads");
-    assert!(
-        t1 == t2,
-        "1000-step trajectory differs between 1 and 2 threads"
-    );
+    assert!(t1 == t2, "1000-step trajectory differs between 1 and 2 threads");
 }
 
 #[test]
 fn reference_slurry_forces_are_bit_identical_on_1_and_2_threads() {
-    let Some(data) = env_dir(
-        "ETWIN_DATA_DIR",
-        "thread invariance on the reference slurry",
-    ) else {
+    let Some(data) = env_dir("ETWIN_DATA_DIR", "thread invariance on the reference slurry") else {
         return;
     };
     let run = || {
-        let d =
-            DataFile::read(&data.join("artistic_structures/thick_slurry_relaxed.data")).unwrap();
+        let d = DataFile::read(&data.join("artistic_structures/thick_slurry_relaxed.data")).unwrap();
         let ff = ReferenceModel::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios/forcefields/lombardo2020_best.ron"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/forcefields/lombardo2020_best.ron"),
         )
         .unwrap()
         .build()
@@ -94,8 +83,5 @@ fn reference_slurry_forces_are_bit_identical_on_1_and_2_threads() {
     let a = with_threads(1, run);
     let b = with_threads(2, run);
     assert!(a.0 == b.0, "step-0 forces differ between 1 and 2 threads");
-    assert!(
-        a.1 == b.1,
-        "200-step trajectory differs between 1 and 2 threads"
-    );
+    assert!(a.1 == b.1, "200-step trajectory differs between 1 and 2 threads");
 }

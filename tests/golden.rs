@@ -39,8 +39,7 @@ fn read_golden(path: &Path) -> Golden {
         g.ids.push(tab.get(r, ["id"]).unwrap()[0] as u64);
         g.x.push(tab.get(r, ["x", "y", "z"]).unwrap());
         g.v.push(tab.get(r, ["vx", "vy", "vz"]).unwrap());
-        g.omega
-            .push(tab.get(r, ["omegax", "omegay", "omegaz"]).unwrap());
+        g.omega.push(tab.get(r, ["omegax", "omegay", "omegaz"]).unwrap());
         g.f.push(tab.get(r, ["fx", "fy", "fz"]).unwrap());
         g.t.push(tab.get(r, ["tqx", "tqy", "tqz"]).unwrap());
     }
@@ -80,16 +79,8 @@ fn check_state(sys: &System, g: &Golden, tol: f64, label: &str) {
         "{label}: max per-atom relative error: force {ef:.3e} (id {}), torque {et:.3e} (id {})",
         g.ids[kf], g.ids[kt]
     );
-    assert!(
-        ef <= tol,
-        "{label}: force error {ef:e} > {tol:e} at id {}",
-        g.ids[kf]
-    );
-    assert!(
-        et <= tol,
-        "{label}: torque error {et:e} > {tol:e} at id {}",
-        g.ids[kt]
-    );
+    assert!(ef <= tol, "{label}: force error {ef:e} > {tol:e} at id {}", g.ids[kf]);
+    assert!(et <= tol, "{label}: torque error {et:e} > {tol:e} at id {}", g.ids[kt]);
     // Positions modulo the box (LAMMPS did not re-wrap during the run).
     let mut dx: f64 = 0.0;
     for (n, &k) in order.iter().enumerate() {
@@ -100,10 +91,7 @@ fn check_state(sys: &System, g: &Golden, tol: f64, label: &str) {
     let (ev, _) = max_rel_err(&ours_by_id(sys, |k| p.v[k]), &g.v);
     let (ew, _) = max_rel_err(&ours_by_id(sys, |k| p.omega[k]), &g.omega);
     eprintln!("{label}: max position difference {dx:.3e} µm, velocity rel {ev:.3e}, angular velocity rel {ew:.3e}");
-    assert!(
-        ev <= tol && ew <= tol,
-        "{label}: velocities differ: {ev:e}, {ew:e}"
-    );
+    assert!(ev <= tol && ew <= tol, "{label}: velocities differ: {ev:e}, {ew:e}");
 }
 
 fn check_globals(sys: &System, golden_dir: &Path, case: &str, step: u64) {
@@ -119,16 +107,10 @@ fn check_globals(sys: &System, golden_dir: &Path, case: &str, step: u64) {
         g("pe_fJ")
     );
     assert!(
-        rel(
-            t.ke_trans_fj,
-            g("ke_trans_fJ"),
-            g("ke_trans_fJ").abs().max(1e-300)
-        ) < 1e-6,
+        rel(t.ke_trans_fj, g("ke_trans_fJ"), g("ke_trans_fJ").abs().max(1e-300)) < 1e-6,
         "{case}@{step}: ke"
     );
-    let names = [
-        "pxx_kPa", "pyy_kPa", "pzz_kPa", "pxy_kPa", "pxz_kPa", "pyz_kPa",
-    ];
+    let names = ["pxx_kPa", "pyy_kPa", "pzz_kPa", "pxy_kPa", "pxz_kPa", "pyz_kPa"];
     for (a, n) in names.iter().enumerate() {
         // Off-diagonal components are ~1e-4 of the diagonal: compare on the pressure scale.
         assert!(
@@ -138,11 +120,7 @@ fn check_globals(sys: &System, golden_dir: &Path, case: &str, step: u64) {
             g(n)
         );
     }
-    assert_eq!(
-        t.contacts as f64,
-        g("contacts"),
-        "{case}@{step}: contact count"
-    );
+    assert_eq!(t.contacts as f64, g("contacts"), "{case}@{step}: contact count");
     assert!(rel(t.volume_um3, g("volume_um3"), g("volume_um3")) < 1e-14);
 }
 
@@ -167,18 +145,14 @@ fn system(data: &Path, structure: &str, set: &str) -> System {
         skin: 1.0,
         ..Default::default()
     };
-    let mut sys =
-        System::new(d.particles, d.simbox, model(set).build().unwrap(), settings).unwrap();
+    let mut sys = System::new(d.particles, d.simbox, model(set).build().unwrap(), settings).unwrap();
     sys.setup().unwrap();
     sys
 }
 
 fn thick_case(set: &str) {
     let test = format!("golden thick set {set}");
-    let (Some(data), Some(golden)) = (
-        env_dir("ETWIN_DATA_DIR", &test),
-        env_dir("ETWIN_GOLDEN_DIR", &test),
-    ) else {
+    let (Some(data), Some(golden)) = (env_dir("ETWIN_DATA_DIR", &test), env_dir("ETWIN_GOLDEN_DIR", &test)) else {
         return;
     };
     let case = format!("thick_set{set}");
@@ -213,10 +187,7 @@ fn thick_slurry_set_b_matches_lammps() {
 #[test]
 fn pso_start_structure_set_a_matches_lammps() {
     let test = "golden pso set A";
-    let (Some(data), Some(golden)) = (
-        env_dir("ETWIN_DATA_DIR", test),
-        env_dir("ETWIN_GOLDEN_DIR", test),
-    ) else {
+    let (Some(data), Some(golden)) = (env_dir("ETWIN_DATA_DIR", test), env_dir("ETWIN_GOLDEN_DIR", test)) else {
         return;
     };
     let sys = system(&data, "lombardo2020_pso_ff/coord_in.data", "A");

@@ -7,9 +7,7 @@ use etwin::io::forces_csv::{Table, FORCES_HEADER};
 use etwin::io::lammps_data::DataFile;
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 #[test]
@@ -33,10 +31,7 @@ fn data_file_round_trip_is_exact_including_triclinic_boxes() {
     assert_eq!(a.image, b.image);
     assert_eq!(a.radius, b.radius);
     for k in 0..a.len() {
-        assert!(
-            (a.mass[k] - b.mass[k]).abs() <= 1e-15 * a.mass[k],
-            "mass via density"
-        );
+        assert!((a.mass[k] - b.mass[k]).abs() <= 1e-15 * a.mass[k], "mass via density");
     }
     // Nothing but the result is left in the folder (atomic write).
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -52,21 +47,10 @@ fn forces_command_writes_csv_and_json() {
     let csv = dir.path().join("forces.csv");
     let data_out = dir.path().join("final.data");
     let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args([
-            "--threads",
-            "1",
-            "forces",
-            "--steps",
-            "5",
-            "--json",
-            "--structure",
-        ])
+        .args(["--threads", "1", "forces", "--steps", "5", "--json", "--structure"])
         .arg(fixture("good/three_spheres.data"))
         .arg("--forcefield")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios/forcefields/lombardo2020_best.ron"),
-        )
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/forcefields/lombardo2020_best.ron"))
         .arg("--out")
         .arg(&csv)
         .arg("--write-data")
@@ -89,9 +73,7 @@ fn forces_command_writes_csv_and_json() {
     // Newton's third law: the forces sum to zero.
     for c in ["fx", "fy", "fz"] {
         let s: f64 = (0..3).map(|r| t.get(r, [c]).unwrap()[0]).sum();
-        let m: f64 = (0..3)
-            .map(|r| t.get(r, [c]).unwrap()[0].abs())
-            .fold(0.0, f64::max);
+        let m: f64 = (0..3).map(|r| t.get(r, [c]).unwrap()[0].abs()).fold(0.0, f64::max);
         assert!(s.abs() <= 1e-12 * m.max(1e-300), "{c}: Σ = {s}");
     }
     let d = DataFile::read(&data_out).unwrap();

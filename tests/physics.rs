@@ -30,14 +30,7 @@ impl Pair {
             omega: [[0.0; 3]; 2],
         }
     }
-    fn eval(
-        &self,
-        s: &dyn PairStyle,
-        del: [f64; 3],
-        hist: &mut History,
-        update: bool,
-        dt: f64,
-    ) -> PairOut {
+    fn eval(&self, s: &dyn PairStyle, del: [f64; 3], hist: &mut History, update: bool, dt: f64) -> PairOut {
         let ctx = PairContext {
             kind: &self.kind,
             radius: &self.radius,
@@ -49,17 +42,7 @@ impl Pair {
         };
         let rsq = del.iter().map(|d| d * d).sum();
         let mut out = PairOut::default();
-        s.compute(
-            &PairInput {
-                i: 0,
-                j: 1,
-                del,
-                rsq,
-            },
-            &ctx,
-            hist,
-            &mut out,
-        );
+        s.compute(&PairInput { i: 0, j: 1, del, rsq }, &ctx, hist, &mut out);
         out
     }
 }
@@ -132,11 +115,7 @@ fn hertz_tangential_spring_builds_up_then_caps_at_coulomb() {
         let shear = step as f64 * vt * dt;
         assert!((s[1] - shear).abs() < 1e-15, "shear history {s:?}");
         let ft = -h * (sticky.kt * shear + meff * sticky.gamma_t * vt);
-        assert!(
-            (out.f[1] - ft).abs() < 1e-12 * ft.abs(),
-            "{} vs {ft}",
-            out.f[1]
-        );
+        assert!((out.f[1] - ft).abs() < 1e-12 * ft.abs(), "{} vs {ft}", out.f[1]);
         // Torque term (del × F_t)/r = F_t along z for del along x.
         assert!((out.tor[2] - out.f[1] * del[0] / norm(del)).abs() < 1e-15);
     }
@@ -167,10 +146,7 @@ fn lj_sf_vanishes_at_cutoff_and_is_minus_gradient_of_energy() {
     let (f, e) = c.force_energy(2.2);
     assert_eq!((f, e), (0.0, 0.0));
     let (f, e) = c.force_energy(2.2 * (1.0 - 1e-9));
-    assert!(
-        f.abs() < 1e-8 && e.abs() < 1e-16,
-        "continuous at r_c: {f} {e}"
-    );
+    assert!(f.abs() < 1e-8 && e.abs() < 1e-16, "continuous at r_c: {f} {e}");
     for r in [1.0, 1.2, 1.3, 1.6, 2.0, 2.19] {
         let hstep = 1e-6;
         let de = (c.force_energy(r + hstep).1 - c.force_energy(r - hstep).1) / (2.0 * hstep);
@@ -236,10 +212,7 @@ fn two_sphere_pair_style_matches_system_forces() {
     let f2 = sys.particles.f[a[1]];
     let delta = 2.0 - 0.55;
     let expected = HERTZ.kn * delta * (delta * 0.5).sqrt();
-    assert!(
-        (f1[0] - expected).abs() < 1e-12 * expected,
-        "{f1:?} vs {expected}"
-    );
+    assert!((f1[0] - expected).abs() < 1e-12 * expected, "{f1:?} vs {expected}");
     for c in 0..3 {
         assert_eq!(f1[c], -f2[c]);
     }
@@ -311,7 +284,10 @@ fn energy_is_conserved_without_damping_and_friction() {
         worst = worst.max((sys.total_energy() - e0).abs());
         collisions += (sys.summary.contacts > 0) as u32;
     }
-    eprintln!("energy: max |E − E0| / KE0 = {:.3e} over 5000 steps ({collisions}/50 samples with contacts)", worst / ke0);
+    eprintln!(
+        "energy: max |E − E0| / KE0 = {:.3e} over 5000 steps ({collisions}/50 samples with contacts)",
+        worst / ke0
+    );
     assert!(collisions > 10, "the test must exercise contacts");
     assert!(worst / ke0 < 1e-5, "energy drift {:e}", worst / ke0);
 }
@@ -335,11 +311,7 @@ fn damping_dissipates_energy() {
     sys.setup().unwrap();
     let e0 = sys.total_energy();
     sys.run(3000, &mut []);
-    assert!(
-        sys.total_energy() < 0.95 * e0,
-        "{} vs {e0}",
-        sys.total_energy()
-    );
+    assert!(sys.total_energy() < 0.95 * e0, "{} vs {e0}", sys.total_energy());
 }
 
 /// Shear histories survive neighbour rebuilds, including a change of pair ownership
@@ -357,7 +329,7 @@ fn shear_history_survives_rebuilds_and_reordering() {
         dt: 1e-3,
         skin: 0.5,
         sort: false,
-        max_step: None,
+        ..Default::default()
     };
     let b = SimBox::orthogonal([0.0; 3], [20.0; 3], [true; 3]);
     let mut a = System::new(p.clone(), b, ff(), settings).unwrap();
@@ -367,17 +339,10 @@ fn shear_history_survives_rebuilds_and_reordering() {
     assert!(norm(h_before) > 0.0);
     // Reverse the particle order and rebuild: ownership of (7, 3) flips.
     let n = a.particles.len();
-    let owner_before = a.particles.id[(0..n)
-        .find(|&i| !a.neighbor.pairs_of(i).is_empty())
-        .unwrap()];
+    let owner_before = a.particles.id[(0..n).find(|&i| !a.neighbor.pairs_of(i).is_empty()).unwrap()];
     a.reorder_particles(&(0..n).rev().collect::<Vec<_>>());
-    let owner_after = a.particles.id[(0..n)
-        .find(|&i| !a.neighbor.pairs_of(i).is_empty())
-        .unwrap()];
-    assert_ne!(
-        owner_before, owner_after,
-        "the reorder must swap pair ownership"
-    );
+    let owner_after = a.particles.id[(0..n).find(|&i| !a.neighbor.pairs_of(i).is_empty()).unwrap()];
+    assert_ne!(owner_before, owner_after, "the reorder must swap pair ownership");
     let h_after = a.neighbor.history_between(&a.particles, 7, 3).unwrap();
     assert_eq!(h_before, h_after);
     // And the trajectory continues as without the forced rebuild.
@@ -404,12 +369,7 @@ fn shear_history_survives_rebuilds_and_reordering() {
 fn neighbour_list_equals_brute_force() {
     use rand::{Rng, SeedableRng};
     let radii = [0.65, 1.4, 3.1, 5.9]; // 1.3 to 11.8 µm diameters, as dry CBD to large NMC
-    let lj = LjSf::mixed(
-        &radii
-            .iter()
-            .map(|&r| (0.1, 1.5 * r, 2.4 * r))
-            .collect::<Vec<_>>(),
-    );
+    let lj = LjSf::mixed(&radii.iter().map(|&r| (0.1, 1.5 * r, 2.4 * r)).collect::<Vec<_>>());
     for (case, (tilt, periodic)) in [
         ([0.0, 0.0, 0.0], [true; 3]),
         ([4.0, -3.0, 2.5], [true; 3]),
@@ -430,11 +390,7 @@ fn neighbour_list_equals_brute_force() {
         let mut p = Particles::default();
         for id in 1..=1500u64 {
             let t = rng.random_range(0..4usize);
-            let s = [
-                rng.random::<f64>(),
-                rng.random::<f64>(),
-                rng.random::<f64>(),
-            ];
+            let s = [rng.random::<f64>(), rng.random::<f64>(), rng.random::<f64>()];
             let l = b.lengths();
             let x = [
                 b.lo[0] + s[0] * l[0] + s[1] * tilt[0] + s[2] * tilt[1],
@@ -472,10 +428,7 @@ fn neighbour_list_equals_brute_force() {
         for i in 0..q.len() {
             for j in i + 1..q.len() {
                 let d = b.minimum_image(common::sub(q.x[i], q.x[j]));
-                let rc = reach
-                    .get(q.kind[i], q.kind[j])
-                    .range(q.radius[i], q.radius[j])
-                    + skin;
+                let rc = reach.get(q.kind[i], q.kind[j]).range(q.radius[i], q.radius[j]) + skin;
                 if d.iter().map(|v| v * v).sum::<f64>() < rc * rc {
                     brute.insert((q.id[i].min(q.id[j]), q.id[i].max(q.id[j])));
                 }
@@ -487,9 +440,6 @@ fn neighbour_list_equals_brute_force() {
             sys.neighbor.classes
         );
         assert!(brute.len() > 1000, "case {case} must have many pairs");
-        assert_eq!(
-            listed, brute,
-            "case {case}: tilt {tilt:?} periodic {periodic:?}"
-        );
+        assert_eq!(listed, brute, "case {case}: tilt {tilt:?} periodic {periodic:?}");
     }
 }

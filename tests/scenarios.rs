@@ -33,23 +33,13 @@ fn bundled_forcefields_run_the_demo_slurry() {
             "{}",
             path.display()
         );
-        assert!(
-            t.contacts > 1000,
-            "{}: the demo slurry is in contact",
-            path.display()
-        );
+        assert!(t.contacts > 1000, "{}: the demo slurry is in contact", path.display());
         let p1 = sys.momentum();
         let scale: f64 = (0..sys.particles.len())
-            .map(|k| {
-                sys.particles.mass[k] * sys.particles.v[k].iter().map(|v| v * v).sum::<f64>().sqrt()
-            })
+            .map(|k| sys.particles.mass[k] * sys.particles.v[k].iter().map(|v| v * v).sum::<f64>().sqrt())
             .sum();
         for c in 0..3 {
-            assert!(
-                (p1[c] - p0[c]).abs() <= 1e-12 * scale,
-                "{}: momentum",
-                path.display()
-            );
+            assert!((p1[c] - p0[c]).abs() <= 1e-12 * scale, "{}: momentum", path.display());
         }
         n += 1;
     }

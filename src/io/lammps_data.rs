@@ -77,9 +77,7 @@ impl<'a> Reader<'a> {
         if let Some(s) = start {
             out.push((s, &l[s..]));
         }
-        out.into_iter()
-            .map(|(s, t)| (l[..s].chars().count() + 1, t))
-            .collect()
+        out.into_iter().map(|(s, t)| (l[..s].chars().count() + 1, t)).collect()
     }
 
     fn number<T: std::str::FromStr>(&self, k: usize, tok: (usize, &str), what: &str) -> Result<T> {
@@ -152,12 +150,8 @@ impl DataFile {
                 break; // a section keyword
             }
             match words.as_slice() {
-                [_, "atoms"] => {
-                    n_atoms = Some((r.number(k, t[0], "a non-negative atom count")?, k))
-                }
-                [_, "atom", "types"] => {
-                    n_types = Some(r.number(k, t[0], "a positive number of atom types")?)
-                }
+                [_, "atoms"] => n_atoms = Some((r.number(k, t[0], "a non-negative atom count")?, k)),
+                [_, "atom", "types"] => n_types = Some(r.number(k, t[0], "a positive number of atom types")?),
                 [_, _, "xlo", "xhi"] | [_, _, "ylo", "yhi"] | [_, _, "zlo", "zhi"] => {
                     let a = ["x", "y", "z"]
                         .iter()
@@ -185,8 +179,7 @@ impl DataFile {
                         tilt[c] = r.finite(k, t[c], "a tilt factor in µm")?;
                     }
                 }
-                [_, "bonds" | "angles" | "dihedrals" | "impropers" | "bond" | "angle" | "dihedral"
-                | "improper", ..] => {
+                [_, "bonds" | "angles" | "dihedrals" | "impropers" | "bond" | "angle" | "dihedral" | "improper", ..] => {
                     let n: f64 = r.number(k, t[0], "a count")?;
                     if n != 0.0 {
                         return Err(r.err(
@@ -198,11 +191,7 @@ impl DataFile {
                         ));
                     }
                 }
-                [_, "extra", ..]
-                | [_, "ellipsoids"]
-                | [_, "lines"]
-                | [_, "triangles"]
-                | [_, "bodies"] => {}
+                [_, "extra", ..] | [_, "ellipsoids"] | [_, "lines"] | [_, "triangles"] | [_, "bodies"] => {}
                 _ => {
                     return Err(r.err(
                         k,
@@ -324,9 +313,7 @@ impl DataFile {
                     return Err(r.err(
                         k,
                         1,
-                        format!(
-                            "blank line inside section {section} after {read} of {count} lines"
-                        ),
+                        format!("blank line inside section {section} after {read} of {count} lines"),
                         format!("{count} lines (the header's count)"),
                         "the header's atom count does not match the section",
                     ));
@@ -345,13 +332,7 @@ impl DataFile {
                         }
                         let id: u64 = r.number(k, t[0], "a positive integer atom id")?;
                         if id == 0 {
-                            return Err(r.err(
-                                k,
-                                t[0].0,
-                                "atom id 0",
-                                "an id ≥ 1",
-                                "LAMMPS ids start at 1",
-                            ));
+                            return Err(r.err(k, t[0].0, "atom id 0", "an id ≥ 1", "LAMMPS ids start at 1"));
                         }
                         let kind: u32 = r.number(k, t[1], "an integer atom type")?;
                         if kind == 0 || kind > n_types {
@@ -419,11 +400,7 @@ impl DataFile {
                         let id: u64 = r.number(k, t[0], "an atom id")?;
                         let mut vals = [0.0; 6];
                         for c in 0..6 {
-                            vals[c] = r.finite(
-                                k,
-                                t[1 + c],
-                                "a velocity (µm/µs) or angular velocity (rad/µs)",
-                            )?;
+                            vals[c] = r.finite(k, t[1 + c], "a velocity (µm/µs) or angular velocity (rad/µs)")?;
                         }
                         vel_lines.push((k, id, vals));
                     }
@@ -492,11 +469,7 @@ impl DataFile {
             writeln!(w, "{:e} {:e} {n}lo {n}hi", b.lo[a], b.hi[a])?;
         }
         if b.is_triclinic() {
-            writeln!(
-                w,
-                "{:e} {:e} {:e} xy xz yz",
-                b.tilt[0], b.tilt[1], b.tilt[2]
-            )?;
+            writeln!(w, "{:e} {:e} {:e} xy xz yz", b.tilt[0], b.tilt[1], b.tilt[2])?;
         }
         writeln!(w, "\nAtoms # sphere\n")?;
         let order = p.order_by_id();
@@ -521,11 +494,7 @@ impl DataFile {
         for &k in &order {
             let [vx, vy, vz] = p.v[k];
             let [wx, wy, wz] = p.omega[k];
-            writeln!(
-                w,
-                "{} {:e} {:e} {:e} {:e} {:e} {:e}",
-                p.id[k], vx, vy, vz, wx, wy, wz
-            )?;
+            writeln!(w, "{} {:e} {:e} {:e} {:e} {:e} {:e}", p.id[k], vx, vy, vz, wx, wy, wz)?;
         }
         Ok(())
     }

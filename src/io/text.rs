@@ -37,21 +37,15 @@ pub fn locate_key(src: &str, key: &str, file: &str) -> Location {
 pub fn ron_error(e: &ron::error::SpannedError, file: &str, expected: &str) -> Error {
     use ron::Error as R;
     let hint = match &e.code {
-        R::NoSuchStructField {
-            expected, found, ..
-        } => {
-            format!(
-                "unknown key `{found}`; valid keys here: {}",
-                expected.join(", ")
-            )
+        R::NoSuchStructField { expected, found, .. } => {
+            format!("unknown key `{found}`; valid keys here: {}", expected.join(", "))
         }
         R::MissingStructField { field, .. } => format!("add the required key `{field}`"),
         R::DuplicateStructField { field, .. } => format!("`{field}` is given twice; keep one"),
         R::ExpectedFloat | R::ExpectedInteger => {
             "numbers are plain decimals, e.g. 6.2 or 1e-3 (units in the comments)".into()
         }
-        _ => "check the syntax at this position; the files under scenarios/ are working examples"
-            .into(),
+        _ => "check the syntax at this position; the files under scenarios/ are working examples".into(),
     };
     Error::Parse {
         at: Location {

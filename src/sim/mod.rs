@@ -9,3 +9,4 @@ pub mod particles;
 pub mod simbox;
 pub mod system;
 pub mod timers;
+pub mod wall;

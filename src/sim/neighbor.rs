@@ -61,11 +61,7 @@ impl Grid {
         let mut c = [0; 3];
         for k in 0..3 {
             let v = (s[k] * n[k] as f64).floor();
-            c[k] = if v < 0.0 {
-                0
-            } else {
-                (v as usize).min(n[k] - 1)
-            };
+            c[k] = if v < 0.0 { 0 } else { (v as usize).min(n[k] - 1) };
         }
         c
     }
@@ -178,13 +174,14 @@ impl NeighborList {
 
     /// Wraps particles into the box, reorders them, and rebuilds the list, carrying shear
     /// histories over by particle id. Particles must only be reordered through here.
+    /// Returns the permutation applied (new index n holds old `perm[n]`), if any.
     pub fn build(
         &mut self,
         p: &mut Particles,
         simbox: &SimBox,
         reach: &ReachTable,
         order: Reorder,
-    ) {
+    ) -> Option<Vec<usize>> {
         let saved = self.take_histories(p);
 
         for k in 0..p.len() {
@@ -192,10 +189,13 @@ impl NeighborList {
             simbox.wrap(x, img);
         }
         let widths = simbox.perpendicular_widths();
-        match order {
-            Reorder::Keep => {}
-            Reorder::Spatial => sort_spatially(p, simbox, widths),
-            Reorder::Given(perm) => p.permute(perm),
+        let perm = match order {
+            Reorder::Keep => None,
+            Reorder::Spatial => Some(spatial_order(p, simbox, widths)),
+            Reorder::Given(perm) => Some(perm.to_vec()),
+        };
+        if let Some(perm) = &perm {
+            p.permute(perm);
         }
         let frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
 
@@ -217,11 +217,7 @@ impl NeighborList {
         self.max_range = (0..nc).map(|a| cut[a * nc + a]).fold(0.0, f64::max);
         let grids: Vec<Grid> = (0..nc)
             .map(|b| {
-                let n = grid_dims(
-                    widths,
-                    cut[b * nc + b] + self.skin,
-                    classes[b].members.len(),
-                );
+                let n = grid_dims(widths, cut[b * nc + b] + self.skin, classes[b].members.len());
                 Grid::build(n, &classes[b].members, &frac)
             })
             .collect();
@@ -255,22 +251,15 @@ impl NeighborList {
                             for &cy in &stencil[1] {
                                 for &cx in &stencil[0] {
                                     let cell = (cz * grid.n[1] + cy) * grid.n[0] + cx;
-                                    for &j in &grid.cell_items
-                                        [grid.cell_start[cell]..grid.cell_start[cell + 1]]
-                                    {
+                                    for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
                                         let j = j as usize;
                                         if b == a && j <= i {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let d = simbox.minimum_image([
-                                            xi[0] - x[0],
-                                            xi[1] - x[1],
-                                            xi[2] - x[2],
-                                        ]);
+                                        let d = simbox.minimum_image([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                                        let rc =
-                                            reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
+                                        let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
                                         }
@@ -301,6 +290,7 @@ impl NeighborList {
         self.box_build = Some(*simbox);
         self.builds += 1;
         self.classes = nc;
+        perm
     }
 
     fn build_reverse(&mut self, n: usize) {
@@ -397,11 +387,7 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     let columns = [
         [l1[0] - l0[0], 0.0, 0.0],
         [b1.tilt[0] - b0.tilt[0], l1[1] - l0[1], 0.0],
-        [
-            b1.tilt[1] - b0.tilt[1],
-            b1.tilt[2] - b0.tilt[2],
-            l1[2] - l0[2],
-        ],
+        [b1.tilt[1] - b0.tilt[1], b1.tilt[2] - b0.tilt[2], l1[2] - l0[2]],
     ];
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
@@ -434,12 +420,12 @@ fn make_classes(p: &Particles) -> Vec<Class> {
     classes
 }
 
-/// Reorders particles along a grid of cells holding a few particles each, so that
-/// neighbours sit close in memory.
-fn sort_spatially(p: &mut Particles, simbox: &SimBox, widths: [f64; 3]) {
+/// An order along a grid of cells holding a few particles each, so that neighbours sit
+/// close in memory.
+fn spatial_order(p: &Particles, simbox: &SimBox, widths: [f64; 3]) -> Vec<usize> {
     let n = p.len();
     if n < 2 {
-        return;
+        return (0..n).collect();
     }
     let cell = (simbox.volume() / n as f64 * 8.0).cbrt();
     let dims = grid_dims(widths, cell, n);
@@ -450,6 +436,5 @@ fn sort_spatially(p: &mut Particles, simbox: &SimBox, widths: [f64; 3]) {
         })
         .collect();
     keyed.sort_unstable();
-    let perm: Vec<usize> = keyed.into_iter().map(|(_, k)| k).collect();
-    p.permute(&perm);
+    keyed.into_iter().map(|(_, k)| k).collect()
 }

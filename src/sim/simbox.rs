@@ -137,15 +137,10 @@ impl SimBox {
     pub fn check(&self, range: f64) -> Result<(), String> {
         let l = self.lengths();
         if l.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
-            return Err(format!(
-                "box edges must be positive and finite, got {l:?} µm"
-            ));
+            return Err(format!("box edges must be positive and finite, got {l:?} µm"));
         }
         let [xy, xz, yz] = self.tilt;
-        if xy.abs() > 0.5 * l[0] + 1e-12
-            || xz.abs() > 0.5 * l[0] + 1e-12
-            || yz.abs() > 0.5 * l[1] + 1e-12
-        {
+        if xy.abs() > 0.5 * l[0] + 1e-12 || xz.abs() > 0.5 * l[0] + 1e-12 || yz.abs() > 0.5 * l[1] + 1e-12 {
             return Err(format!(
                 "box tilt (xy, xz, yz) = {:?} µm exceeds half the edge it tilts along; flip the box first",
                 self.tilt

@@ -22,6 +22,7 @@ use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 use crate::sim::timers::{Phase, Timers};
+use crate::sim::wall::PlaneWall;
 
 /// What the last force call summed over pairs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -69,6 +70,8 @@ pub struct StepSettings {
     pub sort: bool,
     /// Optional cap on the displacement per step [µm] (`nve/limit`).
     pub max_step: Option<f64>,
+    /// Uniform body acceleration [µm/µs²] (1 g = 9.81e-6 µm/µs²); adds m·g to each force.
+    pub gravity: [f64; 3],
 }
 
 impl Default for StepSettings {
@@ -78,6 +81,7 @@ impl Default for StepSettings {
             skin: 1.0,
             sort: true,
             max_step: None,
+            gravity: [0.0; 3],
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct System {
     pub simbox: SimBox,
     pub ff: ForceField,
     pub neighbor: NeighborList,
+    /// Plane walls on non-periodic axes (add with [`System::add_wall`]).
+    pub walls: Vec<PlaneWall>,
     pub settings: StepSettings,
     /// Steps taken since the structure was loaded.
     pub step: u64,
@@ -106,12 +112,7 @@ pub struct System {
 
 impl System {
     /// Applies the force field's per-type properties and checks the setup.
-    pub fn new(
-        mut particles: Particles,
-        simbox: SimBox,
-        ff: ForceField,
-        settings: StepSettings,
-    ) -> Result<Self> {
+    pub fn new(mut particles: Particles, simbox: SimBox, ff: ForceField, settings: StepSettings) -> Result<Self> {
         let max_kind = particles.max_kind();
         for s in &ff.styles {
             if let Some(n) = s.max_type() {
@@ -125,16 +126,10 @@ impl System {
             }
         }
         if !(settings.dt > 0.0 && settings.dt.is_finite()) {
-            return Err(Error::Setup(format!(
-                "timestep {} µs must be > 0",
-                settings.dt
-            )));
+            return Err(Error::Setup(format!("timestep {} µs must be > 0", settings.dt)));
         }
         if !(settings.skin >= 0.0 && settings.skin.is_finite()) {
-            return Err(Error::Setup(format!(
-                "neighbour skin {} µm must be ≥ 0",
-                settings.skin
-            )));
+            return Err(Error::Setup(format!("neighbour skin {} µm must be ≥ 0", settings.skin)));
         }
         ff.apply_types(&mut particles);
         let reach = ff.reach_table(max_kind.max(1));
@@ -143,6 +138,7 @@ impl System {
             simbox,
             ff,
             neighbor: NeighborList::new(settings.skin),
+            walls: Vec::new(),
             settings,
             step: 0,
             timers: Timers::default(),
@@ -152,12 +148,17 @@ impl System {
         })
     }
 
+    /// Adds a plane wall; its axis must be non-periodic.
+    pub fn add_wall(&mut self, wall: PlaneWall) -> Result<()> {
+        wall.check(&self.simbox).map_err(Error::Setup)?;
+        self.walls.push(wall);
+        Ok(())
+    }
+
     /// Builds the neighbour list and computes forces without advancing histories.
     pub fn setup(&mut self) -> Result<()> {
         self.rebuild_neighbors();
-        self.simbox
-            .check(self.neighbor.max_range)
-            .map_err(Error::Setup)?;
+        self.simbox.check(self.neighbor.max_range).map_err(Error::Setup)?;
         let t = std::time::Instant::now();
         self.compute_forces(false);
         self.timers.add(Phase::Force, t.elapsed());
@@ -174,10 +175,17 @@ impl System {
             timers,
             ..
         } = self;
-        timers.time(Phase::Neighbor, || {
-            neighbor.build(particles, simbox, reach, order)
-        });
+        let perm = timers.time(Phase::Neighbor, || neighbor.build(particles, simbox, reach, order));
         timers.neighbor_builds += 1;
+        self.permute_walls(perm);
+    }
+
+    fn permute_walls(&mut self, perm: Option<Vec<usize>>) {
+        if let Some(perm) = perm {
+            for w in &mut self.walls {
+                w.permute(&perm);
+            }
+        }
     }
 
     fn reorder(&self) -> Reorder<'static> {
@@ -202,19 +210,22 @@ impl System {
         } = self;
         timers.time(Phase::Integrate, || integrate::initial(p, dt, lim));
         let rebuilt = timers.time(Phase::Neighbor, || {
-            let stale = neighbor.needs_rebuild(&p.x, simbox);
-            if stale {
-                neighbor.build(p, simbox, reach, order);
-            }
-            stale
+            neighbor
+                .needs_rebuild(&p.x, simbox)
+                .then(|| neighbor.build(p, simbox, reach, order))
         });
-        timers.neighbor_builds += rebuilt as u64;
+        if let Some(perm) = rebuilt {
+            self.timers.neighbor_builds += 1;
+            self.permute_walls(perm);
+        }
+        for w in &mut self.walls {
+            w.advance(dt);
+        }
         let t = std::time::Instant::now();
         self.compute_forces(true);
         self.timers.add(Phase::Force, t.elapsed());
-        self.timers.time(Phase::Integrate, || {
-            integrate::final_kick(&mut self.particles, dt, lim)
-        });
+        self.timers
+            .time(Phase::Integrate, || integrate::final_kick(&mut self.particles, dt, lim));
         self.step += 1;
         self.timers.steps += 1;
     }
@@ -297,8 +308,7 @@ impl System {
                         let local = first + n;
                         let j = j as usize;
                         let xj = x[j];
-                        let del =
-                            simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let del = simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                         let rj = radius[j];
                         let range = reach.get(ki, kind[j]).range(ri, rj);
@@ -312,10 +322,7 @@ impl System {
                             fsum[a] += out.f[a];
                             tsum[a] += out.tor[a];
                         }
-                        js[local] = JSide {
-                            f: out.f,
-                            tor: out.tor,
-                        };
+                        js[local] = JSide { f: out.f, tor: out.tor };
                         acc[0] += out.energy;
                         acc[1] += del[0] * out.f[0];
                         acc[2] += del[1] * out.f[1];
@@ -343,30 +350,46 @@ impl System {
             contact_elastic: s[8],
         };
 
-        // Pass 2: each particle gathers the pairs in which it is the partner.
-        let (rev_offsets, rev_pairs, js) = (&nl.rev_offsets, &nl.rev_pairs, &self.jside);
-        f.par_chunks_mut(OWNER_BLOCK)
-            .zip(torque.par_chunks_mut(OWNER_BLOCK))
+        // Pass 2: j-sides are applied in pair order, streaming through the pair buffer.
+        // Each worker owns a fixed range of particles, so every particle receives its
+        // contributions in pair order whatever the number of workers.
+        let (partner, js) = (&nl.partner, &self.jside);
+        let parts = rayon::current_num_threads().clamp(1, n.max(1));
+        let span = n.div_ceil(parts).max(1);
+        f.par_chunks_mut(span)
+            .zip(torque.par_chunks_mut(span))
             .enumerate()
-            .for_each(|(b, (fblk, tblk))| {
-                for (k, (fj, tj)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
-                    let j = b * OWNER_BLOCK + k;
-                    let mut fsum = [0.0; 3];
-                    let mut tsum = [0.0; 3];
-                    for &pair in &rev_pairs[rev_offsets[j]..rev_offsets[j + 1]] {
-                        let c = &js[pair as usize];
-                        for a in 0..3 {
-                            fsum[a] += c.f[a];
-                            tsum[a] += c.tor[a];
-                        }
+            .for_each(|(part, (fpart, tpart))| {
+                let lo = part * span;
+                let hi = lo + fpart.len();
+                for (pair, &j) in partner.iter().enumerate() {
+                    let j = j as usize;
+                    if j < lo || j >= hi {
+                        continue;
                     }
-                    let rj = radius[j];
+                    let c = &js[pair];
+                    let (fj, tj, rj) = (&mut fpart[j - lo], &mut tpart[j - lo], radius[j]);
                     for a in 0..3 {
-                        fj[a] -= fsum[a];
-                        tj[a] -= rj * tsum[a];
+                        fj[a] -= c.f[a];
+                        tj[a] -= rj * c.tor[a];
                     }
                 }
             });
+
+        // Body force, then walls, act on every particle.
+        let g = self.settings.gravity;
+        if g != [0.0; 3] {
+            let p = &mut self.particles;
+            p.f.par_iter_mut().zip(p.mass.par_iter()).for_each(|(f, &m)| {
+                for a in 0..3 {
+                    f[a] += m * g[a];
+                }
+            });
+        }
+        let (dt, particles) = (self.settings.dt, &mut self.particles);
+        for w in &mut self.walls {
+            self.summary.contact_elastic += w.apply(particles, dt, update_history);
+        }
     }
 
     /// Thermodynamic summary of the current state (uses the last force call).
@@ -428,12 +451,10 @@ impl System {
     /// Reorders particles (new index n holds old particle `perm[n]`) and rebuilds the
     /// neighbour list, carrying shear histories over by particle id.
     pub fn reorder_particles(&mut self, perm: &[usize]) {
-        self.neighbor.build(
-            &mut self.particles,
-            &self.simbox,
-            &self.reach,
-            Reorder::Given(perm),
-        );
+        let applied = self
+            .neighbor
+            .build(&mut self.particles, &self.simbox, &self.reach, Reorder::Given(perm));
         self.timers.neighbor_builds += 1;
+        self.permute_walls(applied);
     }
 }

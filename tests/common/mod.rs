@@ -13,11 +13,7 @@ pub fn env_dir(var: &str, test: &str) -> Option<PathBuf> {
         }
         Some(v) => {
             let p = PathBuf::from(v);
-            assert!(
-                p.is_dir(),
-                "{var}={} is set but is not a folder",
-                p.display()
-            );
+            assert!(p.is_dir(), "{var}={} is set but is not a folder", p.display());
             Some(p)
         }
     }
@@ -59,13 +55,7 @@ use rand_chacha::ChaCha8Rng;
 /// A polydisperse "granular gas": spheres on a jittered simple-cubic lattice (no overlaps
 /// at start), radii drawn from `radii` by type (type k+1 ↔ radii[k]), random velocities
 /// and spins. Lattice spacing = largest diameter × `spacing`.
-pub fn polydisperse_gas(
-    n_side: usize,
-    radii: &[f64],
-    spacing: f64,
-    v_rms: f64,
-    seed: u64,
-) -> (Particles, SimBox) {
+pub fn polydisperse_gas(n_side: usize, radii: &[f64], spacing: f64, v_rms: f64, seed: u64) -> (Particles, SimBox) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dmax = 2.0 * radii.iter().copied().fold(0.0, f64::max);
     let a = dmax * spacing;
@@ -78,11 +68,7 @@ pub fn polydisperse_gas(
                 let t = rng.random_range(0..radii.len());
                 let r = radii[t];
                 let slack = 0.5 * (a - 2.0 * r);
-                let mut x = [
-                    (ix as f64 + 0.5) * a,
-                    (iy as f64 + 0.5) * a,
-                    (iz as f64 + 0.5) * a,
-                ];
+                let mut x = [(ix as f64 + 0.5) * a, (iy as f64 + 0.5) * a, (iz as f64 + 0.5) * a];
                 for c in &mut x {
                     *c += rng.random_range(-slack..=slack);
                 }
@@ -99,10 +85,7 @@ pub fn polydisperse_gas(
 
 /// Hertz with history plus an attractive-repulsive lj/sf acting inside contact.
 pub fn mixed_forcefield(radii: &[f64], kn: f64, damping: bool, friction: bool) -> ForceField {
-    let lj: Vec<(f64, f64, f64)> = radii
-        .iter()
-        .map(|&r| (0.05 * r, 0.85 * 2.0 * r, 2.0 * r))
-        .collect();
+    let lj: Vec<(f64, f64, f64)> = radii.iter().map(|&r| (0.05 * r, 0.85 * 2.0 * r, 2.0 * r)).collect();
     let hertz = HertzHistory {
         kn,
         kt: if friction { 2.0 / 7.0 * kn } else { 0.0 },

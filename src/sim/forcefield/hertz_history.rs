@@ -3,6 +3,8 @@
 //! For overlapping spheres (δ = r_i + r_j − r > 0), with h = √(δ r_i r_j / (r_i + r_j)):
 //! F_n = h (K_n δ/r − m_eff γ_n (v_r·del)/r²) del,
 //! F_t = −h (K_t s + m_eff γ_t v_tr), capped at x_u |F_n| by rescaling the shear history s.
+//! A plane wall (LAMMPS `fix wall/gran hertz/history`) is the same law with the wall as a
+//! sphere of infinite radius and mass: h = √(δ r_i), m_eff = m_i, see [`Contact::Wall`].
 //! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
 
 use super::reference::ReferenceModel;
@@ -22,6 +24,25 @@ pub struct HertzHistory {
     pub xmu: f64,
 }
 
+/// The bodies in contact.
+#[derive(Debug, Clone, Copy)]
+pub enum Contact {
+    /// Two spheres of radii `ri`, `rj` and masses `mi`, `mj`.
+    Pair { ri: f64, rj: f64, mi: f64, mj: f64 },
+    /// A sphere of radius `r` and mass `m` against a plane.
+    Wall { r: f64, m: f64 },
+}
+
+/// Kinematics of a contact: separation `del` = x_i − x_j (or sphere − wall point) [µm],
+/// relative velocity `vr` [µm/µs], and `wsum` = r_i ω_i + r_j ω_j [µm/µs].
+#[derive(Debug, Clone, Copy)]
+pub struct Kinematics {
+    pub del: [f64; 3],
+    pub rsq: f64,
+    pub vr: [f64; 3],
+    pub wsum: [f64; 3],
+}
+
 impl HertzHistory {
     pub fn from_reference(m: &ReferenceModel) -> Self {
         HertzHistory {
@@ -32,43 +53,25 @@ impl HertzHistory {
             xmu: m.xu,
         }
     }
-}
 
-impl PairStyle for HertzHistory {
-    fn name(&self) -> &'static str {
-        "gran/hertz/history"
-    }
-
-    fn reach(&self, _ti: u32, _tj: u32) -> Reach {
-        Reach {
-            fixed: 0.0,
-            radius_sum: true,
-        }
-    }
-
-    fn uses_history(&self) -> bool {
-        true
-    }
-
+    /// Contact force and torque term of one contact; erases the history when apart.
     #[inline]
-    fn compute(&self, p: &PairInput, ctx: &PairContext, shear: &mut History, out: &mut PairOut) {
-        let (i, j) = (p.i, p.j);
-        let (radi, radj) = (ctx.radius[i], ctx.radius[j]);
-        let radsum = radi + radj;
-        if p.rsq >= radsum * radsum {
+    pub fn contact(&self, c: Contact, k: &Kinematics, shear: &mut History, dt: f64, update: bool, out: &mut PairOut) {
+        let radsum = match c {
+            Contact::Pair { ri, rj, .. } => ri + rj,
+            Contact::Wall { r, .. } => r,
+        };
+        if k.rsq >= radsum * radsum {
             // Not touching: the contact's history is erased.
             *shear = [0.0; 3];
             return;
         }
-        let [delx, dely, delz] = p.del;
-        let r = p.rsq.sqrt();
+        let [delx, dely, delz] = k.del;
+        let r = k.rsq.sqrt();
         let rinv = 1.0 / r;
-        let rsqinv = 1.0 / p.rsq;
+        let rsqinv = 1.0 / k.rsq;
 
-        let (vi, vj) = (ctx.v[i], ctx.v[j]);
-        let vr1 = vi[0] - vj[0];
-        let vr2 = vi[1] - vj[1];
-        let vr3 = vi[2] - vj[2];
+        let [vr1, vr2, vr3] = k.vr;
         let vnnr = vr1 * delx + vr2 * dely + vr3 * delz;
         let vn1 = delx * vnnr * rsqinv;
         let vn2 = dely * vnnr * rsqinv;
@@ -77,32 +80,30 @@ impl PairStyle for HertzHistory {
         let vt2 = vr2 - vn2;
         let vt3 = vr3 - vn3;
 
-        let (wi, wj) = (ctx.omega[i], ctx.omega[j]);
-        let wr1 = (radi * wi[0] + radj * wj[0]) * rinv;
-        let wr2 = (radi * wi[1] + radj * wj[1]) * rinv;
-        let wr3 = (radi * wi[2] + radj * wj[2]) * rinv;
+        let wr1 = k.wsum[0] * rinv;
+        let wr2 = k.wsum[1] * rinv;
+        let wr3 = k.wsum[2] * rinv;
 
-        let (mi, mj) = (ctx.mass[i], ctx.mass[j]);
-        let meff = mi * mj / (mi + mj);
-
+        let (meff, polyhertz) = match c {
+            Contact::Pair { ri, rj, mi, mj } => (mi * mj / (mi + mj), ((radsum - r) * ri * rj / radsum).sqrt()),
+            Contact::Wall { r: radius, m } => (m, ((radsum - r) * radius).sqrt()),
+        };
         let damp = meff * self.gamma_n * vnnr * rsqinv;
-        let mut ccel = self.kn * (radsum - r) * rinv - damp;
-        let polyhertz = ((radsum - r) * radi * radj / radsum).sqrt();
-        ccel *= polyhertz;
-        // Normal elastic energy ∫ K_n δ √(δR*) dδ = (2/5) K_n √R* δ^{5/2}.
+        let ccel = (self.kn * (radsum - r) * rinv - damp) * polyhertz;
+        // Normal elastic energy ∫ K_n h dδ = (2/5) K_n h δ (h ∝ √δ).
         out.elastic += 0.4 * self.kn * polyhertz * (radsum - r) * (radsum - r);
 
         let vtr1 = vt1 - (delz * wr2 - dely * wr3);
         let vtr2 = vt2 - (delx * wr3 - delz * wr1);
         let vtr3 = vt3 - (dely * wr1 - delx * wr2);
 
-        if ctx.update_history {
-            shear[0] += vtr1 * ctx.dt;
-            shear[1] += vtr2 * ctx.dt;
-            shear[2] += vtr3 * ctx.dt;
+        if update {
+            shear[0] += vtr1 * dt;
+            shear[1] += vtr2 * dt;
+            shear[2] += vtr3 * dt;
         }
         let shrmag = (shear[0] * shear[0] + shear[1] * shear[1] + shear[2] * shear[2]).sqrt();
-        if ctx.update_history {
+        if update {
             // Keep the shear displacement in the tangent plane.
             let rsht = (shear[0] * delx + shear[1] * dely + shear[2] * delz) * rsqinv;
             shear[0] -= rsht * delx;
@@ -121,11 +122,7 @@ impl PairStyle for HertzHistory {
             if shrmag != 0.0 {
                 let ratio = fnmax / fs;
                 // With K_t = 0 the history carries no force; avoid 0/0.
-                let kt = if self.kt > 0.0 {
-                    self.kt
-                } else {
-                    f64::INFINITY
-                };
+                let kt = if self.kt > 0.0 { self.kt } else { f64::INFINITY };
                 let d1 = mgt * vtr1 / kt;
                 let d2 = mgt * vtr2 / kt;
                 let d3 = mgt * vtr3 / kt;
@@ -149,5 +146,46 @@ impl PairStyle for HertzHistory {
         out.tor[0] += rinv * (dely * fs3 - delz * fs2);
         out.tor[1] += rinv * (delz * fs1 - delx * fs3);
         out.tor[2] += rinv * (delx * fs2 - dely * fs1);
+    }
+}
+
+impl PairStyle for HertzHistory {
+    fn name(&self) -> &'static str {
+        "gran/hertz/history"
+    }
+
+    fn reach(&self, _ti: u32, _tj: u32) -> Reach {
+        Reach {
+            fixed: 0.0,
+            radius_sum: true,
+        }
+    }
+
+    fn uses_history(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn compute(&self, p: &PairInput, ctx: &PairContext, shear: &mut History, out: &mut PairOut) {
+        let (i, j) = (p.i, p.j);
+        let (ri, rj) = (ctx.radius[i], ctx.radius[j]);
+        let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
+        let k = Kinematics {
+            del: p.del,
+            rsq: p.rsq,
+            vr: [vi[0] - vj[0], vi[1] - vj[1], vi[2] - vj[2]],
+            wsum: [
+                ri * wi[0] + rj * wj[0],
+                ri * wi[1] + rj * wj[1],
+                ri * wi[2] + rj * wj[2],
+            ],
+        };
+        let c = Contact::Pair {
+            ri,
+            rj,
+            mi: ctx.mass[i],
+            mj: ctx.mass[j],
+        };
+        self.contact(c, &k, shear, ctx.dt, ctx.update_history, out);
     }
 }

@@ -55,8 +55,7 @@ impl LjCoeff {
         }
         let r6inv = 1.0 / r.powi(6);
         let f = r6inv * (self.lj1 * r6inv - self.lj2) / r - self.foffset;
-        let e =
-            r6inv * (self.lj3 * r6inv - self.lj4) - self.eoffset + (r - self.cut) * self.foffset;
+        let e = r6inv * (self.lj3 * r6inv - self.lj4) - self.eoffset + (r - self.cut) * self.foffset;
         (f, e)
     }
 }

@@ -105,10 +105,7 @@ pub const PAIR_STYLES: &[(&str, StyleBuilder)] = &[
 
 /// Looks up a registered style builder by name.
 pub fn style_builder(name: &str) -> Option<StyleBuilder> {
-    PAIR_STYLES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| *b)
+    PAIR_STYLES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
 
 /// Diameter and density a force field imposes on every particle of one type

@@ -202,12 +202,7 @@ impl ReferenceModel {
                 "give at least one AM size class in µm".into(),
             ));
         }
-        if let Some(d) = self
-            .fixed
-            .am_diameters
-            .iter()
-            .find(|d| !(**d > 0.0 && d.is_finite()))
-        {
+        if let Some(d) = self.fixed.am_diameters.iter().find(|d| !(**d > 0.0 && d.is_finite())) {
             return Err((
                 "am_diameters",
                 format!("diameter {d} must be > 0"),
@@ -236,8 +231,8 @@ impl ReferenceModel {
 
     /// Parses RON text; `file` names the source in errors.
     pub fn from_ron_str(src: &str, file: &str) -> Result<Self> {
-        let m: ReferenceModel = ron::from_str(src)
-            .map_err(|e| ron_error(&e, file, "a ReferenceModel(...) force-field file"))?;
+        let m: ReferenceModel =
+            ron::from_str(src).map_err(|e| ron_error(&e, file, "a ReferenceModel(...) force-field file"))?;
         m.check().map_err(|(key, what, hint)| Error::Value {
             at: locate_key(src, key, file),
             key: key.into(),
@@ -262,8 +257,7 @@ impl ReferenceModel {
         }
         let mut styles = Vec::new();
         for n in &self.pair_styles {
-            let build =
-                style_builder(n).ok_or_else(|| Error::Setup(format!("unknown pair style {n}")))?;
+            let build = style_builder(n).ok_or_else(|| Error::Setup(format!("unknown pair style {n}")))?;
             styles.push(build(self));
         }
         let mut ff = ForceField::new(self.name.clone(), styles);
