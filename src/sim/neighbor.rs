@@ -230,6 +230,7 @@ impl NeighborList {
 
         let skin = self.skin;
         let n = p.len();
+        let image = simbox.image_map();
         let blocks: Vec<(Vec<u32>, Vec<usize>)> = (0..n.div_ceil(OWNER_BLOCK))
             .into_par_iter()
             .map(|blk| {
@@ -257,7 +258,7 @@ impl NeighborList {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let d = simbox.minimum_image([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                        let d = image.apply([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                                         let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
                                         if rsq < rc * rc {

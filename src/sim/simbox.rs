@@ -72,31 +72,18 @@ impl SimBox {
     /// Minimum-image separation vector. Exact for any displacement along periodic axes,
     /// valid as the nearest image while |tilt| ≤ half the edge it tilts along.
     #[inline]
-    pub fn minimum_image(&self, mut d: [f64; 3]) -> [f64; 3] {
-        let [lx, ly, lz] = self.lengths();
-        let [xy, xz, yz] = self.tilt;
-        if self.periodic[2] {
-            let n = images(d[2], lz);
-            if n != 0.0 {
-                d[2] -= n * lz;
-                d[1] -= n * yz;
-                d[0] -= n * xz;
-            }
+    pub fn minimum_image(&self, d: [f64; 3]) -> [f64; 3] {
+        self.image_map().apply(d)
+    }
+
+    /// The minimum-image map with its lengths precomputed, for loops over many pairs.
+    #[inline]
+    pub fn image_map(&self) -> ImageMap {
+        ImageMap {
+            l: self.lengths(),
+            tilt: self.tilt,
+            periodic: self.periodic,
         }
-        if self.periodic[1] {
-            let n = images(d[1], ly);
-            if n != 0.0 {
-                d[1] -= n * ly;
-                d[0] -= n * xy;
-            }
-        }
-        if self.periodic[0] {
-            let n = images(d[0], lx);
-            if n != 0.0 {
-                d[0] -= n * lx;
-            }
-        }
-        d
     }
 
     /// Maps a position back into the box along periodic axes, counting the image shifts.
@@ -159,6 +146,44 @@ impl SimBox {
             }
         }
         Ok(())
+    }
+}
+
+/// Minimum image of separation vectors in one box (see [`SimBox::minimum_image`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ImageMap {
+    l: [f64; 3],
+    tilt: [f64; 3],
+    periodic: [bool; 3],
+}
+
+impl ImageMap {
+    #[inline]
+    pub fn apply(&self, mut d: [f64; 3]) -> [f64; 3] {
+        let [lx, ly, lz] = self.l;
+        let [xy, xz, yz] = self.tilt;
+        if self.periodic[2] {
+            let n = images(d[2], lz);
+            if n != 0.0 {
+                d[2] -= n * lz;
+                d[1] -= n * yz;
+                d[0] -= n * xz;
+            }
+        }
+        if self.periodic[1] {
+            let n = images(d[1], ly);
+            if n != 0.0 {
+                d[1] -= n * ly;
+                d[0] -= n * xy;
+            }
+        }
+        if self.periodic[0] {
+            let n = images(d[0], lx);
+            if n != 0.0 {
+                d[0] -= n * lx;
+            }
+        }
+        d
     }
 }
 

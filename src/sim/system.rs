@@ -107,7 +107,8 @@ pub struct System {
     /// Sums of the last force call.
     pub summary: ForceSummary,
     reach: ReachTable,
-    jside: Vec<JSide>,
+    /// Per owner block: (partner, j-side) of the pairs that interacted, in pair order.
+    jside: Vec<Vec<(u32, JSide)>>,
 }
 
 impl System {
@@ -248,6 +249,11 @@ impl System {
     }
 
     /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
+    ///
+    /// Pass 1 runs over fixed blocks of owners in parallel: each owner sums its own side
+    /// in pair order, and the j-sides of interacting pairs go to the block's list. Pass 2
+    /// applies those lists in block (= pair) order, each worker owning a fixed range of
+    /// particles. Every sum thus has one order whatever the number of threads.
     pub fn compute_forces(&mut self, update_history: bool) {
         let Particles {
             x,
@@ -262,7 +268,6 @@ impl System {
         } = &mut self.particles;
         let n = x.len();
         let nl = &mut self.neighbor;
-        self.jside.resize(nl.partner.len(), JSide::default());
         let ctx = PairContext {
             kind,
             radius,
@@ -272,30 +277,28 @@ impl System {
             dt: self.settings.dt,
             update_history,
         };
-        let (simbox, reach, ff) = (&self.simbox, &self.reach, &self.ff);
+        let (image, reach, ff) = (self.simbox.image_map(), &self.reach, &self.ff);
         let (offsets, partner) = (&nl.offsets, &nl.partner);
 
-        // Pass 1: owners accumulate their own side; j-sides go to the pair buffer.
-        let mut work = Vec::with_capacity(n.div_ceil(OWNER_BLOCK));
+        // Pass 1.
+        let n_blocks = n.div_ceil(OWNER_BLOCK);
+        self.jside.resize_with(n_blocks, Vec::new);
+        let mut work = Vec::with_capacity(n_blocks);
         {
-            let (mut fr, mut tr) = (&mut f[..], &mut torque[..]);
-            let (mut hr, mut jr) = (&mut nl.history[..], &mut self.jside[..]);
-            let mut lo = 0;
-            while lo < n {
-                let hi = (lo + OWNER_BLOCK).min(n);
-                let np = offsets[hi] - offsets[lo];
+            let (mut fr, mut tr, mut hr) = (&mut f[..], &mut torque[..], &mut nl.history[..]);
+            for (b, js) in self.jside.iter_mut().enumerate() {
+                let (lo, hi) = (b * OWNER_BLOCK, ((b + 1) * OWNER_BLOCK).min(n));
                 let (fa, fb) = std::mem::take(&mut fr).split_at_mut(hi - lo);
                 let (ta, tb) = std::mem::take(&mut tr).split_at_mut(hi - lo);
-                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(np);
-                let (ja, jb) = std::mem::take(&mut jr).split_at_mut(np);
-                (fr, tr, hr, jr) = (fb, tb, hb, jb);
-                work.push((lo, fa, ta, ha, ja));
-                lo = hi;
+                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(offsets[hi] - offsets[lo]);
+                (fr, tr, hr) = (fb, tb, hb);
+                work.push((lo, fa, ta, ha, js));
             }
         }
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
             .map(|(lo, fblk, tblk, hist, js)| {
+                js.clear();
                 let mut acc = [0.0f64; 9]; // pe, virial[6], contacts, elastic
                 let base = offsets[lo];
                 for (k, (fi, ti)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
@@ -304,25 +307,26 @@ impl System {
                     let mut fsum = [0.0; 3];
                     let mut tsum = [0.0; 3];
                     let first = offsets[i] - base;
-                    for (n, &j) in partner[offsets[i]..offsets[i + 1]].iter().enumerate() {
-                        let local = first + n;
+                    let hist_i = &mut hist[first..first + offsets[i + 1] - offsets[i]];
+                    for (&j, h) in partner[offsets[i]..offsets[i + 1]].iter().zip(hist_i.iter_mut()) {
                         let j = j as usize;
                         let xj = x[j];
-                        let del = simbox.minimum_image([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let del = image.apply([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                         let rj = radius[j];
                         let range = reach.get(ki, kind[j]).range(ri, rj);
                         if rsq >= range * range {
-                            hist[local] = [0.0; 3];
-                            js[local] = JSide::default();
+                            if *h != [0.0; 3] {
+                                *h = [0.0; 3];
+                            }
                             continue;
                         }
-                        let out = ff.compute(&PairInput { i, j, del, rsq }, &ctx, &mut hist[local]);
+                        let out = ff.compute(&PairInput { i, j, del, rsq }, &ctx, h);
                         for a in 0..3 {
                             fsum[a] += out.f[a];
                             tsum[a] += out.tor[a];
                         }
-                        js[local] = JSide { f: out.f, tor: out.tor };
+                        js.push((j as u32, JSide { f: out.f, tor: out.tor }));
                         acc[0] += out.energy;
                         acc[1] += del[0] * out.f[0];
                         acc[2] += del[1] * out.f[1];
@@ -350,10 +354,8 @@ impl System {
             contact_elastic: s[8],
         };
 
-        // Pass 2: j-sides are applied in pair order, streaming through the pair buffer.
-        // Each worker owns a fixed range of particles, so every particle receives its
-        // contributions in pair order whatever the number of workers.
-        let (partner, js) = (&nl.partner, &self.jside);
+        // Pass 2.
+        let blocks = &self.jside;
         let parts = rayon::current_num_threads().clamp(1, n.max(1));
         let span = n.div_ceil(parts).max(1);
         f.par_chunks_mut(span)
@@ -362,12 +364,11 @@ impl System {
             .for_each(|(part, (fpart, tpart))| {
                 let lo = part * span;
                 let hi = lo + fpart.len();
-                for (pair, &j) in partner.iter().enumerate() {
+                for &(j, ref c) in blocks.iter().flatten() {
                     let j = j as usize;
                     if j < lo || j >= hi {
                         continue;
                     }
-                    let c = &js[pair];
                     let (fj, tj, rj) = (&mut fpart[j - lo], &mut tpart[j - lo], radius[j]);
                     for a in 0..3 {
                         fj[a] -= c.f[a];
