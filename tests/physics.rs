@@ -255,25 +255,27 @@ fn momentum_is_conserved_with_damping_and_friction() {
     assert!(drift < 1e-12, "momentum drift {drift:e}");
 }
 
+/// 512 spheres of two sizes with lj/sf and Hertz contacts, dissipation on or off.
+fn small_mixture(dissipative: bool) -> System {
+    let radii = [0.5, 0.7];
+    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
+    let ff = mixed_forcefield(&radii, 2e5, dissipative, dissipative);
+    let settings = StepSettings {
+        dt: 1e-4,
+        skin: 0.1,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, b, ff, settings).unwrap();
+    sys.setup().unwrap();
+    sys
+}
+
 /// Without damping and friction the dynamics is Hamiltonian: total energy (pair energy +
 /// translational + rotational kinetic) must not drift. Bound: |ΔE| < 1e-5 of the initial
 /// kinetic energy over 5000 steps (measured 5.6e-7; contacts last ~60 steps).
 #[test]
 fn energy_is_conserved_without_damping_and_friction() {
-    let radii = [0.5, 0.7];
-    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
-    let mut sys = System::new(
-        p,
-        b,
-        mixed_forcefield(&radii, 2e5, false, false),
-        StepSettings {
-            dt: 1e-4,
-            skin: 0.1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    sys.setup().unwrap();
+    let mut sys = small_mixture(false);
     let t0 = sys.thermo();
     let e0 = sys.total_energy();
     let ke0 = t0.ke_trans_fj + t0.ke_rot_fj;
@@ -295,20 +297,7 @@ fn energy_is_conserved_without_damping_and_friction() {
 /// With damping on, energy must decrease (a sign check on the dissipative terms).
 #[test]
 fn damping_dissipates_energy() {
-    let radii = [0.5, 0.7];
-    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
-    let mut sys = System::new(
-        p,
-        b,
-        mixed_forcefield(&radii, 2e5, true, true),
-        StepSettings {
-            dt: 1e-4,
-            skin: 0.1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    sys.setup().unwrap();
+    let mut sys = small_mixture(true);
     let e0 = sys.total_energy();
     sys.run(3000, &mut []);
     assert!(sys.total_energy() < 0.95 * e0, "{} vs {e0}", sys.total_energy());
