@@ -6,6 +6,7 @@ pub mod bench;
 pub mod error;
 pub mod io;
 pub mod sim;
+pub mod slurry;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 pub mod forcefield;
 pub mod integrate;
+pub mod minimize;
 pub mod neighbor;
 pub mod observer;
 pub mod parallel;

@@ -200,25 +200,9 @@ impl System {
     /// One velocity-Verlet step (phases 1–4).
     pub fn step(&mut self) {
         let (dt, lim) = (self.settings.dt, self.settings.max_step);
-        let order = self.reorder();
-        let Self {
-            particles: p,
-            simbox,
-            neighbor,
-            reach,
-            timers,
-            ..
-        } = self;
-        timers.time(Phase::Integrate, || integrate::initial(p, dt, lim));
-        let rebuilt = timers.time(Phase::Neighbor, || {
-            neighbor
-                .needs_rebuild(&p.x, simbox)
-                .then(|| neighbor.build(p, simbox, reach, order))
-        });
-        if let Some(perm) = rebuilt {
-            self.timers.neighbor_builds += 1;
-            self.permute_walls(perm);
-        }
+        self.timers
+            .time(Phase::Integrate, || integrate::initial(&mut self.particles, dt, lim));
+        self.refresh_neighbors();
         for w in &mut self.walls {
             w.advance(dt);
         }
@@ -229,6 +213,28 @@ impl System {
             .time(Phase::Integrate, || integrate::final_kick(&mut self.particles, dt, lim));
         self.step += 1;
         self.timers.steps += 1;
+    }
+
+    /// Rebuilds the neighbour list if particles or the box moved past the skin.
+    pub fn refresh_neighbors(&mut self) {
+        let order = self.reorder();
+        let Self {
+            particles: p,
+            simbox,
+            neighbor,
+            reach,
+            timers,
+            ..
+        } = self;
+        let rebuilt = timers.time(Phase::Neighbor, || {
+            neighbor
+                .needs_rebuild(&p.x, simbox)
+                .then(|| neighbor.build(p, simbox, reach, order))
+        });
+        if let Some(perm) = rebuilt {
+            self.timers.neighbor_builds += 1;
+            self.permute_walls(perm);
+        }
     }
 
     /// Runs `n` steps, calling observers on the steps their interval divides.
