@@ -2,6 +2,7 @@
 //!
 //! Units: the "micro" system (µm, µs, pg → nN, fJ, kPa, mPa·s, g/cm³); see [`units`].
 
+pub mod analysis;
 pub mod bench;
 pub mod error;
 pub mod io;

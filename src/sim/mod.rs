@@ -1,5 +1,6 @@
 //! The particle engine: storage, box, neighbour search, interaction laws, integration.
 
+pub mod ensemble;
 pub mod forcefield;
 pub mod integrate;
 pub mod minimize;

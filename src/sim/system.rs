@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable};
 use crate::sim::integrate;
 use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
@@ -239,18 +240,54 @@ impl System {
 
     /// Runs `n` steps, calling observers on the steps their interval divides.
     pub fn run(&mut self, n: u64, observers: &mut [&mut dyn Observer]) {
+        self.run_with(n, &mut [], observers);
+    }
+
+    /// Runs `n` steps with end-of-step fixes (thermostats, barostats, deformations).
+    pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
         for _ in 0..n {
             self.step();
-            if observers.is_empty() {
-                continue;
+            for f in fixes.iter_mut() {
+                f.end_of_step(self);
             }
-            let t = std::time::Instant::now();
-            for o in observers.iter_mut() {
-                if self.step.is_multiple_of(o.interval().max(1)) {
-                    o.observe(self);
-                }
+            self.observe(observers);
+        }
+    }
+
+    fn observe(&mut self, observers: &mut [&mut dyn Observer]) {
+        if observers.is_empty() {
+            return;
+        }
+        let t = std::time::Instant::now();
+        for o in observers.iter_mut() {
+            if self.step.is_multiple_of(o.interval().max(1)) {
+                o.observe(self);
             }
-            self.timers.add(Phase::Observe, t.elapsed());
+        }
+        self.timers.add(Phase::Observe, t.elapsed());
+    }
+
+    /// Scales the box and the particle positions affinely about the box centre along `axes`
+    /// by `mu` (tilts scale with the lengths they tilt along).
+    pub fn scale_box(&mut self, axes: &[usize], mu: f64) {
+        let b = &mut self.simbox;
+        let centre: [f64; 3] = std::array::from_fn(|a| 0.5 * (b.lo[a] + b.hi[a]));
+        for &a in axes {
+            b.lo[a] = centre[a] + mu * (b.lo[a] - centre[a]);
+            b.hi[a] = centre[a] + mu * (b.hi[a] - centre[a]);
+        }
+        // xy belongs to the b vector (scales with y); xz, yz to c (scale with z).
+        if axes.contains(&1) {
+            b.tilt[0] *= mu;
+        }
+        if axes.contains(&2) {
+            b.tilt[1] *= mu;
+            b.tilt[2] *= mu;
+        }
+        for x in &mut self.particles.x {
+            for &a in axes {
+                x[a] = centre[a] + mu * (x[a] - centre[a]);
+            }
         }
     }
 

@@ -1,0 +1,3 @@
+//! Analysis of simulation output.
+
+pub mod stats;

@@ -1,0 +1,112 @@
+//! NPT on a Lennard-Jones fluid (lj/sf, r_c = 2.5σ) in reduced units mapped onto micro
+//! units (σ = 1 µm, ε = 1 fJ, m = 1 pg → τ = 1 µs, P* = 1 ↔ 1 kPa, T* = 1 ↔ ε/k_B):
+//! the time-averaged pressure reaches the set pressure within its statistical error and
+//! the thermostat holds the temperature.
+
+use etwin::analysis::stats::{block_average, is_steady};
+use etwin::sim::ensemble::{temperature, CouplingMode, PressureCoupling, VelocityRescale};
+use etwin::sim::forcefield::lj_sf::LjSf;
+use etwin::sim::forcefield::ForceField;
+use etwin::sim::observer::Observer;
+use etwin::sim::particles::Particles;
+use etwin::sim::simbox::SimBox;
+use etwin::sim::system::{StepSettings, System};
+use etwin::units::K_B;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+const T_STAR: f64 = 1.5;
+
+fn lj_fluid(n_side: usize, density: f64, seed: u64) -> System {
+    let a = (1.0 / density).cbrt();
+    let l = a * n_side as f64;
+    let mut p = Particles::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let sd = (T_STAR).sqrt(); // k_B T / m in reduced units
+    let normal = Normal::new(0.0, sd).unwrap();
+    let mut id = 1;
+    for iz in 0..n_side {
+        for iy in 0..n_side {
+            for ix in 0..n_side {
+                p.push(id, 1, [ix as f64 * a, iy as f64 * a, iz as f64 * a], 0.5, 1.0);
+                let k = p.len() - 1;
+                p.v[k] = [
+                    normal.sample(&mut rng),
+                    normal.sample(&mut rng),
+                    normal.sample(&mut rng),
+                ];
+                id += 1;
+            }
+        }
+    }
+    let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
+    let settings = StepSettings {
+        dt: 0.005,
+        skin: 0.3,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, SimBox::orthogonal([0.0; 3], [l; 3], [true; 3]), ff, settings).unwrap();
+    sys.setup().unwrap();
+    sys
+}
+
+#[derive(Default)]
+struct Series {
+    pressure: Vec<f64>,
+    pzz: Vec<f64>,
+    density: Vec<f64>,
+    temperature: Vec<f64>,
+}
+
+impl Observer for Series {
+    fn interval(&self) -> u64 {
+        10
+    }
+    fn observe(&mut self, sys: &System) {
+        let t = sys.thermo();
+        self.pressure.push(t.pressure_scalar_kpa);
+        self.pzz.push(t.pressure_kpa[2]);
+        self.density.push(sys.particles.len() as f64 / t.volume_um3);
+        self.temperature.push(temperature(sys) * K_B);
+    }
+}
+
+fn npt(mode: CouplingMode, target: f64) -> (Series, f64) {
+    let mut sys = lj_fluid(8, 0.5, 1);
+    let rho0 = 0.5;
+    let mut thermostat = VelocityRescale::new(T_STAR / K_B, 0.1, 7);
+    let mut barostat = PressureCoupling::new(mode, target, 1.0, 0.2);
+    sys.run_with(4000, &mut [&mut thermostat, &mut barostat], &mut []);
+    let mut s = Series::default();
+    sys.run_with(12000, &mut [&mut thermostat, &mut barostat], &mut [&mut s]);
+    (s, rho0)
+}
+
+#[test]
+fn isotropic_npt_reaches_the_set_pressure_on_an_lj_fluid() {
+    let target = 1.0;
+    let (s, rho0) = npt(CouplingMode::Isotropic, target);
+    let p = block_average(&s.pressure, 10).unwrap();
+    let t = block_average(&s.temperature, 10).unwrap();
+    let rho = block_average(&s.density, 10).unwrap();
+    eprintln!(
+        "P* = {:.4} ± {:.4} (target {target}), T* = {:.4} ± {:.4}, ρ* = {:.4} ± {:.4} (start {rho0})",
+        p.mean, p.stderr, t.mean, t.stderr, rho.mean, rho.stderr
+    );
+    assert!((p.mean - target).abs() < 3.0 * p.stderr + 0.01, "pressure {p:?}");
+    assert!((t.mean - T_STAR).abs() < 3.0 * t.stderr + 0.01, "temperature {t:?}");
+    assert!(
+        (rho.mean - rho0).abs() > 10.0 * rho.stderr,
+        "the box must have moved: {rho:?}"
+    );
+    assert_eq!(is_steady(&s.density, 5, 4.0), Some(true));
+}
+
+#[test]
+fn z_only_coupling_reaches_the_set_normal_stress() {
+    let target = 1.0;
+    let (s, _) = npt(CouplingMode::Z, target);
+    let pzz = block_average(&s.pzz, 10).unwrap();
+    eprintln!("Pzz* = {:.4} ± {:.4} (target {target})", pzz.mean, pzz.stderr);
+    assert!((pzz.mean - target).abs() < 3.0 * pzz.stderr + 0.01, "pzz {pzz:?}");
+}
