@@ -42,7 +42,18 @@ impl Pair {
         };
         let rsq = del.iter().map(|d| d * d).sum();
         let mut out = PairOut::default();
-        s.compute(&PairInput { i: 0, j: 1, del, rsq }, &ctx, hist, &mut out);
+        s.compute(
+            &PairInput {
+                i: 0,
+                j: 1,
+                del,
+                rsq,
+                dv: [0.0; 3],
+            },
+            &ctx,
+            hist,
+            &mut out,
+        );
         out
     }
 }

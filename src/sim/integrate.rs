@@ -12,17 +12,18 @@ use crate::sim::particles::Particles;
 /// Particles per parallel work item.
 const CHUNK: usize = 2048;
 
-/// First half-kick and drift. `max_step` [µm] caps each particle's displacement.
-pub fn initial(p: &mut Particles, dt: f64, max_step: Option<f64>) {
-    kick(p, dt, max_step, true);
+/// First half-kick and drift. `max_step` [µm] caps each particle's displacement;
+/// `rotate` = false leaves angular velocities as they are.
+pub fn initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
+    kick(p, dt, max_step, true, rotate);
 }
 
 /// Second half-kick.
-pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>) {
-    kick(p, dt, max_step, false);
+pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
+    kick(p, dt, max_step, false, rotate);
 }
 
-fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool) {
+fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: bool) {
     let dtf = 0.5 * dt;
     let vmax = max_step.map(|l| l / dt);
     let Particles {
@@ -55,9 +56,11 @@ fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool) {
                         x[k][a] += dt * vk[a];
                     }
                 }
-                let dtirot = dtf / (0.4 * r[k] * r[k] * m[k]);
-                for a in 0..3 {
-                    w[k][a] += dtirot * t[k][a];
+                if rotate {
+                    let dtirot = dtf / (0.4 * r[k] * r[k] * m[k]);
+                    for a in 0..3 {
+                        w[k][a] += dtirot * t[k][a];
+                    }
                 }
             }
         });

@@ -5,6 +5,7 @@ pub mod forcefield;
 pub mod integrate;
 pub mod minimize;
 pub mod neighbor;
+pub mod nemd;
 pub mod observer;
 pub mod parallel;
 pub mod particles;

@@ -159,7 +159,14 @@ pub struct ImageMap {
 
 impl ImageMap {
     #[inline]
-    pub fn apply(&self, mut d: [f64; 3]) -> [f64; 3] {
+    pub fn apply(&self, d: [f64; 3]) -> [f64; 3] {
+        self.apply_counted(d).0
+    }
+
+    /// The minimum image and the number of b (y) and c (z) cell vectors removed.
+    #[inline]
+    pub fn apply_counted(&self, mut d: [f64; 3]) -> ([f64; 3], [f64; 2]) {
+        let mut count = [0.0; 2];
         let [lx, ly, lz] = self.l;
         let [xy, xz, yz] = self.tilt;
         if self.periodic[2] {
@@ -168,6 +175,7 @@ impl ImageMap {
                 d[2] -= n * lz;
                 d[1] -= n * yz;
                 d[0] -= n * xz;
+                count[1] = n;
             }
         }
         if self.periodic[1] {
@@ -175,6 +183,7 @@ impl ImageMap {
             if n != 0.0 {
                 d[1] -= n * ly;
                 d[0] -= n * xy;
+                count[0] = n;
             }
         }
         if self.periodic[0] {
@@ -183,7 +192,7 @@ impl ImageMap {
                 d[0] -= n * lx;
             }
         }
-        d
+        (d, count)
     }
 }
 

@@ -73,6 +73,8 @@ pub struct StepSettings {
     pub max_step: Option<f64>,
     /// Uniform body acceleration [µm/µs²] (1 g = 9.81e-6 µm/µs²); adds m·g to each force.
     pub gravity: [f64; 3],
+    /// Integrate angular velocities (false freezes them, as the reference's NEMD runs).
+    pub rotate: bool,
 }
 
 impl Default for StepSettings {
@@ -83,6 +85,7 @@ impl Default for StepSettings {
             sort: true,
             max_step: None,
             gravity: [0.0; 3],
+            rotate: true,
         }
     }
 }
@@ -107,6 +110,9 @@ pub struct System {
     pub timers: Timers,
     /// Sums of the last force call.
     pub summary: ForceSummary,
+    /// d(xy)/dt of a Lees–Edwards box [µm/µs]: the velocity of the +y periodic image
+    /// relative to the particle (set by the shear deformation, 0 otherwise).
+    pub xy_rate: f64,
     reach: ReachTable,
     /// Per owner block: (partner, j-side) of the pairs that interacted, in pair order.
     jside: Vec<Vec<(u32, JSide)>>,
@@ -145,6 +151,7 @@ impl System {
             step: 0,
             timers: Timers::default(),
             summary: ForceSummary::default(),
+            xy_rate: 0.0,
             reach,
             jside: Vec::new(),
         })
@@ -168,7 +175,18 @@ impl System {
     }
 
     pub fn rebuild_neighbors(&mut self) {
-        let order = self.reorder();
+        self.build_neighbors(None);
+    }
+
+    /// Builds the list (reordering particles as set, or by `perm`), then carries wall
+    /// histories along and applies the Lees–Edwards velocity jump to particles wrapped
+    /// across the sheared boundary.
+    fn build_neighbors(&mut self, perm: Option<&[usize]>) {
+        let order = match perm {
+            Some(p) => Reorder::Given(p),
+            None => self.reorder(),
+        };
+        let images_before = (self.xy_rate != 0.0).then(|| self.particles.image.clone());
         let Self {
             particles,
             simbox,
@@ -177,9 +195,18 @@ impl System {
             timers,
             ..
         } = self;
-        let perm = timers.time(Phase::Neighbor, || neighbor.build(particles, simbox, reach, order));
+        let applied = timers.time(Phase::Neighbor, || neighbor.build(particles, simbox, reach, order));
         timers.neighbor_builds += 1;
-        self.permute_walls(perm);
+        if let Some(before) = images_before {
+            let p = &mut self.particles;
+            for k in 0..p.len() {
+                let old = applied.as_ref().map_or(k, |perm| perm[k]);
+                // Wrapped by −n b: the particle now stands where the image moves at −n ḃ.
+                let n = (p.image[k][1] - before[old][1]) as f64;
+                p.v[k][0] -= n * self.xy_rate;
+            }
+        }
+        self.permute_walls(applied);
     }
 
     fn permute_walls(&mut self, perm: Option<Vec<usize>>) {
@@ -200,9 +227,10 @@ impl System {
 
     /// One velocity-Verlet step (phases 1–4).
     pub fn step(&mut self) {
-        let (dt, lim) = (self.settings.dt, self.settings.max_step);
-        self.timers
-            .time(Phase::Integrate, || integrate::initial(&mut self.particles, dt, lim));
+        let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
+        self.timers.time(Phase::Integrate, || {
+            integrate::initial(&mut self.particles, dt, lim, rot)
+        });
         self.refresh_neighbors();
         for w in &mut self.walls {
             w.advance(dt);
@@ -210,31 +238,20 @@ impl System {
         let t = std::time::Instant::now();
         self.compute_forces(true);
         self.timers.add(Phase::Force, t.elapsed());
-        self.timers
-            .time(Phase::Integrate, || integrate::final_kick(&mut self.particles, dt, lim));
+        self.timers.time(Phase::Integrate, || {
+            integrate::final_kick(&mut self.particles, dt, lim, rot)
+        });
         self.step += 1;
         self.timers.steps += 1;
     }
 
     /// Rebuilds the neighbour list if particles or the box moved past the skin.
     pub fn refresh_neighbors(&mut self) {
-        let order = self.reorder();
-        let Self {
-            particles: p,
-            simbox,
-            neighbor,
-            reach,
-            timers,
-            ..
-        } = self;
-        let rebuilt = timers.time(Phase::Neighbor, || {
-            neighbor
-                .needs_rebuild(&p.x, simbox)
-                .then(|| neighbor.build(p, simbox, reach, order))
-        });
-        if let Some(perm) = rebuilt {
-            self.timers.neighbor_builds += 1;
-            self.permute_walls(perm);
+        let t = std::time::Instant::now();
+        let stale = self.neighbor.needs_rebuild(&self.particles.x, &self.simbox);
+        self.timers.add(Phase::Neighbor, t.elapsed());
+        if stale {
+            self.build_neighbors(None);
         }
     }
 
@@ -320,7 +337,7 @@ impl System {
             dt: self.settings.dt,
             update_history,
         };
-        let (image, reach, ff) = (self.simbox.image_map(), &self.reach, &self.ff);
+        let (image, reach, ff, xy_rate) = (self.simbox.image_map(), &self.reach, &self.ff, self.xy_rate);
         let (offsets, partner) = (&nl.offsets, &nl.partner);
 
         // Pass 1.
@@ -354,7 +371,7 @@ impl System {
                     for (&j, h) in partner[offsets[i]..offsets[i + 1]].iter().zip(hist_i.iter_mut()) {
                         let j = j as usize;
                         let xj = x[j];
-                        let del = image.apply([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let (del, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                         let rj = radius[j];
                         let range = reach.get(ki, kind[j]).range(ri, rj);
@@ -364,7 +381,8 @@ impl System {
                             }
                             continue;
                         }
-                        let out = ff.compute(&PairInput { i, j, del, rsq }, &ctx, h);
+                        let dv = [count[0] * xy_rate, 0.0, 0.0];
+                        let out = ff.compute(&PairInput { i, j, del, rsq, dv }, &ctx, h);
                         for a in 0..3 {
                             fsum[a] += out.f[a];
                             tsum[a] += out.tor[a];
@@ -495,10 +513,6 @@ impl System {
     /// Reorders particles (new index n holds old particle `perm[n]`) and rebuilds the
     /// neighbour list, carrying shear histories over by particle id.
     pub fn reorder_particles(&mut self, perm: &[usize]) {
-        let applied = self
-            .neighbor
-            .build(&mut self.particles, &self.simbox, &self.reach, Reorder::Given(perm));
-        self.timers.neighbor_builds += 1;
-        self.permute_walls(applied);
+        self.build_neighbors(Some(perm));
     }
 }

@@ -173,7 +173,11 @@ impl PairStyle for HertzHistory {
         let k = Kinematics {
             del: p.del,
             rsq: p.rsq,
-            vr: [vi[0] - vj[0], vi[1] - vj[1], vi[2] - vj[2]],
+            vr: [
+                vi[0] - vj[0] - p.dv[0],
+                vi[1] - vj[1] - p.dv[1],
+                vi[2] - vj[2] - p.dv[2],
+            ],
             wsum: [
                 ri * wi[0] + rj * wj[0],
                 ri * wi[1] + rj * wj[1],

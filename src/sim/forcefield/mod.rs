@@ -42,6 +42,9 @@ pub struct PairInput {
     pub del: [f64; 3],
     /// |del|² [µm²].
     pub rsq: f64,
+    /// Velocity of j's periodic image relative to j [µm/µs]: non-zero across the sheared
+    /// boundary of a deforming (Lees–Edwards) box.
+    pub dv: [f64; 3],
 }
 
 /// Read-only particle state and step settings a style may need.
