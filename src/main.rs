@@ -9,8 +9,11 @@ use serde_json::json;
 use etwin::bench::{self, CaseResult};
 use etwin::io::forces_csv::write_forces;
 use etwin::io::lammps_data::DataFile;
+use etwin::scenario::Scenario;
 use etwin::sim::forcefield::reference::ReferenceModel;
 use etwin::sim::system::{StepSettings, System, Thermo};
+use etwin::slurry::output::{results_json, write_all};
+use etwin::slurry::protocol::{self, Progress};
 use etwin::{Error, Result};
 
 #[derive(Parser)]
@@ -29,6 +32,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario's stages (slurry: build, minimize, NPT density, NEMD viscosity).
+    Run {
+        /// Scenario RON file (e.g. scenarios/slurry_quick.ron).
+        scenario: PathBuf,
+        /// Output folder (default: out/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print results.json to stdout (no progress bars).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a scenario (and its force field) without running it.
+    Validate {
+        /// Scenario RON file.
+        scenario: PathBuf,
+    },
     /// Per-atom forces and torques of a structure, optionally after N NVE steps.
     Forces {
         /// LAMMPS data file (atom_style sphere).
@@ -99,6 +118,8 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<()> {
     match cmd {
+        Command::Run { scenario, out, json } => run_scenario(&scenario, out, json),
+        Command::Validate { scenario } => validate(&scenario),
         Command::Forces {
             structure,
             forcefield,
@@ -268,6 +289,99 @@ fn run_bench(
             "{}",
             serde_json::to_string_pretty(&json!({ "cases": results })).map_err(|e| Error::Setup(e.to_string()))?
         );
+    }
+    Ok(())
+}
+
+/// Progress bars on a terminal (hidden when stderr is not one, or under --json).
+struct Bars {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress for Bars {
+    fn start(&mut self, phase: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{prefix:>22} [{bar:40}] {pos}/{len} steps  {elapsed}<{eta}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(phase.to_string());
+        self.bar = Some(bar);
+    }
+    fn advance(&mut self, steps: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(steps);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
+}
+
+fn validate(path: &Path) -> Result<()> {
+    let l = Scenario::load(path)?;
+    let f = &l.scenario.formulation;
+    f.check().map_err(|e| Error::Setup(e.what))?;
+    let c = f.counts();
+    println!(
+        "{}: valid (scenario version {}, force field `{}`)",
+        path.display(),
+        l.scenario.version,
+        l.model.name
+    );
+    println!("particles: {} AM {:?} + {} CBD beads", c.am_total(), c.am, c.cbd);
+    let nemd = l.scenario.protocol.nemd.as_ref().map_or(0, |m| m.shear_rates.len());
+    println!(
+        "stages: build, minimize, npt ({} steps), nemd ({nemd} shear rates)",
+        l.scenario.protocol.npt.steps
+    );
+    Ok(())
+}
+
+fn run_scenario(path: &Path, out: Option<PathBuf>, json: bool) -> Result<()> {
+    let l = Scenario::load(path)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&l.scenario.name));
+    let mut bars = Bars {
+        bar: None,
+        quiet: json || !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let run = protocol::run(&l, &mut bars)?;
+    write_all(&dir, &l, &run, rayon::current_num_threads())?;
+    let r = &run.result;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results_json(&run)).map_err(|e| Error::Setup(e.to_string()))?
+        );
+    } else {
+        println!("scenario           {}", l.scenario.name);
+        println!("particles          {} AM + {} CBD", r.particles.am, r.particles.cbd);
+        println!(
+            "minimize           {} iterations, max force {:.3e} nN ({:?})",
+            r.minimize.iterations, r.minimize.max_force_nn, r.minimize.stop
+        );
+        println!(
+            "slurry density     {:.4} ± {:.4} g/cm³ (steady: {})",
+            r.density_g_cm3, r.density_stderr_g_cm3, r.density_steady
+        );
+        for v in &r.viscosity {
+            println!(
+                "viscosity          {:.4} ± {:.4} Pa·s at {:.4e} 1/s (strain {:.2}, steady: {}, profile slope {:.4e} 1/s, R² {:.3})",
+                v.viscosity_pa_s, v.stderr_pa_s, v.shear_rate_per_s, v.strain, v.steady, v.profile_slope_per_s, v.profile_r2
+            );
+        }
+        println!("outputs            {}", dir.display());
+    }
+    eprintln!("\nphase        time[s]");
+    for (k, s) in &run.timing {
+        eprintln!("{k:<12} {s:>8.2}");
     }
     Ok(())
 }

@@ -4,3 +4,4 @@ pub mod atomic;
 pub mod forces_csv;
 pub mod lammps_data;
 pub mod text;
+pub mod vtu;

@@ -1,5 +1,7 @@
 //! The slurry stage: recipe → particle counts → placement → relaxation.
-//! (NPT density and NEMD viscosity are still to come.)
+//! NPT density and NEMD viscosity; see [`protocol`].
 
+pub mod output;
 pub mod placement;
+pub mod protocol;
 pub mod recipe;

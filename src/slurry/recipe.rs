@@ -95,6 +95,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecipeError {
     pub key: String,
+    /// Index of the size class at fault, for keys inside `psd`.
+    pub index: Option<usize>,
     pub what: String,
     pub hint: String,
 }
@@ -112,6 +114,15 @@ impl Formulation {
         let err = |key: &str, what: String, hint: &str| {
             Err(RecipeError {
                 key: key.into(),
+                index: None,
+                what,
+                hint: hint.into(),
+            })
+        };
+        let class_err = |index: usize, key: &str, what: String, hint: &str| {
+            Err(RecipeError {
+                key: key.into(),
+                index: Some(index),
                 what,
                 hint: hint.into(),
             })
@@ -170,26 +181,20 @@ impl Formulation {
                 "give 1 to 10 classes",
             );
         }
-        for c in &self.psd {
+        for (k, c) in self.psd.iter().enumerate() {
             if !(c.diameter > 0.0 && c.diameter.is_finite()) {
-                return err(
-                    "diameter",
-                    format!("diameter {} must be > 0", c.diameter),
-                    "AM diameters in µm",
-                );
+                let what = format!("diameter {} must be > 0", c.diameter);
+                return class_err(k, "diameter", what, "AM diameters in µm");
             }
             if !(0.0..=1.0).contains(&c.number_fraction) {
-                return err(
-                    "number_fraction",
-                    format!("{} is outside 0..1", c.number_fraction),
-                    "number fractions",
-                );
+                let what = format!("{} is outside 0..1", c.number_fraction);
+                return class_err(k, "number_fraction", what, "number fractions");
             }
         }
         let sum: f64 = self.psd.iter().map(|c| c.number_fraction).sum();
         if (sum - 1.0).abs() > SUM_TOL {
             return err(
-                "number_fraction",
+                "psd",
                 format!("the number fractions sum to {sum}"),
                 "they must sum to 1",
             );
@@ -287,7 +292,7 @@ mod tests {
         assert_eq!(f.check().unwrap_err().key, "cbd_wt_fraction");
         let mut f = nmc();
         f.psd[0].number_fraction = 0.6;
-        assert_eq!(f.check().unwrap_err().key, "number_fraction");
+        assert_eq!(f.check().unwrap_err().key, "psd");
         let mut f = nmc();
         f.solid_content = 1.0;
         assert_eq!(f.check().unwrap_err().key, "solid_content");

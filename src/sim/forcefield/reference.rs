@@ -150,8 +150,8 @@ impl ReferenceModel {
         v
     }
 
-    /// Range checks; returns the offending key and a message.
-    fn check(&self) -> std::result::Result<(), (&'static str, String, String)> {
+    /// Range checks; returns the offending key, what is wrong, and a hint.
+    pub fn check(&self) -> std::result::Result<(), (&'static str, String, String)> {
         let positive = [
             ("eps_am", self.eps_am),
             ("w_sigma", self.w_sigma),
@@ -232,7 +232,7 @@ impl ReferenceModel {
     /// Parses RON text; `file` names the source in errors.
     pub fn from_ron_str(src: &str, file: &str) -> Result<Self> {
         let m: ReferenceModel =
-            ron::from_str(src).map_err(|e| ron_error(&e, file, "a ReferenceModel(...) force-field file"))?;
+            ron::from_str(src).map_err(|e| ron_error(&e, src, file, "a ReferenceModel(...) force-field file"))?;
         m.check().map_err(|(key, what, hint)| Error::Value {
             at: locate_key(src, key, file),
             key: key.into(),

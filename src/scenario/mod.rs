@@ -1,0 +1,438 @@
+//! Scenario files (RON, versioned, unknown keys rejected): what to simulate and how.
+//!
+//! Dimensioned values are a number in the documented unit or a string with a unit
+//! (see [`quantity`]). Every error names file:line:col, the key path and a hint.
+
+pub mod quantity;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::text::{locate_path, ron_error};
+use crate::sim::ensemble::CouplingMode;
+use crate::sim::forcefield::reference::ReferenceModel;
+use crate::slurry::recipe::Formulation;
+use quantity::{Density, Force, Length, Pressure, Rate, Temperature, Time, Q};
+
+/// The format version this build reads.
+pub const VERSION: u32 = 1;
+
+/// The force field: a file (relative to the scenario's folder) or inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ForceFieldSpec {
+    File(String),
+    Inline(ReferenceModel),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Format version (1).
+    pub version: u32,
+    /// Name; results go to `out/<name>/` by default.
+    pub name: String,
+    /// Seed of every random choice (placement, thermostats) [-].
+    #[serde(default)]
+    pub seed: u64,
+    pub formulation: Formulation,
+    pub forcefield: ForceFieldSpec,
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub outputs: Outputs,
+}
+
+fn d_timestep() -> Q<Time> {
+    Q::new(0.001)
+}
+fn d_skin() -> Q<Length> {
+    Q::new(1.0)
+}
+fn d_fraction() -> f64 {
+    0.05
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn d_temperature() -> Q<Temperature> {
+    Q::new(300.0)
+}
+fn d_tau_t() -> Q<Time> {
+    Q::new(0.1)
+}
+fn d_tau_p() -> Q<Time> {
+    Q::new(1.0)
+}
+fn d_compressibility() -> f64 {
+    1e-3
+}
+fn d_iso() -> CouplingMode {
+    CouplingMode::Isotropic
+}
+fn d_sample() -> u64 {
+    100
+}
+fn d_half() -> f64 {
+    0.5
+}
+fn d_blocks() -> usize {
+    10
+}
+fn d_true() -> bool {
+    true
+}
+fn d_force_tol() -> Q<Force> {
+    Q::new(1e-3)
+}
+fn d_max_iter() -> u64 {
+    50_000
+}
+fn d_wet_density() -> Q<Density> {
+    Q::new(0.05)
+}
+
+/// How the slurry is simulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    /// Timestep [µs], default 0.001 (the reference's; damping limits it).
+    #[serde(default = "d_timestep")]
+    pub timestep: Q<Time>,
+    /// Neighbour skin [µm], default 1.0.
+    #[serde(default = "d_skin")]
+    pub skin: Q<Length>,
+    /// Volume fraction of spheres in the initial dilute box [-], (0, 0.5), default 0.05.
+    #[serde(default = "d_fraction")]
+    pub initial_volume_fraction: f64,
+    /// Height / width of the initial box [-], default 1.
+    #[serde(default = "d_one")]
+    pub box_aspect: f64,
+    #[serde(default)]
+    pub minimize: MinimizeSpec,
+    pub npt: NptSpec,
+    /// Viscosity runs; none → density only.
+    #[serde(default)]
+    pub nemd: Option<NemdSpec>,
+    /// Wet-bead density used to report the mass-consistent wet bead size [g/cm³].
+    #[serde(default = "d_wet_density")]
+    pub report_wet_density: Q<Density>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinimizeSpec {
+    /// Stop when every force is below this [nN], default 1e-3.
+    #[serde(default = "d_force_tol")]
+    pub force_tol: Q<Force>,
+    /// Iteration cap, default 50,000.
+    #[serde(default = "d_max_iter")]
+    pub max_iterations: u64,
+}
+
+impl Default for MinimizeSpec {
+    fn default() -> Self {
+        MinimizeSpec {
+            force_tol: d_force_tol(),
+            max_iterations: d_max_iter(),
+        }
+    }
+}
+
+/// Compression to the slurry density (the reference: 13 M steps, target 0 → 100 kPa).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NptSpec {
+    /// Steps [-].
+    pub steps: u64,
+    /// Thermostat target [K], default 300 (a numerical knob in this model).
+    #[serde(default = "d_temperature")]
+    pub temperature: Q<Temperature>,
+    /// Thermostat relaxation time [µs], default 0.1.
+    #[serde(default = "d_tau_t")]
+    pub thermostat_tau: Q<Time>,
+    /// Target pressure at the start and at the end of the ramp [kPa].
+    pub pressure_start: Q<Pressure>,
+    pub pressure_stop: Q<Pressure>,
+    /// Fraction of `steps` over which the target ramps [-], default 1 (the whole run).
+    #[serde(default = "d_one")]
+    pub ramp_fraction: f64,
+    /// Barostat relaxation time [µs], default 1.
+    #[serde(default = "d_tau_p")]
+    pub barostat_tau: Q<Time>,
+    /// Compressibility in the coupling [1/kPa], default 1e-3.
+    #[serde(default = "d_compressibility")]
+    pub compressibility: f64,
+    /// Isotropic or Z (film thickness only), default Isotropic.
+    #[serde(default = "d_iso")]
+    pub coupling: CouplingMode,
+    /// Steps between samples, default 100.
+    #[serde(default = "d_sample")]
+    pub sample_every: u64,
+    /// Trailing fraction of the run averaged for the density [-], default 0.5.
+    #[serde(default = "d_half")]
+    pub average_last: f64,
+    /// Blocks of the block average, default 10.
+    #[serde(default = "d_blocks")]
+    pub blocks: usize,
+}
+
+/// Shear runs for the viscosity (the reference: SLLOD at 18 and 125 s⁻¹).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemdSpec {
+    /// Shear rates [1/µs]; write e.g. "125 1/s".
+    pub shear_rates: Vec<Q<Rate>>,
+    /// Strain of each run γ̇·t [-].
+    pub strain: f64,
+    /// Trailing fraction averaged for the stress [-], default 0.5.
+    #[serde(default = "d_half")]
+    pub average_last: f64,
+    /// Thermostat on the peculiar velocities [K], default 300.
+    #[serde(default = "d_temperature")]
+    pub temperature: Q<Temperature>,
+    #[serde(default = "d_tau_t")]
+    pub thermostat_tau: Q<Time>,
+    /// Integrate rotations (the reference's SLLOD does not), default false.
+    #[serde(default)]
+    pub rotate: bool,
+    /// Steps between stress samples, default 100.
+    #[serde(default = "d_sample")]
+    pub sample_every: u64,
+    /// Blocks of the block average, default 10.
+    #[serde(default = "d_blocks")]
+    pub blocks: usize,
+}
+
+/// What is written besides `results.json` and the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outputs {
+    /// Time series CSV per phase, default true.
+    #[serde(default = "d_true")]
+    pub timeseries: bool,
+    /// Structures as LAMMPS data files, default true.
+    #[serde(default = "d_true")]
+    pub data: bool,
+    /// The slurry as VTU (ParaView), default true.
+    #[serde(default = "d_true")]
+    pub vtu: bool,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Outputs {
+            timeseries: true,
+            data: true,
+            vtu: true,
+        }
+    }
+}
+
+/// A loaded, checked scenario with its force field.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub model: ReferenceModel,
+    pub path: PathBuf,
+    /// The file's bytes (hashed into the manifest).
+    pub source: String,
+}
+
+/// Where (key occurrences to search), the key path shown, what is wrong, a hint.
+type Problem = (Vec<(&'static str, usize)>, String, String, String);
+
+fn problem(path: &[(&'static str, usize)], what: String, hint: &str) -> Option<Problem> {
+    let shown = path.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(".");
+    Some((path.to_vec(), shown, what, hint.to_string()))
+}
+
+impl Scenario {
+    /// Parses and checks scenario text; `file` names it in errors.
+    pub fn parse(src: &str, file: &str) -> Result<Scenario> {
+        let sc: Scenario = ron::from_str(src).map_err(|e| ron_error(&e, src, file, "a Scenario(...) file"))?;
+        if let Some((path, key, what, hint)) = sc.problem() {
+            return Err(Error::Value {
+                at: locate_path(src, &path, file),
+                key,
+                what,
+                hint,
+            });
+        }
+        Ok(sc)
+    }
+
+    /// The first problem: key path (key, occurrence), message, hint.
+    fn problem(&self) -> Option<Problem> {
+        if self.version != VERSION {
+            return problem(
+                &[("version", 0)],
+                format!("version {}", self.version),
+                "this build reads version 1",
+            );
+        }
+        if let Err(e) = self.formulation.check() {
+            let key = recipe_key(&e.key);
+            return match e.index {
+                Some(i) => {
+                    let path = vec![("formulation", 0), ("psd", 0), (key, i)];
+                    Some((path, format!("formulation.psd[{i}].{key}"), e.what, e.hint))
+                }
+                None => problem(&[("formulation", 0), (key, 0)], e.what, &e.hint),
+            };
+        }
+        let p = &self.protocol;
+        let positive = [
+            ("timestep", p.timestep.get()),
+            ("skin", p.skin.get().max(f64::MIN_POSITIVE)),
+            ("box_aspect", p.box_aspect),
+        ];
+        for (k, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return problem(
+                    &[("protocol", 0), (k, 0)],
+                    format!("{v} must be > 0"),
+                    "see the unit in the docs",
+                );
+            }
+        }
+        if !(p.initial_volume_fraction > 0.0 && p.initial_volume_fraction < 0.5) {
+            let what = format!("{} is not in (0, 0.5)", p.initial_volume_fraction);
+            return problem(
+                &[("protocol", 0), ("initial_volume_fraction", 0)],
+                what,
+                "a dilute start, e.g. 0.05",
+            );
+        }
+        let n = &p.npt;
+        if n.steps == 0 || n.sample_every == 0 || n.blocks < 2 {
+            let what = "steps and sample_every must be ≥ 1, blocks ≥ 2".to_string();
+            return problem(
+                &[("npt", 0), ("steps", 0)],
+                what,
+                "e.g. steps: 20000, sample_every: 100, blocks: 10",
+            );
+        }
+        let in_unit = |f: f64| f > 0.0 && f <= 1.0;
+        if !(in_unit(n.average_last) && in_unit(n.ramp_fraction)) {
+            return problem(
+                &[("npt", 0), ("average_last", 0)],
+                "fractions must be in (0, 1]".into(),
+                "e.g. 0.5",
+            );
+        }
+        let samples = (n.steps as f64 * n.average_last / n.sample_every as f64) as usize;
+        if samples < n.blocks {
+            let what = format!(
+                "{samples} samples in the averaged window, fewer than {} blocks",
+                n.blocks
+            );
+            return problem(
+                &[("npt", 0), ("sample_every", 0)],
+                what,
+                "sample more often or run longer",
+            );
+        }
+        for (k, v) in [
+            ("temperature", n.temperature.get()),
+            ("compressibility", n.compressibility),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return problem(&[("npt", 0), (k, 0)], format!("{v} must be > 0"), "see the docs");
+            }
+        }
+        if let Some(m) = &p.nemd {
+            if m.shear_rates.is_empty() {
+                return problem(
+                    &[("nemd", 0), ("shear_rates", 0)],
+                    "no shear rate".into(),
+                    "e.g. [\"18 1/s\", \"125 1/s\"]",
+                );
+            }
+            if let Some(r) = m.shear_rates.iter().find(|r| r.get().is_nan() || r.get() <= 0.0) {
+                return problem(
+                    &[("nemd", 0), ("shear_rates", 0)],
+                    format!("shear rate {r:?}"),
+                    "rates are > 0",
+                );
+            }
+            if !(m.strain > 0.0 && in_unit(m.average_last)) || m.blocks < 2 {
+                let what = "strain must be > 0, average_last in (0, 1], blocks ≥ 2".to_string();
+                return problem(
+                    &[("nemd", 0), ("strain", 0)],
+                    what,
+                    "the reference reaches strain ≈ 8.75",
+                );
+            }
+        }
+        None
+    }
+
+    /// Reads, parses and checks a scenario and its force field.
+    pub fn load(path: &Path) -> Result<Loaded> {
+        let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let file = path.display().to_string();
+        let scenario = Scenario::parse(&source, &file)?;
+        let model = match &scenario.forcefield {
+            ForceFieldSpec::Inline(m) => {
+                if let Err((key, what, hint)) = m.check() {
+                    return Err(Error::Value {
+                        at: locate_path(&source, &[("forcefield", 0), (key, 0)], &file),
+                        key: format!("forcefield.{key}"),
+                        what,
+                        hint,
+                    });
+                }
+                m.clone()
+            }
+            ForceFieldSpec::File(rel) => {
+                let ff_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+                if !ff_path.is_file() {
+                    return Err(Error::Value {
+                        at: locate_path(&source, &[("forcefield", 0)], &file),
+                        key: "forcefield".into(),
+                        what: format!("no force-field file at {}", ff_path.display()),
+                        hint: "paths are relative to the scenario's folder, e.g. File(\"forcefields/lombardo2020_best.ron\")"
+                            .into(),
+                    });
+                }
+                ReferenceModel::load(&ff_path)?
+            }
+        };
+        let psd: Vec<f64> = scenario.formulation.psd.iter().map(|c| c.diameter).collect();
+        let am = &model.fixed.am_diameters;
+        if psd.len() != am.len() || psd.iter().zip(am).any(|(a, b)| (a - b).abs() > 1e-9 * b.abs()) {
+            return Err(Error::Value {
+                at: locate_path(&source, &[("formulation", 0), ("psd", 0)], &file),
+                key: "formulation.psd".into(),
+                what: format!("size classes {psd:?} µm differ from the force field's AM types {am:?} µm"),
+                hint: "one force-field type per AM size class: use the same diameters in the same order".into(),
+            });
+        }
+        Ok(Loaded {
+            scenario,
+            model,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The schema's static name of a formulation key.
+fn recipe_key(k: &str) -> &'static str {
+    const KEYS: &[&str] = &[
+        "am_material",
+        "am_density",
+        "am_wt_fraction",
+        "cbd_wt_fraction",
+        "solid_content",
+        "dry_mass_ug",
+        "psd",
+        "cbd_dry_diameter",
+        "cbd_nanoporosity",
+        "cbd_skeleton_density",
+        "diameter",
+        "number_fraction",
+    ];
+    KEYS.iter().find(|&&s| s == k).copied().unwrap_or("formulation")
+}

@@ -1,0 +1,79 @@
+//! Files of a slurry run, each written atomically: `results.json`, `manifest.json`, a time
+//! series CSV per phase (unit-bearing headers), structures as LAMMPS data, and VTU.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use crate::io::vtu::write_vtu;
+use crate::scenario::Loaded;
+use crate::slurry::protocol::SlurryRun;
+
+/// `results.json` content: the slurry results and the per-phase timing.
+pub fn results_json(run: &SlurryRun) -> Value {
+    let timing: serde_json::Map<String, Value> = run.timing.iter().map(|(k, v)| (format!("{k}_s"), json!(v))).collect();
+    json!({ "slurry": run.result, "timing": timing })
+}
+
+/// The same without timing: identical for identical physics.
+pub fn results_without_timing(run: &SlurryRun) -> Value {
+    json!({ "slurry": run.result })
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn json_bytes(v: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Setup(e.to_string()))
+}
+
+/// Writes every output of `run` into `dir`.
+pub fn write_all(dir: &Path, l: &Loaded, run: &SlurryRun, threads: usize) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let o = &l.scenario.outputs;
+    if o.timeseries {
+        for s in &run.series {
+            write_atomic(&dir.join(format!("{}.csv", s.name)), |w| {
+                writeln!(w, "{}", s.header)?;
+                for r in &s.rows {
+                    let cells: Vec<String> = r.iter().map(|v| format!("{v}")).collect();
+                    writeln!(w, "{}", cells.join(","))?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    if o.data {
+        for (stem, d) in &run.structures {
+            d.write(&dir.join(format!("{stem}.data")))?;
+        }
+    }
+    if o.vtu {
+        if let Some((_, d)) = run.structures.iter().find(|(s, _)| s == "slurry") {
+            write_vtu(&dir.join("slurry.vtu"), &d.particles)?;
+        }
+    }
+    let manifest = json!({
+        "etwin_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": git_commit(),
+        "scenario": l.path.display().to_string(),
+        "scenario_sha256": format!("{:x}", Sha256::digest(l.source.as_bytes())),
+        "seed": l.scenario.seed,
+        "threads": threads,
+        "forcefield": l.model.name,
+    });
+    let m = json_bytes(&manifest)?;
+    write_atomic(&dir.join("manifest.json"), |w| w.write_all(&m))?;
+    let r = json_bytes(&results_json(run))?;
+    write_atomic(&dir.join("results.json"), |w| w.write_all(&r))
+}

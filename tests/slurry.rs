@@ -1,0 +1,152 @@
+//! The slurry stage: scenario validation (good and bad files), the recipe against the
+//! reference structure, and the quick scenario end to end (thread invariance included).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use etwin::io::lammps_data::DataFile;
+use etwin::scenario::Scenario;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// (fixture, line:col, phrase)
+const BAD: &[(&str, &str, &str)] = &[
+    ("unknown_key.ron", "11:15", "unknown key `colour`"),
+    (
+        "wrong_unit.ron",
+        "33:30",
+        "`timestep`: unit `kPa` is not a unit of this quantity",
+    ),
+    (
+        "fractions_not_summing.ron",
+        "16:9",
+        "`formulation.psd`: the number fractions sum to 1.1",
+    ),
+    ("negative_diameter.ron", "18:14", "`formulation.psd[1].diameter`"),
+    (
+        "impossible_solid_content.ron",
+        "14:9",
+        "`formulation.solid_content`: 1.2 is not in (0, 1)",
+    ),
+    ("wt_fractions.ron", "13:9", "`formulation.cbd_wt_fraction`"),
+    ("missing_forcefield_file.ron", "26:5", "no force-field file"),
+    ("psd_mismatch.ron", "16:9", "differ from the force field's AM types"),
+    ("bad_forcefield_value.ron", "29:25", "`forcefield.kn`"),
+    ("no_shear_rates.ron", "50:13", "`nemd.shear_rates`: no shear rate"),
+];
+
+#[test]
+fn bad_scenarios_give_located_errors_and_validate_exits_nonzero() {
+    for (name, at, phrase) in BAD {
+        let path = root().join("tests/fixtures/bad/scenarios").join(name);
+        let e = Scenario::load(&path).expect_err(name).to_string();
+        assert!(e.starts_with(&format!("{}:{at}", path.display())), "{name}: {e}");
+        assert!(e.contains(phrase), "{name}: `{phrase}` not in {e}");
+        assert!(e.contains("hint:"), "{name}: {e}");
+        let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked") && stderr.contains(*at), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn bundled_scenarios_validate() {
+    let mut n = 0;
+    for e in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "ron") {
+            Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}
+
+/// The recipe arithmetic gives the 3945-particle reference structure's counts from the
+/// scenario's inputs (dry mass and dry CBD density inferred, see the scenario's header).
+#[test]
+fn recipe_reproduces_the_reference_pso_structure_counts() {
+    let l = Scenario::load(&root().join("scenarios/lombardo2020_slurry.ron")).unwrap();
+    let c = l.scenario.formulation.counts();
+    assert_eq!(c.cbd, 3786);
+    assert_eq!(c.am, vec![29, 36, 26, 23, 33, 12]);
+    let Some(data) = common::env_dir("ETWIN_DATA_DIR", "recipe vs coord_in.data") else {
+        return;
+    };
+    let d = DataFile::read(&data.join("lombardo2020_pso_ff/coord_in.data")).unwrap();
+    let count = |t: u32| d.particles.kind.iter().filter(|&&k| k == t).count();
+    assert_eq!(count(1), c.cbd);
+    for (k, &n) in c.am.iter().enumerate() {
+        assert_eq!(count(k as u32 + 2), n, "class {k}");
+    }
+}
+
+fn run_quick(threads: usize, out: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["--threads", &threads.to_string(), "run", "--json", "--out"])
+        .arg(out)
+        .arg(root().join("scenarios/slurry_quick.ron"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
+}
+
+/// `etwin run scenarios/slurry_quick.ron --json` on 1 and 2 threads: the same results
+/// apart from timing, with density and two viscosities with standard errors, and all files.
+#[test]
+fn quick_slurry_runs_and_is_identical_on_1_and_2_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = run_quick(1, &dir.path().join("t1"));
+    let mut b = run_quick(2, &dir.path().join("t2"));
+    assert!(a["timing"]["npt_s"].is_f64());
+    a.as_object_mut().unwrap().remove("timing");
+    b.as_object_mut().unwrap().remove("timing");
+    assert_eq!(a, b, "results differ between 1 and 2 threads");
+    let s = &a["slurry"];
+    assert!(s["particles"]["am"].as_u64().unwrap() > 0 && s["particles"]["cbd"].as_u64().unwrap() > 0);
+    let rho = s["density_g_cm3"].as_f64().unwrap();
+    assert!(
+        rho > 1.0 && rho < 5.0 && s["density_stderr_g_cm3"].as_f64().unwrap() > 0.0,
+        "{s}"
+    );
+    let v = s["viscosity"].as_array().unwrap();
+    assert_eq!(v.len(), 2);
+    for p in v {
+        assert!(
+            p["viscosity_pa_s"].as_f64().unwrap() > 0.0 && p["stderr_pa_s"].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
+        let (slope, rate) = (
+            p["profile_slope_per_s"].as_f64().unwrap(),
+            p["shear_rate_per_s"].as_f64().unwrap(),
+        );
+        assert!(
+            (slope / rate - 1.0).abs() < 0.05 && p["profile_r2"].as_f64().unwrap() > 0.99,
+            "{p}"
+        );
+    }
+    for f in [
+        "results.json",
+        "manifest.json",
+        "npt.csv",
+        "nemd_0.csv",
+        "nemd_1.csv",
+        "slurry.data",
+        "slurry.vtu",
+    ] {
+        assert!(dir.path().join("t1").join(f).is_file(), "{f} missing");
+    }
+    let header = std::fs::read_to_string(dir.path().join("t1/npt.csv")).unwrap();
+    assert!(header.starts_with("step,time[us],temperature[K],pressure[kPa]"));
+    DataFile::read(&dir.path().join("t1/slurry.data")).unwrap();
+}
