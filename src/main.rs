@@ -13,7 +13,7 @@ use etwin::scenario::Scenario;
 use etwin::sim::forcefield::reference::ReferenceModel;
 use etwin::sim::system::{StepSettings, System, Thermo};
 use etwin::slurry::output::{results_json, write_all};
-use etwin::slurry::protocol::{self, Progress};
+use etwin::slurry::protocol::{self, Checkpointing, Progress, RunState};
 use etwin::{Error, Result};
 
 #[derive(Parser)]
@@ -34,11 +34,19 @@ struct Cli {
 enum Command {
     /// Run a scenario's stages (slurry: build, minimize, NPT density, NEMD viscosity).
     Run {
-        /// Scenario RON file (e.g. scenarios/slurry_quick.ron).
-        scenario: PathBuf,
+        /// Scenario RON file (e.g. scenarios/slurry_quick.ron); with --resume, defaults to
+        /// the one the run was started with.
+        #[arg(required_unless_present = "resume")]
+        scenario: Option<PathBuf>,
         /// Output folder (default: out/<scenario name>/).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
+        /// Continue the interrupted run in this output folder from its checkpoint.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Seconds of wall clock between checkpoints.
+        #[arg(long, default_value_t = 60.0)]
+        checkpoint_every: f64,
         /// Print results.json to stdout (no progress bars).
         #[arg(long)]
         json: bool,
@@ -118,7 +126,13 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<()> {
     match cmd {
-        Command::Run { scenario, out, json } => run_scenario(&scenario, out, json),
+        Command::Run {
+            scenario,
+            out,
+            resume,
+            checkpoint_every,
+            json,
+        } => run_scenario(scenario, out, resume, checkpoint_every, json),
         Command::Validate { scenario } => validate(&scenario),
         Command::Forces {
             structure,
@@ -345,15 +359,50 @@ fn validate(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_scenario(path: &Path, out: Option<PathBuf>, json: bool) -> Result<()> {
-    let l = Scenario::load(path)?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&l.scenario.name));
+fn run_scenario(
+    scenario: Option<PathBuf>,
+    out: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    checkpoint_every: f64,
+    json: bool,
+) -> Result<()> {
     let mut bars = Bars {
         bar: None,
         quiet: json || !std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let run = protocol::run(&l, &mut bars)?;
+    let (l, dir, run) = match resume {
+        Some(dir) => {
+            let path = match scenario {
+                Some(p) => p,
+                None => RunState::peek_scenario(&dir)?,
+            };
+            let l = Scenario::load(&path)?;
+            let st = RunState::load(&dir, &l)?;
+            let cp = Checkpointing {
+                dir: dir.clone(),
+                every_s: checkpoint_every,
+            };
+            let run = protocol::resume(&l, st, &mut bars, Some(&cp))?;
+            (l, dir, run)
+        }
+        None => {
+            let path = scenario.ok_or_else(|| Error::Setup("a scenario file is needed".into()))?;
+            let l = Scenario::load(&path)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&l.scenario.name));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let cp = Checkpointing {
+                dir: dir.clone(),
+                every_s: checkpoint_every,
+            };
+            let run = protocol::run(&l, &mut bars, Some(&cp))?;
+            (l, dir, run)
+        }
+    };
     write_all(&dir, &l, &run, rayon::current_num_threads())?;
+    let checkpoint = dir.join(protocol::CHECKPOINT);
+    if checkpoint.exists() {
+        std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+    }
     let r = &run.result;
     if json {
         println!(

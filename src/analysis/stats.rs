@@ -1,9 +1,9 @@
 //! Time-series statistics: block averages for correlated samples, and a steady-state test.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Mean of a correlated series with its standard error from non-overlapping blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BlockAverage {
     pub mean: f64,
     /// Standard error of the mean [same unit as the series].

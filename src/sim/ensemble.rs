@@ -31,6 +31,7 @@ pub fn temperature(sys: &System) -> f64 {
     2.0 * t.ke_trans_fj / (3.0 * sys.particles.len().max(1) as f64 * K_B)
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VelocityRescale {
     /// Target temperature [K].
     pub target_k: f64,
@@ -94,6 +95,7 @@ pub enum CouplingMode {
     Z,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PressureCoupling {
     pub mode: CouplingMode,
     /// Target pressure at the start and end of the ramp [kPa].

@@ -48,7 +48,7 @@ impl Default for FireParams {
 }
 
 /// Why the minimiser stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Stop {
     /// Every force below `force_tol`.
     Converged,
@@ -56,7 +56,7 @@ pub enum Stop {
     MaxIterations,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MinReport {
     pub iterations: u64,
     pub stop: Stop,

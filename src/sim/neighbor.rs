@@ -20,7 +20,7 @@ pub const OWNER_BLOCK: usize = 128;
 /// The largest number of size classes; beyond it neighbouring classes merge.
 const MAX_CLASSES: usize = 6;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct NeighborList {
     /// Extra distance beyond the interaction range [µm].
     pub skin: f64,

@@ -12,6 +12,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
 
 use crate::sim::ensemble::Fix;
 use crate::sim::parallel::det_sum;
@@ -25,6 +26,7 @@ fn streaming(sys: &System, rate: f64, y: f64) -> f64 {
 }
 
 /// The shear deformation (LAMMPS `fix deform xy erate γ̇ remap v`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShearDeform {
     /// Engineering shear rate γ̇ [1/µs].
     pub rate: f64,
@@ -69,6 +71,7 @@ impl Fix for ShearDeform {
 }
 
 /// Stochastic velocity rescaling (Bussi et al. 2007) of the peculiar velocities.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShearThermostat {
     pub target_k: f64,
     /// Relaxation time [µs].

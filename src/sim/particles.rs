@@ -2,7 +2,7 @@
 
 /// Spheres of the coarse-grained model. Index `k` of every array is the same particle;
 /// the order changes when the neighbour list sorts particles spatially, `id` never does.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Particles {
     /// Global identifier (LAMMPS atom id), unique, ≥ 1.
     pub id: Vec<u64>,

@@ -11,7 +11,7 @@
 //! setup call of a LAMMPS run does. Results are bit-identical for any thread count.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
@@ -26,7 +26,7 @@ use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::PlaneWall;
 
 /// What the last force call summed over pairs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ForceSummary {
     /// Pair potential energy [fJ] (LAMMPS `pe`: granular contacts tally none).
     pub pe: f64,
@@ -61,7 +61,7 @@ pub struct Thermo {
 }
 
 /// Settings of the step loop.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepSettings {
     /// Timestep [µs].
     pub dt: f64,
@@ -88,6 +88,19 @@ impl Default for StepSettings {
             rotate: true,
         }
     }
+}
+
+/// Everything that evolves in a [`System`] (not the force field, which is rebuilt from its
+/// file): restoring it continues a run bit for bit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SystemState {
+    pub particles: Particles,
+    pub simbox: SimBox,
+    pub neighbor: NeighborList,
+    pub settings: StepSettings,
+    pub step: u64,
+    pub summary: ForceSummary,
+    pub xy_rate: f64,
 }
 
 /// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
@@ -155,6 +168,30 @@ impl System {
             reach,
             jside: Vec::new(),
         })
+    }
+
+    /// The evolving state, for checkpoints (walls are not included: the slurry has none).
+    pub fn snapshot(&self) -> SystemState {
+        SystemState {
+            particles: self.particles.clone(),
+            simbox: self.simbox,
+            neighbor: self.neighbor.clone(),
+            settings: self.settings,
+            step: self.step,
+            summary: self.summary,
+            xy_rate: self.xy_rate,
+        }
+    }
+
+    /// Continues from a snapshot with the force field `ff`: forces, neighbour list and
+    /// histories are taken as saved, so the next step is the one the snapshot would take.
+    pub fn restore(s: SystemState, ff: ForceField) -> Result<Self> {
+        let mut sys = System::new(s.particles, s.simbox, ff, s.settings)?;
+        sys.neighbor = s.neighbor;
+        sys.step = s.step;
+        sys.summary = s.summary;
+        sys.xy_rate = s.xy_rate;
+        Ok(sys)
     }
 
     /// Adds a plane wall; its axis must be non-periodic.

@@ -14,7 +14,7 @@ pub enum Phase {
     Observe,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Timers {
     /// Seconds spent in each phase.
     pub integrate_s: f64,

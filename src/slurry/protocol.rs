@@ -10,21 +10,25 @@
 //!
 //! Physics never prints: progress goes to a [`Progress`] observer.
 
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::analysis::stats::{block_average, is_steady};
+use crate::analysis::stats::{block_average, is_steady, BlockAverage};
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
 use crate::scenario::Loaded;
 use crate::sim::ensemble::{temperature, PressureCoupling, VelocityRescale};
 use crate::sim::minimize::{fire, FireParams, MinReport};
 use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat};
 use crate::sim::particles::Particles;
-use crate::sim::simbox::SimBox;
-use crate::sim::system::{StepSettings, System};
+use crate::sim::system::{StepSettings, System, SystemState};
 use crate::slurry::placement::initial_slurry;
 use crate::slurry::recipe::Counts;
 use crate::units::{K_B, MPA_S_TO_PA_S};
@@ -45,13 +49,13 @@ impl Progress for Silent {
     fn finish(&mut self) {}
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParticleCount {
     pub am: usize,
     pub cbd: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ViscosityPoint {
     pub shear_rate_per_s: f64,
     pub viscosity_pa_s: f64,
@@ -77,10 +81,10 @@ pub struct SlurryResult {
 }
 
 /// A phase's time series: header (unit-bearing) and rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
     pub name: String,
-    pub header: &'static str,
+    pub header: String,
     pub rows: Vec<Vec<f64>>,
 }
 
@@ -92,16 +96,6 @@ pub struct SlurryRun {
     pub structures: Vec<(String, DataFile)>,
     /// Wall-clock seconds per phase.
     pub timing: Vec<(String, f64)>,
-}
-
-fn data_file(title: String, n_types: u32, sys: &System) -> DataFile {
-    DataFile {
-        title,
-        n_types,
-        simbox: sys.simbox,
-        particles: sys.particles.clone(),
-        has_velocities: true,
-    }
 }
 
 /// Gaussian velocities at `t_k` with zero total momentum (LAMMPS `velocity create`).
@@ -140,22 +134,158 @@ fn linear_fit(pts: &[(f64, f64)]) -> (f64, f64) {
     (slope, r2)
 }
 
-/// Runs a loaded scenario's slurry protocol.
-pub fn run(l: &Loaded, progress: &mut dyn Progress) -> Result<SlurryRun> {
+const NPT_HEADER: &str = "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3]";
+const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa]";
+/// Checkpoint file name inside the output folder.
+pub const CHECKPOINT: &str = "checkpoint.json";
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// Where and how often to checkpoint.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    pub dir: PathBuf,
+    /// Wall-clock seconds between checkpoints (taken at sample boundaries).
+    pub every_s: f64,
+}
+
+/// The phase in progress and its live state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Current {
+    Npt {
+        system: SystemState,
+        thermostat: VelocityRescale,
+        barostat: PressureCoupling,
+        rows: Vec<Vec<f64>>,
+        done: u64,
+    },
+    Nemd {
+        k: usize,
+        system: SystemState,
+        deform: ShearDeform,
+        thermostat: ShearThermostat,
+        rows: Vec<Vec<f64>>,
+        profiles: Vec<Vec<(f64, f64)>>,
+        done: u64,
+    },
+}
+
+/// Everything needed to continue a run where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    version: u32,
+    scenario: PathBuf,
+    scenario_sha256: String,
+    counts: Counts,
+    recipe_mass: f64,
+    minimize: MinReport,
+    minimized: SystemState,
+    /// The slurry after NPT, start of every shear run.
+    slurry: Option<SystemState>,
+    density: Option<(BlockAverage, bool)>,
+    viscosity: Vec<ViscosityPoint>,
+    series: Vec<Series>,
+    timing: Vec<(String, f64)>,
+    current: Option<Current>,
+}
+
+impl RunState {
+    /// Reads a checkpoint and checks it belongs to the scenario as it is now.
+    pub fn load(dir: &Path, l: &Loaded) -> Result<RunState> {
+        let path = dir.join(CHECKPOINT);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let st: RunState = serde_json::from_str(&text)
+            .map_err(|e| Error::Setup(format!("{}: not a readable checkpoint: {e}", path.display())))?;
+        if st.version != CHECKPOINT_VERSION {
+            return Err(Error::Setup(format!(
+                "{}: checkpoint version {}",
+                path.display(),
+                st.version
+            )));
+        }
+        if st.scenario_sha256 != sha256(&l.source) {
+            return Err(Error::Setup(format!(
+                "{}: the scenario {} changed since this checkpoint was written; \
+                 resume with the original file or start a new run",
+                path.display(),
+                l.path.display()
+            )));
+        }
+        Ok(st)
+    }
+
+    /// The scenario file the run was started with.
+    pub fn peek_scenario(dir: &Path) -> Result<PathBuf> {
+        #[derive(Deserialize)]
+        struct Head {
+            scenario: PathBuf,
+        }
+        let path = dir.join(CHECKPOINT);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let h: Head = serde_json::from_str(&text)
+            .map_err(|e| Error::Setup(format!("{}: not a readable checkpoint: {e}", path.display())))?;
+        Ok(h.scenario)
+    }
+
+    fn save(&self, cp: &Checkpointing) -> Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::Setup(format!("checkpoint: {e}")))?;
+        write_atomic(&cp.dir.join(CHECKPOINT), |w| w.write_all(&bytes))
+    }
+}
+
+fn sha256(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+/// Saves when the interval has passed since the last save.
+struct Saver<'a> {
+    cp: Option<&'a Checkpointing>,
+    last: Instant,
+}
+
+impl Saver<'_> {
+    fn due(&self) -> bool {
+        self.cp.is_some_and(|c| self.last.elapsed().as_secs_f64() >= c.every_s)
+    }
+    fn save(&mut self, st: &RunState) -> Result<()> {
+        if let Some(c) = self.cp {
+            st.save(c)?;
+            self.last = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// Runs a loaded scenario's slurry protocol from the start.
+pub fn run(l: &Loaded, progress: &mut dyn Progress, cp: Option<&Checkpointing>) -> Result<SlurryRun> {
+    let st = start(l, progress)?;
+    let mut saver = Saver {
+        cp,
+        last: Instant::now(),
+    };
+    saver.save(&st)?;
+    drive(l, st, progress, &mut saver)
+}
+
+/// Continues a run from its checkpoint.
+pub fn resume(l: &Loaded, st: RunState, progress: &mut dyn Progress, cp: Option<&Checkpointing>) -> Result<SlurryRun> {
+    let mut saver = Saver {
+        cp,
+        last: Instant::now(),
+    };
+    drive(l, st, progress, &mut saver)
+}
+
+/// Stages 1 and 2, and the start of stage 3.
+fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
     let sc = &l.scenario;
     let p = &sc.protocol;
-    let mut timing = Vec::new();
-    let mut series = Vec::new();
-    let mut structures = Vec::new();
     let settings = StepSettings {
         dt: p.timestep.get(),
         skin: p.skin.get(),
         ..Default::default()
     };
-    let n_types = l.model.n_types() as u32;
-
-    // 1. build
-    let t = std::time::Instant::now();
+    let mut timing = Vec::new();
+    let t = Instant::now();
     progress.start("build", 1);
     let (data, counts) = initial_slurry(
         &sc.formulation,
@@ -165,34 +295,27 @@ pub fn run(l: &Loaded, progress: &mut dyn Progress) -> Result<SlurryRun> {
         sc.seed,
     )
     .map_err(|e| Error::Setup(format!("{}: building the slurry: {e}", l.path.display())))?;
-    let recipe_mass = counts.am_mass_pg + counts.cbd_mass_pg + counts.solvent_mass_pg;
     let mut sys = System::new(data.particles, data.simbox, l.model.build()?, settings)?;
     sys.setup()?;
     progress.finish();
     timing.push(("build".to_string(), t.elapsed().as_secs_f64()));
 
-    // 2. minimize
-    let t = std::time::Instant::now();
+    let t = Instant::now();
     progress.start("minimize", p.minimize.max_iterations);
     let fire_params = FireParams {
         force_tol: p.minimize.force_tol.get(),
         max_iterations: p.minimize.max_iterations,
         ..Default::default()
     };
-    let min = fire(&mut sys, &fire_params);
+    let minimize = fire(&mut sys, &fire_params);
     progress.finish();
-    structures.push((
-        "minimized".to_string(),
-        data_file(format!("{}: minimized", sc.name), n_types, &sys),
-    ));
+    let minimized = sys.snapshot();
     timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
 
-    // 3. npt
-    let t = std::time::Instant::now();
     let n = &p.npt;
     set_velocities(&mut sys.particles, n.temperature.get(), sc.seed ^ 0x5eed);
     sys.setup()?;
-    let mut thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
+    let thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
     let mut barostat = PressureCoupling::new(
         n.coupling,
         n.pressure_stop.get(),
@@ -201,131 +324,263 @@ pub fn run(l: &Loaded, progress: &mut dyn Progress) -> Result<SlurryRun> {
     );
     barostat.start_kpa = n.pressure_start.get();
     barostat.ramp_steps = ((n.steps as f64 * n.ramp_fraction) as u64).max(1);
-    let mut rows = Vec::new();
-    progress.start("npt", n.steps);
-    let mut done = 0;
-    while done < n.steps {
-        let chunk = n.sample_every.min(n.steps - done);
-        sys.run_with(chunk, &mut [&mut thermostat, &mut barostat], &mut []);
-        done += chunk;
-        let th = sys.thermo();
-        rows.push(vec![
-            sys.step as f64,
-            sys.step as f64 * settings.dt,
-            temperature(&sys),
-            th.pressure_scalar_kpa,
-            th.pressure_kpa[2],
-            recipe_mass / th.volume_um3,
-            th.volume_um3,
-        ]);
-        progress.advance(chunk);
-    }
-    progress.finish();
-    let density: Vec<f64> = rows.iter().map(|r| r[5]).collect();
-    let window = &density[density.len() - ((density.len() as f64 * n.average_last) as usize).max(n.blocks)..];
-    let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
-    let density_steady = is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false);
-    series.push(Series {
-        name: "npt".into(),
-        header: "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3]",
-        rows,
-    });
-    structures.push((
-        "slurry".to_string(),
-        data_file(format!("{}: after NPT", sc.name), n_types, &sys),
-    ));
-    timing.push(("npt".to_string(), t.elapsed().as_secs_f64()));
+    Ok(RunState {
+        version: CHECKPOINT_VERSION,
+        scenario: l.path.clone(),
+        scenario_sha256: sha256(&l.source),
+        recipe_mass: counts.am_mass_pg + counts.cbd_mass_pg + counts.solvent_mass_pg,
+        counts,
+        minimize,
+        minimized,
+        slurry: None,
+        density: None,
+        viscosity: Vec::new(),
+        series: Vec::new(),
+        timing,
+        current: Some(Current::Npt {
+            system: sys.snapshot(),
+            thermostat,
+            barostat,
+            rows: Vec::new(),
+            done: 0,
+        }),
+    })
+}
 
-    // 4. nemd
-    let mut viscosity = Vec::new();
-    if let Some(m) = &p.nemd {
-        let slurry: (Particles, SimBox) = (sys.particles.clone(), sys.simbox);
-        for (k, rate) in m.shear_rates.iter().enumerate() {
-            let t = std::time::Instant::now();
-            let rate = rate.get();
-            let nemd_settings = StepSettings {
-                rotate: m.rotate,
-                ..settings
-            };
-            let mut shear = System::new(slurry.0.clone(), slurry.1, l.model.build()?, nemd_settings)?;
-            shear.setup()?;
-            let mut deform = ShearDeform::start(&mut shear, rate, true).map_err(Error::Setup)?;
-            let mut thermo =
-                ShearThermostat::new(m.temperature.get(), m.thermostat_tau.get(), rate, sc.seed ^ k as u64);
-            let steps = (m.strain / (rate * settings.dt)).ceil() as u64;
-            let mut rows = Vec::new();
-            let mut profiles: Vec<Vec<(f64, f64)>> = Vec::new();
-            progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
-            let mut done = 0;
-            while done < steps {
-                let chunk = m.sample_every.min(steps - done);
-                shear.run_with(chunk, &mut [&mut deform, &mut thermo], &mut []);
-                done += chunk;
-                rows.push(vec![
-                    done as f64,
-                    done as f64 * settings.dt,
-                    deform.strain,
-                    shear_stress(&shear, rate),
-                ]);
-                profiles.push(velocity_profile(&shear, 8));
-                progress.advance(chunk);
+/// Runs phases until done, checkpointing on the way.
+fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut Saver) -> Result<SlurryRun> {
+    let sc = &l.scenario;
+    let p = &sc.protocol;
+    let dt = p.timestep.get();
+    while let Some(current) = st.current.take() {
+        let t = Instant::now();
+        match current {
+            Current::Npt {
+                system,
+                mut thermostat,
+                mut barostat,
+                mut rows,
+                mut done,
+            } => {
+                let n = &p.npt;
+                let mut sys = System::restore(system, l.model.build()?)?;
+                progress.start("npt", n.steps);
+                progress.advance(done);
+                while done < n.steps {
+                    let chunk = n.sample_every.min(n.steps - done);
+                    sys.run_with(chunk, &mut [&mut thermostat, &mut barostat], &mut []);
+                    done += chunk;
+                    let th = sys.thermo();
+                    rows.push(vec![
+                        sys.step as f64,
+                        sys.step as f64 * dt,
+                        temperature(&sys),
+                        th.pressure_scalar_kpa,
+                        th.pressure_kpa[2],
+                        st.recipe_mass / th.volume_um3,
+                        th.volume_um3,
+                    ]);
+                    progress.advance(chunk);
+                    if saver.due() && done < n.steps {
+                        st.current = Some(Current::Npt {
+                            system: sys.snapshot(),
+                            thermostat: thermostat.clone(),
+                            barostat: barostat.clone(),
+                            rows: rows.clone(),
+                            done,
+                        });
+                        saver.save(&st)?;
+                        st.current = None;
+                    }
+                }
+                progress.finish();
+                let density: Vec<f64> = rows.iter().map(|r| r[5]).collect();
+                let keep = ((density.len() as f64 * n.average_last) as usize)
+                    .max(n.blocks)
+                    .min(density.len());
+                let window = &density[density.len() - keep..];
+                let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
+                st.density = Some((rho, is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false)));
+                st.series.push(Series {
+                    name: "npt".into(),
+                    header: NPT_HEADER.into(),
+                    rows,
+                });
+                st.slurry = Some(sys.snapshot());
+                st.timing.push(("npt".to_string(), t.elapsed().as_secs_f64()));
+                st.current = next_shear(l, &st, 0)?;
             }
-            progress.finish();
-            let pxy: Vec<f64> = rows.iter().map(|r| r[3]).collect();
-            let start = pxy.len()
-                - ((pxy.len() as f64 * m.average_last) as usize)
-                    .max(m.blocks)
-                    .min(pxy.len());
-            let window = &pxy[start..];
-            let b = block_average(window, m.blocks).ok_or_else(|| {
-                Error::Setup(format!(
-                    "too few stress samples at {:e} 1/s: lower sample_every",
-                    rate * 1e6
-                ))
-            })?;
-            let late = &profiles[start..];
-            let bins = late.iter().map(|p| p.len()).min().unwrap_or(0);
-            let mean_profile: Vec<(f64, f64)> = (0..bins)
-                .map(|i| {
-                    (
-                        late[0][i].0,
-                        late.iter().map(|p| p[i].1).sum::<f64>() / late.len() as f64,
-                    )
-                })
-                .collect();
-            let (slope, r2) = linear_fit(&mean_profile);
-            viscosity.push(ViscosityPoint {
-                shear_rate_per_s: rate * 1e6,
-                viscosity_pa_s: -b.mean / rate * MPA_S_TO_PA_S,
-                stderr_pa_s: b.stderr / rate * MPA_S_TO_PA_S,
-                strain: deform.strain,
-                steady: is_steady(window, m.blocks.max(3), 3.0).unwrap_or(false),
-                profile_slope_per_s: slope * 1e6,
-                profile_r2: r2,
-            });
-            series.push(Series {
-                name: format!("nemd_{k}"),
-                header: "step,time[us],strain[-],pxy[kPa]",
-                rows,
-            });
-            timing.push((format!("nemd_{k}"), t.elapsed().as_secs_f64()));
+            Current::Nemd {
+                k,
+                system,
+                mut deform,
+                mut thermostat,
+                mut rows,
+                mut profiles,
+                mut done,
+            } => {
+                let m = p
+                    .nemd
+                    .as_ref()
+                    .ok_or_else(|| Error::Setup("checkpoint has a shear run the scenario lacks".into()))?;
+                let rate = m.shear_rates[k].get();
+                let steps = (m.strain / (rate * dt)).ceil() as u64;
+                let mut sys = System::restore(system, l.model.build()?)?;
+                progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
+                progress.advance(done);
+                while done < steps {
+                    let chunk = m.sample_every.min(steps - done);
+                    sys.run_with(chunk, &mut [&mut deform, &mut thermostat], &mut []);
+                    done += chunk;
+                    rows.push(vec![
+                        done as f64,
+                        done as f64 * dt,
+                        deform.strain,
+                        shear_stress(&sys, rate),
+                    ]);
+                    profiles.push(velocity_profile(&sys, 8));
+                    progress.advance(chunk);
+                    if saver.due() && done < steps {
+                        st.current = Some(Current::Nemd {
+                            k,
+                            system: sys.snapshot(),
+                            deform: deform.clone(),
+                            thermostat: thermostat.clone(),
+                            rows: rows.clone(),
+                            profiles: profiles.clone(),
+                            done,
+                        });
+                        saver.save(&st)?;
+                        st.current = None;
+                    }
+                }
+                progress.finish();
+                st.viscosity.push(viscosity_point(
+                    &rows,
+                    &profiles,
+                    rate,
+                    deform.strain,
+                    m.average_last,
+                    m.blocks,
+                )?);
+                st.series.push(Series {
+                    name: format!("nemd_{k}"),
+                    header: NEMD_HEADER.into(),
+                    rows,
+                });
+                st.timing.push((format!("nemd_{k}"), t.elapsed().as_secs_f64()));
+                st.current = next_shear(l, &st, k + 1)?;
+            }
         }
+        saver.save(&st)?;
     }
+    finish(l, st)
+}
+
+/// The shear run `k` starting from the NPT slurry, if the scenario has one.
+fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
+    let sc = &l.scenario;
+    let Some(m) = sc.protocol.nemd.as_ref().filter(|m| k < m.shear_rates.len()) else {
+        return Ok(None);
+    };
+    let slurry = st
+        .slurry
+        .clone()
+        .ok_or_else(|| Error::Setup("no slurry state to shear".into()))?;
+    let rate = m.shear_rates[k].get();
+    let mut sys = System::restore(slurry, l.model.build()?)?;
+    sys.settings.rotate = m.rotate;
+    sys.step = 0;
+    sys.setup()?;
+    let deform = ShearDeform::start(&mut sys, rate, true).map_err(Error::Setup)?;
+    let thermostat = ShearThermostat::new(m.temperature.get(), m.thermostat_tau.get(), rate, sc.seed ^ k as u64);
+    Ok(Some(Current::Nemd {
+        k,
+        system: sys.snapshot(),
+        deform,
+        thermostat,
+        rows: Vec::new(),
+        profiles: Vec::new(),
+        done: 0,
+    }))
+}
+
+fn viscosity_point(
+    rows: &[Vec<f64>],
+    profiles: &[Vec<(f64, f64)>],
+    rate: f64,
+    strain: f64,
+    average_last: f64,
+    blocks: usize,
+) -> Result<ViscosityPoint> {
+    let pxy: Vec<f64> = rows.iter().map(|r| r[3]).collect();
+    let start = pxy.len() - ((pxy.len() as f64 * average_last) as usize).max(blocks).min(pxy.len());
+    let window = &pxy[start..];
+    let b = block_average(window, blocks).ok_or_else(|| {
+        Error::Setup(format!(
+            "too few stress samples at {:e} 1/s: lower sample_every",
+            rate * 1e6
+        ))
+    })?;
+    let late = &profiles[start..];
+    let bins = late.iter().map(|p| p.len()).min().unwrap_or(0);
+    let mean_profile: Vec<(f64, f64)> = (0..bins)
+        .map(|i| {
+            (
+                late[0][i].0,
+                late.iter().map(|p| p[i].1).sum::<f64>() / late.len() as f64,
+            )
+        })
+        .collect();
+    let (slope, r2) = linear_fit(&mean_profile);
+    Ok(ViscosityPoint {
+        shear_rate_per_s: rate * 1e6,
+        viscosity_pa_s: -b.mean / rate * MPA_S_TO_PA_S,
+        stderr_pa_s: b.stderr / rate * MPA_S_TO_PA_S,
+        strain,
+        steady: is_steady(window, blocks.max(3), 3.0).unwrap_or(false),
+        profile_slope_per_s: slope * 1e6,
+        profile_r2: r2,
+    })
+}
+
+fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
+    let sc = &l.scenario;
+    let n_types = l.model.n_types() as u32;
+    let (rho, steady) = st
+        .density
+        .ok_or_else(|| Error::Setup("the run ended before its NPT phase".into()))?;
+    let slurry = st
+        .slurry
+        .ok_or_else(|| Error::Setup("the run ended before its NPT phase".into()))?;
+    let structure = |title: String, s: SystemState| DataFile {
+        title,
+        n_types,
+        simbox: s.simbox,
+        particles: s.particles,
+        has_velocities: true,
+    };
     Ok(SlurryRun {
         result: SlurryResult {
             particles: ParticleCount {
-                am: counts.am_total(),
-                cbd: counts.cbd,
+                am: st.counts.am_total(),
+                cbd: st.counts.cbd,
             },
-            counts,
-            minimize: min,
+            counts: st.counts,
+            minimize: st.minimize,
             density_g_cm3: rho.mean,
             density_stderr_g_cm3: rho.stderr,
-            density_steady,
-            viscosity,
+            density_steady: steady,
+            viscosity: st.viscosity,
         },
-        series,
-        structures,
-        timing,
+        series: st.series,
+        structures: vec![
+            (
+                "minimized".into(),
+                structure(format!("{}: minimized", sc.name), st.minimized),
+            ),
+            ("slurry".into(), structure(format!("{}: after NPT", sc.name), slurry)),
+        ],
+        timing: st.timing,
     })
 }

@@ -64,7 +64,7 @@ fn default_cbd_skeleton_density() -> f64 {
 }
 
 /// Particle counts and the masses behind them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     /// AM particles per size class, in `psd` order.
     pub am: Vec<usize>,
