@@ -1,5 +1,7 @@
 //! FIRE minimisation: analytic minima, overlap removal, and a built slurry.
 
+mod common;
+
 use etwin::sim::forcefield::hertz_history::HertzHistory;
 use etwin::sim::forcefield::lj_sf::{LjCoeff, LjSf};
 use etwin::sim::forcefield::reference::ReferenceModel;
@@ -43,16 +45,7 @@ fn lj_dimer_relaxes_to_the_analytic_minimum() {
     );
     assert_eq!(rep.stop, Stop::Converged, "{rep:?}");
     // The shifted-force minimum: F_LJ(r) = F_LJ(r_c), found by bisection.
-    let c = LjCoeff::new(eps, sigma, rc);
-    let (mut lo, mut hi) = (1.0, 2.0);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if c.force_energy(mid).0 > 0.0 {
-            lo = mid
-        } else {
-            hi = mid
-        }
-    }
+    let lo = common::shifted_force_minimum(&LjCoeff::new(eps, sigma, rc), 1.0, 2.0);
     let r = separation(&sys);
     assert!((r - lo).abs() < 1e-8, "r = {r}, analytic {lo}");
     assert!(rep.energy_final_fj < rep.energy_initial_fj);

@@ -5,55 +5,20 @@
 //! potential at r_c = 2.5σ reproduces LJ dynamics closely (Toxvaerd & Dyre, J. Chem.
 //! Phys. 134, 081102 (2011)). Low shear rates are close to the Newtonian plateau.
 
-use etwin::analysis::stats::block_average;
-use etwin::sim::forcefield::lj_sf::LjSf;
-use etwin::sim::forcefield::ForceField;
+mod common;
+
+use etwin::analysis::stats::{block_average, linear_fit};
 use etwin::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat};
-use etwin::sim::particles::Particles;
-use etwin::sim::simbox::SimBox;
-use etwin::sim::system::{StepSettings, System};
+use etwin::sim::system::System;
 use etwin::units::K_B;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 const T_STAR: f64 = 0.722;
 const RHO_STAR: f64 = 0.8442;
 
 /// fcc LJ fluid of 4 n³ atoms at the triple-point density, melted at T*.
 fn lj_liquid(n: usize, seed: u64) -> System {
-    let a = (4.0 / RHO_STAR).cbrt();
-    let l = a * n as f64;
-    let mut p = Particles::default();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let normal = Normal::new(0.0, T_STAR.sqrt()).unwrap();
-    let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
-    let mut id = 1;
-    for iz in 0..n {
-        for iy in 0..n {
-            for ix in 0..n {
-                for b in basis {
-                    let x = [(ix as f64 + b[0]) * a, (iy as f64 + b[1]) * a, (iz as f64 + b[2]) * a];
-                    p.push(id, 1, x, 0.5, 1.0);
-                    let k = p.len() - 1;
-                    p.v[k] = [
-                        normal.sample(&mut rng),
-                        normal.sample(&mut rng),
-                        normal.sample(&mut rng),
-                    ];
-                    id += 1;
-                }
-            }
-        }
-    }
-    let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
-    let settings = StepSettings {
-        dt: 0.004,
-        skin: 0.3,
-        ..Default::default()
-    };
-    let mut sys = System::new(p, SimBox::orthogonal([0.0; 3], [l; 3], [true; 3]), ff, settings).unwrap();
-    sys.setup().unwrap();
-    sys
+    let fcc = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
+    common::lj_lattice_fluid(n, &fcc, RHO_STAR, T_STAR, 0.004, seed)
 }
 
 struct Shear {
@@ -89,20 +54,13 @@ fn shear(n: usize, rate: f64, equil: u64, prod: u64) -> Shear {
             )
         })
         .collect();
-    let m = pts.len() as f64;
-    let (sx, sy) = (
-        pts.iter().map(|p| p.0).sum::<f64>() / m,
-        pts.iter().map(|p| p.1).sum::<f64>() / m,
-    );
-    let sxy: f64 = pts.iter().map(|p| (p.0 - sx) * (p.1 - sy)).sum();
-    let sxx: f64 = pts.iter().map(|p| (p.0 - sx).powi(2)).sum();
-    let syy: f64 = pts.iter().map(|p| (p.1 - sy).powi(2)).sum();
+    let fit = linear_fit(&pts);
     Shear {
         eta: -b.mean / rate,
         stderr: b.stderr / rate,
         strain: deform.strain,
-        profile_r2: sxy * sxy / (sxx * syy),
-        slope: sxy / sxx,
+        profile_r2: fit.r2,
+        slope: fit.slope,
     }
 }
 

@@ -3,51 +3,18 @@
 //! the time-averaged pressure reaches the set pressure within its statistical error and
 //! the thermostat holds the temperature.
 
+mod common;
+
 use etwin::analysis::stats::{block_average, is_steady};
 use etwin::sim::ensemble::{temperature, CouplingMode, PressureCoupling, VelocityRescale};
-use etwin::sim::forcefield::lj_sf::LjSf;
-use etwin::sim::forcefield::ForceField;
 use etwin::sim::observer::Observer;
-use etwin::sim::particles::Particles;
-use etwin::sim::simbox::SimBox;
-use etwin::sim::system::{StepSettings, System};
+use etwin::sim::system::System;
 use etwin::units::K_B;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 const T_STAR: f64 = 1.5;
 
 fn lj_fluid(n_side: usize, density: f64, seed: u64) -> System {
-    let a = (1.0 / density).cbrt();
-    let l = a * n_side as f64;
-    let mut p = Particles::default();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let sd = (T_STAR).sqrt(); // k_B T / m in reduced units
-    let normal = Normal::new(0.0, sd).unwrap();
-    let mut id = 1;
-    for iz in 0..n_side {
-        for iy in 0..n_side {
-            for ix in 0..n_side {
-                p.push(id, 1, [ix as f64 * a, iy as f64 * a, iz as f64 * a], 0.5, 1.0);
-                let k = p.len() - 1;
-                p.v[k] = [
-                    normal.sample(&mut rng),
-                    normal.sample(&mut rng),
-                    normal.sample(&mut rng),
-                ];
-                id += 1;
-            }
-        }
-    }
-    let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
-    let settings = StepSettings {
-        dt: 0.005,
-        skin: 0.3,
-        ..Default::default()
-    };
-    let mut sys = System::new(p, SimBox::orthogonal([0.0; 3], [l; 3], [true; 3]), ff, settings).unwrap();
-    sys.setup().unwrap();
-    sys
+    common::lj_lattice_fluid(n_side, &[[0.0; 3]], density, T_STAR, 0.005, seed)
 }
 
 #[derive(Default)]

@@ -179,16 +179,7 @@ fn lj_sf_minimum_sits_where_the_shifted_force_vanishes() {
     assert!(f.abs() < 1e-3 && (e + 1.0).abs() < 2e-3, "F={f}, E={e}");
     // With the reference's short cutoff the minimum moves inwards: F_LJ(r_min) = F_LJ(r_c).
     let c = LjCoeff::new(0.2, 1.1, 1.4);
-    let (mut lo, mut hi) = (1.0, 1.4 - 1e-9);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if c.force_energy(mid).0 > 0.0 {
-            lo = mid
-        } else {
-            hi = mid
-        }
-    }
-    let r0 = 0.5 * (lo + hi);
+    let r0 = common::shifted_force_minimum(&c, 1.0, 1.4 - 1e-9);
     let flj = |r: f64| 24.0 * 0.2 * (2.0 * (1.1 / r).powi(12) - (1.1 / r).powi(6)) / r;
     assert!((flj(r0) - flj(1.4)).abs() < 1e-9, "F_LJ(r_min) = F_LJ(r_c)");
     // F_LJ(r_c) is attractive here, so the minimum moves outwards of 2^(1/6) σ.

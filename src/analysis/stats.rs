@@ -11,18 +11,28 @@ pub struct BlockAverage {
     pub blocks: usize,
 }
 
-/// Splits `x` into `n_blocks` equal blocks (dropping the remainder at the start) and
-/// returns the mean and the standard error of the block means. `None` if fewer than 2
-/// blocks of at least one sample.
-pub fn block_average(x: &[f64], n_blocks: usize) -> Option<BlockAverage> {
-    if n_blocks < 2 || x.len() < n_blocks {
+/// Means of `n_blocks` equal consecutive blocks of `x` (the remainder dropped at the
+/// start). `None` if there are fewer samples than blocks.
+fn block_means(x: &[f64], n_blocks: usize) -> Option<Vec<f64>> {
+    if n_blocks == 0 || x.len() < n_blocks {
         return None;
     }
     let len = x.len() / n_blocks;
     let start = x.len() - len * n_blocks;
-    let means: Vec<f64> = (0..n_blocks)
-        .map(|b| x[start + b * len..start + (b + 1) * len].iter().sum::<f64>() / len as f64)
-        .collect();
+    Some(
+        (0..n_blocks)
+            .map(|b| x[start + b * len..start + (b + 1) * len].iter().sum::<f64>() / len as f64)
+            .collect(),
+    )
+}
+
+/// Mean and standard error of the block means. `None` if fewer than 2 blocks of at least
+/// one sample.
+pub fn block_average(x: &[f64], n_blocks: usize) -> Option<BlockAverage> {
+    if n_blocks < 2 {
+        return None;
+    }
+    let means = block_means(x, n_blocks)?;
     let mean = means.iter().sum::<f64>() / n_blocks as f64;
     let var = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n_blocks - 1) as f64;
     Some(BlockAverage {
@@ -36,28 +46,57 @@ pub fn block_average(x: &[f64], n_blocks: usize) -> Option<BlockAverage> {
 /// block means against block index is within `z` of its standard error. (Comparing two
 /// halves fails on drifting series, whose drift inflates the block errors.)
 pub fn is_steady(x: &[f64], n_blocks: usize, z: f64) -> Option<bool> {
-    if n_blocks < 3 || x.len() < n_blocks {
+    if n_blocks < 3 {
         return None;
     }
-    let len = x.len() / n_blocks;
-    let start = x.len() - len * n_blocks;
-    let means: Vec<f64> = (0..n_blocks)
-        .map(|b| x[start + b * len..start + (b + 1) * len].iter().sum::<f64>() / len as f64)
+    let pts: Vec<(f64, f64)> = block_means(x, n_blocks)?
+        .into_iter()
+        .enumerate()
+        .map(|(b, m)| (b as f64, m))
         .collect();
-    let nb = n_blocks as f64;
-    let bbar = (nb - 1.0) / 2.0;
-    let mbar = means.iter().sum::<f64>() / nb;
-    let sxx: f64 = (0..n_blocks).map(|b| (b as f64 - bbar).powi(2)).sum();
-    let slope = (0..n_blocks)
-        .map(|b| (b as f64 - bbar) * (means[b] - mbar))
-        .sum::<f64>()
-        / sxx;
-    let resid: f64 = (0..n_blocks)
-        .map(|b| (means[b] - mbar - slope * (b as f64 - bbar)).powi(2))
-        .sum::<f64>()
-        / (nb - 2.0);
-    let se = (resid / sxx).sqrt();
-    Some(slope.abs() <= z * se || slope == 0.0)
+    let fit = linear_fit(&pts);
+    Some(fit.slope == 0.0 || fit.slope.abs() <= z * fit.slope_stderr)
+}
+
+/// A least-squares line through points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineFit {
+    pub slope: f64,
+    pub intercept: f64,
+    /// Coefficient of determination [-].
+    pub r2: f64,
+    /// Standard error of the slope (needs ≥ 3 points; 0 otherwise).
+    pub slope_stderr: f64,
+}
+
+/// Least-squares fit y = intercept + slope·x.
+pub fn linear_fit(pts: &[(f64, f64)]) -> LineFit {
+    let m = pts.len() as f64;
+    let (sx, sy) = (
+        pts.iter().map(|p| p.0).sum::<f64>() / m,
+        pts.iter().map(|p| p.1).sum::<f64>() / m,
+    );
+    let sxy: f64 = pts.iter().map(|p| (p.0 - sx) * (p.1 - sy)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - sx).powi(2)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - sy).powi(2)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let r2 = if sxx > 0.0 && syy > 0.0 {
+        sxy * sxy / (sxx * syy)
+    } else {
+        0.0
+    };
+    let slope_stderr = if pts.len() > 2 && sxx > 0.0 {
+        let resid: f64 = pts.iter().map(|p| (p.1 - sy - slope * (p.0 - sx)).powi(2)).sum();
+        (resid / (m - 2.0) / sxx).sqrt()
+    } else {
+        0.0
+    };
+    LineFit {
+        slope,
+        intercept: sy - slope * sx,
+        r2,
+        slope_stderr,
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::analysis::stats::{block_average, is_steady, BlockAverage};
+use crate::analysis::stats::{block_average, is_steady, linear_fit, BlockAverage};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
@@ -113,25 +113,6 @@ fn set_velocities(p: &mut Particles, t_k: f64, seed: u64) {
             v[a] -= mom[a];
         }
     }
-}
-
-/// Least-squares slope and R² of (x, y) points.
-fn linear_fit(pts: &[(f64, f64)]) -> (f64, f64) {
-    let m = pts.len() as f64;
-    let (sx, sy) = (
-        pts.iter().map(|p| p.0).sum::<f64>() / m,
-        pts.iter().map(|p| p.1).sum::<f64>() / m,
-    );
-    let sxy: f64 = pts.iter().map(|p| (p.0 - sx) * (p.1 - sy)).sum();
-    let sxx: f64 = pts.iter().map(|p| (p.0 - sx).powi(2)).sum();
-    let syy: f64 = pts.iter().map(|p| (p.1 - sy).powi(2)).sum();
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    let r2 = if sxx > 0.0 && syy > 0.0 {
-        sxy * sxy / (sxx * syy)
-    } else {
-        0.0
-    };
-    (slope, r2)
 }
 
 const NPT_HEADER: &str = "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3]";
@@ -532,15 +513,15 @@ fn viscosity_point(
             )
         })
         .collect();
-    let (slope, r2) = linear_fit(&mean_profile);
+    let fit = linear_fit(&mean_profile);
     Ok(ViscosityPoint {
         shear_rate_per_s: rate * 1e6,
         viscosity_pa_s: -b.mean / rate * MPA_S_TO_PA_S,
         stderr_pa_s: b.stderr / rate * MPA_S_TO_PA_S,
         strain,
         steady: is_steady(window, blocks.max(3), 3.0).unwrap_or(false),
-        profile_slope_per_s: slope * 1e6,
-        profile_r2: r2,
+        profile_slope_per_s: fit.slope * 1e6,
+        profile_r2: fit.r2,
     })
 }
 

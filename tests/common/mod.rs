@@ -96,3 +96,58 @@ pub fn mixed_forcefield(radii: &[f64], kn: f64, damping: bool, friction: bool) -
     let styles: Vec<Box<dyn PairStyle>> = vec![Box::new(LjSf::mixed(&lj)), Box::new(hertz)];
     ForceField::new("test mixture", styles)
 }
+
+use etwin::sim::forcefield::lj_sf::LjCoeff;
+use etwin::sim::system::{StepSettings, System};
+use rand_distr::{Distribution, Normal};
+
+/// A Lennard-Jones fluid (lj/sf, ε = 1 fJ, σ = 1 µm, r_c = 2.5 µm, m = 1 pg: reduced units
+/// map onto micro units) on `n`³ lattice cells with the given `basis` (fractions of a cell)
+/// at number density `density`, Gaussian velocities at temperature `t_star` (k_B T / ε).
+pub fn lj_lattice_fluid(n: usize, basis: &[[f64; 3]], density: f64, t_star: f64, dt: f64, seed: u64) -> System {
+    let a = (basis.len() as f64 / density).cbrt();
+    let l = a * n as f64;
+    let mut p = Particles::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let normal = Normal::new(0.0, t_star.sqrt()).expect("positive temperature");
+    let mut id = 1;
+    for iz in 0..n {
+        for iy in 0..n {
+            for ix in 0..n {
+                for b in basis {
+                    let x = [(ix as f64 + b[0]) * a, (iy as f64 + b[1]) * a, (iz as f64 + b[2]) * a];
+                    p.push(id, 1, x, 0.5, 1.0);
+                    let k = p.len() - 1;
+                    p.v[k] = [
+                        normal.sample(&mut rng),
+                        normal.sample(&mut rng),
+                        normal.sample(&mut rng),
+                    ];
+                    id += 1;
+                }
+            }
+        }
+    }
+    let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
+    let settings = StepSettings {
+        dt,
+        skin: 0.3,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, SimBox::orthogonal([0.0; 3], [l; 3], [true; 3]), ff, settings).unwrap();
+    sys.setup().unwrap();
+    sys
+}
+
+/// Where the shifted force F(r) = F_LJ(r) − F_LJ(r_c) vanishes in (lo, hi), by bisection.
+pub fn shifted_force_minimum(c: &LjCoeff, mut lo: f64, mut hi: f64) -> f64 {
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if c.force_energy(mid).0 > 0.0 {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    0.5 * (lo + hi)
+}
