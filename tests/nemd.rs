@@ -109,3 +109,13 @@ fn lj_viscosity_at_low_shear_rate_is_within_ten_percent() {
         s.stderr
     );
 }
+
+/// A box too thin for the interaction range once tilted to the flip point is refused.
+#[test]
+fn shear_refuses_a_box_too_small_for_its_tilted_width() {
+    let mut sys = lj_liquid(3, 1);
+    let e = ShearDeform::start(&mut sys, 0.1, true).expect_err("3 fcc cells are too thin when tilted");
+    assert!(e.contains("flip point"), "{e}");
+    let mut sys = lj_liquid(4, 1);
+    assert!(ShearDeform::start(&mut sys, 0.1, true).is_ok());
+}

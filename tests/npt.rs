@@ -77,3 +77,17 @@ fn z_only_coupling_reaches_the_set_normal_stress() {
     eprintln!("Pzz* = {:.4} ± {:.4} (target {target})", pzz.mean, pzz.stderr);
     assert!((pzz.mean - target).abs() < 3.0 * pzz.stderr + 0.01, "pzz {pzz:?}");
 }
+
+/// An unreachable target pressure may not squeeze a periodic box below twice the
+/// interaction range (the minimum-image limit): the barostat holds the box and counts it.
+#[test]
+fn pressure_coupling_never_breaks_the_minimum_image_limit() {
+    let mut sys = lj_fluid(5, 0.5, 3);
+    let mut thermostat = VelocityRescale::new(T_STAR / K_B, 0.1, 7);
+    let mut barostat = PressureCoupling::new(CouplingMode::Isotropic, 1e4, 1.0, 0.2);
+    sys.run_with(3000, &mut [&mut thermostat, &mut barostat], &mut []);
+    let w = sys.simbox.perpendicular_widths();
+    let limit = 2.0 * sys.neighbor.max_range;
+    assert!(barostat.limited_steps > 0, "the target must have been out of reach");
+    assert!(w.iter().all(|&v| v >= limit), "widths {w:?} below {limit}");
+}

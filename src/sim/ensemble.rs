@@ -109,6 +109,9 @@ pub struct PressureCoupling {
     pub compressibility: f64,
     /// Largest relative change of a box length per step [-].
     pub max_strain_per_step: f64,
+    /// Steps on which the box was kept from shrinking below twice the interaction range
+    /// (the minimum-image limit); non-zero means the target pressure was out of reach.
+    pub limited_steps: u64,
     steps: u64,
 }
 
@@ -122,6 +125,7 @@ impl PressureCoupling {
             tau,
             compressibility,
             max_strain_per_step: 1e-3,
+            limited_steps: 0,
             steps: 0,
         }
     }
@@ -148,11 +152,20 @@ impl Fix for PressureCoupling {
         };
         let strain = (-self.compressibility * sys.settings.dt / self.tau * (self.target() - p) / d)
             .clamp(-self.max_strain_per_step, self.max_strain_per_step);
-        let mu = 1.0 + strain;
+        let mut mu = 1.0 + strain;
         let axes: &[usize] = match self.mode {
             CouplingMode::Isotropic => &[0, 1, 2],
             CouplingMode::Z => &[2],
         };
+        // Never shrink a periodic width below twice the interaction range (with 1 % margin).
+        let w = sys.simbox.perpendicular_widths();
+        let floor = 2.02 * sys.neighbor.max_range;
+        for &a in axes {
+            if sys.simbox.periodic[a] && mu < 1.0 && w[a] * mu < floor {
+                mu = (floor / w[a]).min(1.0);
+                self.limited_steps += 1;
+            }
+        }
         sys.scale_box(axes, mu);
     }
 }

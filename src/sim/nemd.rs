@@ -41,7 +41,13 @@ impl ShearDeform {
         if !(sys.simbox.periodic[0] && sys.simbox.periodic[1]) {
             return Err("shear needs x and y periodic".into());
         }
-        let ly = sys.simbox.lengths()[1];
+        let [lx, ly, _] = sys.simbox.lengths();
+        // At the flip point (xy = ±lx/2) the box is thinnest across its x faces.
+        let mut tilted = sys.simbox;
+        tilted.tilt[0] = 0.5 * lx;
+        tilted
+            .check(sys.neighbor.max_range)
+            .map_err(|e| format!("when sheared to the flip point: {e}"))?;
         sys.xy_rate = rate * ly;
         if impose_profile {
             for k in 0..sys.particles.len() {

@@ -77,6 +77,8 @@ pub struct SlurryResult {
     pub density_g_cm3: f64,
     pub density_stderr_g_cm3: f64,
     pub density_steady: bool,
+    /// NPT steps on which the box was held at the minimum-image limit (0 = never).
+    pub npt_box_limited_steps: u64,
     pub viscosity: Vec<ViscosityPoint>,
 }
 
@@ -163,6 +165,7 @@ pub struct RunState {
     /// The slurry after NPT, start of every shear run.
     slurry: Option<SystemState>,
     density: Option<(BlockAverage, bool)>,
+    npt_box_limited_steps: u64,
     viscosity: Vec<ViscosityPoint>,
     series: Vec<Series>,
     timing: Vec<(String, f64)>,
@@ -315,6 +318,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         minimized,
         slurry: None,
         density: None,
+        npt_box_limited_steps: 0,
         viscosity: Vec::new(),
         series: Vec::new(),
         timing,
@@ -382,6 +386,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 let window = &density[density.len() - keep..];
                 let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
                 st.density = Some((rho, is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false)));
+                st.npt_box_limited_steps = barostat.limited_steps;
                 st.series.push(Series {
                     name: "npt".into(),
                     header: NPT_HEADER.into(),
@@ -552,6 +557,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
             density_g_cm3: rho.mean,
             density_stderr_g_cm3: rho.stderr,
             density_steady: steady,
+            npt_box_limited_steps: st.npt_box_limited_steps,
             viscosity: st.viscosity,
         },
         series: st.series,
