@@ -364,6 +364,28 @@ impl Scenario {
                     "the reference reaches strain ≈ 8.75",
                 );
             }
+            if m.sample_every == 0 {
+                return problem(
+                    &[("nemd", 0), ("sample_every", 0)],
+                    "0 steps".into(),
+                    "sample every ≥ 1 step",
+                );
+            }
+            for r in &m.shear_rates {
+                let steps = (m.strain / (r.get() * p.timestep.get())).ceil();
+                let samples = (steps * m.average_last / m.sample_every as f64) as usize;
+                if samples < m.blocks {
+                    let what = format!(
+                        "{samples} stress samples in the averaged window at {r:?}, fewer than {} blocks",
+                        m.blocks
+                    );
+                    return problem(
+                        &[("nemd", 0), ("sample_every", 0)],
+                        what,
+                        "sample more often or shear further",
+                    );
+                }
+            }
         }
         None
     }
