@@ -48,6 +48,7 @@ impl Pair {
                 j: 1,
                 del,
                 rsq,
+                r: rsq.sqrt(),
                 dv: [0.0; 3],
             },
             &ctx,

@@ -419,7 +419,8 @@ impl System {
                             continue;
                         }
                         let dv = [count[0] * xy_rate, 0.0, 0.0];
-                        let out = ff.compute(&PairInput { i, j, del, rsq, dv }, &ctx, h);
+                        let r = rsq.sqrt();
+                        let out = ff.compute(&PairInput { i, j, del, rsq, r, dv }, &ctx, h);
                         for a in 0..3 {
                             fsum[a] += out.f[a];
                             tsum[a] += out.tor[a];

@@ -99,6 +99,7 @@ impl PlaneWall {
                 let kin = Kinematics {
                     del,
                     rsq: d * d,
+                    r: d.abs(),
                     vr: [v[k][0] - vwall[0], v[k][1] - vwall[1], v[k][2] - vwall[2]],
                     wsum: [r * omega[k][0], r * omega[k][1], r * omega[k][2]],
                 };

@@ -39,6 +39,8 @@ pub enum Contact {
 pub struct Kinematics {
     pub del: [f64; 3],
     pub rsq: f64,
+    /// |del| [µm].
+    pub r: f64,
     pub vr: [f64; 3],
     pub wsum: [f64; 3],
 }
@@ -67,9 +69,9 @@ impl HertzHistory {
             return;
         }
         let [delx, dely, delz] = k.del;
-        let r = k.rsq.sqrt();
+        let r = k.r;
         let rinv = 1.0 / r;
-        let rsqinv = 1.0 / k.rsq;
+        let rsqinv = rinv * rinv;
 
         let [vr1, vr2, vr3] = k.vr;
         let vnnr = vr1 * delx + vr2 * dely + vr3 * delz;
@@ -173,6 +175,7 @@ impl PairStyle for HertzHistory {
         let k = Kinematics {
             del: p.del,
             rsq: p.rsq,
+            r: p.r,
             vr: [
                 vi[0] - vj[0] - p.dv[0],
                 vi[1] - vj[1] - p.dv[1],

@@ -113,15 +113,14 @@ impl PairStyle for LjSf {
         if p.rsq >= c.cut * c.cut {
             return;
         }
-        let r2inv = 1.0 / p.rsq;
+        let rinv = 1.0 / p.r;
+        let r2inv = rinv * rinv;
         let r6inv = r2inv * r2inv * r2inv;
-        let rinv = r2inv.sqrt();
         let forcelj = r6inv * (c.lj1 * r6inv - c.lj2);
         let fpair = (rinv * forcelj - c.foffset) * rinv;
         out.f[0] += p.del[0] * fpair;
         out.f[1] += p.del[1] * fpair;
         out.f[2] += p.del[2] * fpair;
-        let r = p.rsq.sqrt();
-        out.energy += r6inv * (c.lj3 * r6inv - c.lj4) - c.eoffset + (r - c.cut) * c.foffset;
+        out.energy += r6inv * (c.lj3 * r6inv - c.lj4) - c.eoffset + (p.r - c.cut) * c.foffset;
     }
 }

@@ -42,6 +42,8 @@ pub struct PairInput {
     pub del: [f64; 3],
     /// |del|² [µm²].
     pub rsq: f64,
+    /// |del| [µm], computed once for all styles.
+    pub r: f64,
     /// Velocity of j's periodic image relative to j [µm/µs]: non-zero across the sheared
     /// boundary of a deforming (Lees–Edwards) box.
     pub dv: [f64; 3],
