@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod bench;
 pub mod error;
 pub mod io;
+pub mod map;
 pub mod scenario;
 pub mod sim;
 pub mod slurry;
