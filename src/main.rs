@@ -376,7 +376,6 @@ impl Progress for Bars {
 fn validate(path: &Path) -> Result<()> {
     let l = Scenario::load(path)?;
     let f = &l.scenario.formulation;
-    f.check().map_err(|e| Error::Setup(e.what))?;
     let c = f.counts();
     println!(
         "{}: valid (scenario version {}, force field `{}`)",

@@ -19,7 +19,5 @@
 /// Boltzmann constant in fJ/K (LAMMPS `units micro`).
 pub const K_B: f64 = 1.380_650_4e-8;
 
-/// kPa → MPa.
-pub const KPA_TO_MPA: f64 = 1e-3;
 /// mPa·s → Pa·s.
 pub const MPA_S_TO_PA_S: f64 = 1e-3;

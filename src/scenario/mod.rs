@@ -14,7 +14,7 @@ use crate::io::text::{locate_path, ron_error};
 use crate::sim::ensemble::CouplingMode;
 use crate::sim::forcefield::reference::ReferenceModel;
 use crate::slurry::recipe::Formulation;
-use quantity::{Density, Force, Length, Pressure, Rate, Temperature, Time, Q};
+use quantity::{Force, Length, Pressure, Rate, Temperature, Time, Q};
 
 /// The format version this build reads.
 pub const VERSION: u32 = 1;
@@ -88,9 +88,6 @@ fn d_force_tol() -> Q<Force> {
 fn d_max_iter() -> u64 {
     50_000
 }
-fn d_wet_density() -> Q<Density> {
-    Q::new(0.05)
-}
 
 /// How the slurry is simulated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,9 +111,6 @@ pub struct Protocol {
     /// Viscosity runs; none → density only.
     #[serde(default)]
     pub nemd: Option<NemdSpec>,
-    /// Wet-bead density used to report the mass-consistent wet bead size [g/cm³].
-    #[serde(default = "d_wet_density")]
-    pub report_wet_density: Q<Density>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

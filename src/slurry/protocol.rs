@@ -40,15 +40,6 @@ pub trait Progress {
     fn finish(&mut self);
 }
 
-/// No progress output.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn start(&mut self, _: &str, _: u64) {}
-    fn advance(&mut self, _: u64) {}
-    fn finish(&mut self) {}
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParticleCount {
     pub am: usize,

@@ -163,10 +163,6 @@ impl PairStyle for HertzHistory {
         }
     }
 
-    fn uses_history(&self) -> bool {
-        true
-    }
-
     #[inline]
     fn compute(&self, p: &PairInput, ctx: &PairContext, shear: &mut History, out: &mut PairOut) {
         let (i, j) = (p.i, p.j);

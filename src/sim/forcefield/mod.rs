@@ -89,10 +89,6 @@ pub trait PairStyle: Send + Sync {
     fn max_type(&self) -> Option<u32> {
         None
     }
-    /// Whether the style keeps per-contact history.
-    fn uses_history(&self) -> bool {
-        false
-    }
     /// Adds the pair's force, torque term and energy to `out`.
     fn compute(&self, p: &PairInput, ctx: &PairContext, hist: &mut History, out: &mut PairOut);
 }
@@ -155,10 +151,6 @@ impl ForceField {
             styles,
             types: Vec::new(),
         }
-    }
-
-    pub fn uses_history(&self) -> bool {
-        self.styles.iter().any(|s| s.uses_history())
     }
 
     /// Reach of every type pair for types 1..=n_types.
