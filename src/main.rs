@@ -526,7 +526,7 @@ fn map(cmd: MapCommand) -> Result<()> {
                 r.mass_loading.mae, r.mass_loading.r2, r.porosity.mae, r.porosity.r2
             );
         }
-        eprintln!("training + cross-validation: {seconds:.2} s");
+        eprintln!("\ntraining + cross-validation: {seconds:.2} s");
     }
     Ok(())
 }

@@ -2,21 +2,19 @@
 //! solid-to-liquid), so no slurry is in both the training and the test folds. Inputs are
 //! standardised with the training folds' mean and standard deviation.
 //!
-//! Models (smartcore): RBF-kernel support-vector classifiers (one-vs-one, voted here) for the
+//! Models ([`crate::map::svm`]): RBF-kernel support-vector classifiers (one-vs-one) for the
 //! mass-loading and porosity classes, and RBF support-vector regression (on standardised
 //! targets) for their values. The reference's C = 50, γ = 0.1 are the defaults.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::Serialize;
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::svm::svc::{SVCParameters, SVC};
-use smartcore::svm::svr::{SVRParameters, SVR};
-use smartcore::svm::Kernels;
 
 use crate::error::{Error, Result};
 use crate::map::dataset::Electrode;
+use crate::map::svm::{cross_kernel, train_svr, Gram, OneVsOne, Scaler, SmoSettings};
 
 #[derive(Debug, Clone)]
 pub struct CvConfig {
@@ -32,6 +30,7 @@ pub struct CvConfig {
     pub mass_loading_edges: [f64; 2],
     /// Porosity class edges [%]; `None` = terciles of the data.
     pub porosity_edges: Option<[f64; 2]>,
+    pub smo: SmoSettings,
 }
 
 impl Default for CvConfig {
@@ -44,6 +43,7 @@ impl Default for CvConfig {
             epsilon: 0.1,
             mass_loading_edges: [20.0, 35.0],
             porosity_edges: None,
+            smo: SmoSettings::default(),
         }
     }
 }
@@ -72,6 +72,8 @@ pub struct CvReport {
     pub folds: usize,
     pub rows: usize,
     pub slurries: usize,
+    /// Every SMO run met its tolerance.
+    pub converged: bool,
     pub mass_loading_class: ClassMetrics,
     pub porosity_class: ClassMetrics,
     /// [mg/cm²]
@@ -91,7 +93,7 @@ pub fn group_folds(data: &[Electrode], k: usize, seed: u64) -> Vec<usize> {
         .collect()
 }
 
-fn features(e: &Electrode, with_gap: bool) -> Vec<f64> {
+pub fn features(e: &Electrode, with_gap: bool) -> Vec<f64> {
     let mut f = vec![e.am_wt_percent, e.stol_percent, e.viscosity_pa_s];
     if with_gap {
         f.push(e.gap_um);
@@ -99,7 +101,16 @@ fn features(e: &Electrode, with_gap: bool) -> Vec<f64> {
     f
 }
 
-fn class_of(v: f64, edges: [f64; 2]) -> i32 {
+/// Canonical names of [`features`].
+pub fn feature_names(with_gap: bool) -> Vec<&'static str> {
+    let mut names = vec!["am[wt%]", "stol[%]", "viscosity[Pa s]"];
+    if with_gap {
+        names.push("gap[um]");
+    }
+    names
+}
+
+pub fn class_of(v: f64, edges: [f64; 2]) -> i32 {
     if v < edges[0] {
         0
     } else if v < edges[1] {
@@ -109,107 +120,138 @@ fn class_of(v: f64, edges: [f64; 2]) -> i32 {
     }
 }
 
-/// Standardisation fitted on `rows`.
-struct Scaler {
-    mean: Vec<f64>,
-    sd: Vec<f64>,
+/// The four targets of the map, per row.
+pub struct Targets {
+    pub mass_loading_class: Vec<i32>,
+    pub porosity_class: Vec<i32>,
+    /// [mg/cm²]
+    pub mass_loading: Vec<f64>,
+    /// [%]
+    pub porosity: Vec<f64>,
+    pub mass_loading_edges: [f64; 2],
+    pub porosity_edges: [f64; 2],
 }
 
-impl Scaler {
-    fn fit(rows: &[Vec<f64>]) -> Scaler {
-        let n = rows.len() as f64;
-        let d = rows[0].len();
-        let mean: Vec<f64> = (0..d).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n).collect();
-        let sd = (0..d)
-            .map(|j| {
-                let v = (rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt();
-                if v > 0.0 {
-                    v
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        Scaler { mean, sd }
-    }
-    fn apply(&self, r: &[f64]) -> Vec<f64> {
-        r.iter()
-            .enumerate()
-            .map(|(j, v)| (v - self.mean[j]) / self.sd[j])
-            .collect()
-    }
-}
-
-fn matrix(rows: &[Vec<f64>]) -> Result<DenseMatrix<f64>> {
-    DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| Error::Setup(format!("map: {e}")))
-}
-
-fn svm_err(e: smartcore::error::Failed) -> Error {
-    Error::Setup(format!("map: SVM training failed: {e}"))
-}
-
-/// One-vs-one RBF SVC: a binary machine per class pair, majority vote, ties to the lowest
-/// class (as libsvm). smartcore's own multi-class wrapper breaks ties by hash-map order,
-/// which changes from run to run.
-fn classify(train: &[Vec<f64>], y: &[i32], test: &[Vec<f64>], cfg: &CvConfig) -> Result<Vec<i32>> {
-    let mut classes: Vec<i32> = y.to_vec();
-    classes.sort_unstable();
-    classes.dedup();
-    if classes.len() == 1 {
-        return Ok(vec![classes[0]; test.len()]);
-    }
-    let xt = matrix(test)?;
-    let mut votes = vec![vec![0u32; classes.len()]; test.len()];
-    for a in 0..classes.len() {
-        for b in a + 1..classes.len() {
-            let rows: Vec<usize> = (0..y.len())
-                .filter(|&i| y[i] == classes[a] || y[i] == classes[b])
-                .collect();
-            let x = matrix(&rows.iter().map(|&i| train[i].clone()).collect::<Vec<_>>())?;
-            let yy: Vec<i32> = rows.iter().map(|&i| y[i]).collect();
-            let params = SVCParameters::default()
-                .with_c(cfg.c)
-                .with_kernel(Kernels::rbf().with_gamma(cfg.gamma))
-                .with_seed(Some(cfg.seed));
-            let model = SVC::fit(&x, &yy, &params).map_err(svm_err)?;
-            for (t, p) in model.predict(&xt).map_err(svm_err)?.into_iter().enumerate() {
-                let winner = if p.round() as i32 == classes[a] { a } else { b };
-                votes[t][winner] += 1;
-            }
+impl Targets {
+    pub fn new(data: &[Electrode], mass_loading_edges: [f64; 2], porosity_edges: Option<[f64; 2]>) -> Targets {
+        let ml: Vec<f64> = data.iter().map(|e| e.mass_loading_mg_cm2).collect();
+        let por: Vec<f64> = data.iter().map(|e| e.porosity_percent).collect();
+        let porosity_edges = porosity_edges.unwrap_or_else(|| terciles(&por));
+        Targets {
+            mass_loading_class: ml.iter().map(|&v| class_of(v, mass_loading_edges)).collect(),
+            porosity_class: por.iter().map(|&v| class_of(v, porosity_edges)).collect(),
+            mass_loading: ml,
+            porosity: por,
+            mass_loading_edges,
+            porosity_edges,
         }
     }
-    Ok(votes
-        .iter()
-        .map(|v| {
-            let best = *v.iter().max().expect("classes");
-            classes[v.iter().position(|&c| c == best).expect("a maximum")]
-        })
-        .collect())
 }
 
-fn regress(train: &[Vec<f64>], y: &[f64], test: &[Vec<f64>], cfg: &CvConfig) -> Result<Vec<f64>> {
+/// Out-of-fold predictions of the four targets for every row.
+#[derive(Debug, Clone)]
+pub struct OutOfFold {
+    pub mass_loading_class: Vec<i32>,
+    pub porosity_class: Vec<i32>,
+    pub mass_loading: Vec<f64>,
+    pub porosity: Vec<f64>,
+    /// Every SMO run met its tolerance.
+    pub converged: bool,
+}
+
+/// Mean and standard deviation, to train the SVR on standardised targets.
+pub fn standardise(y: &[f64]) -> (f64, f64, Vec<f64>) {
     let n = y.len() as f64;
     let mean = y.iter().sum::<f64>() / n;
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
         .sqrt()
         .max(f64::MIN_POSITIVE);
-    let ys: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
-    let x = matrix(train)?;
-    let xt = matrix(test)?;
-    let params = SVRParameters::default()
-        .with_c(cfg.c)
-        .with_eps(cfg.epsilon)
-        .with_kernel(Kernels::rbf().with_gamma(cfg.gamma));
-    let model = SVR::fit(&x, &ys, &params).map_err(svm_err)?;
-    Ok(model
-        .predict(&xt)
-        .map_err(svm_err)?
-        .into_iter()
-        .map(|v| mean + sd * v)
-        .collect())
+    (mean, sd, y.iter().map(|v| (v - mean) / sd).collect())
 }
 
-fn class_metrics(truth: &[i32], pred: &[i32], edges: [f64; 2]) -> ClassMetrics {
+/// Out-of-fold predictions for each (C, γ) in `grid`; folds × distinct γ run in parallel and
+/// share one kernel matrix across the C values.
+pub fn out_of_fold(
+    x: &[Vec<f64>],
+    t: &Targets,
+    folds: &[usize],
+    k: usize,
+    grid: &[(f64, f64)],
+    epsilon: f64,
+    smo: &SmoSettings,
+) -> Result<Vec<OutOfFold>> {
+    if k < 2 {
+        return Err(Error::Setup("cross-validation needs at least 2 folds".into()));
+    }
+    let n = x.len();
+    for f in 0..k {
+        if !folds.contains(&f) || folds.iter().all(|&g| g == f) {
+            return Err(Error::Setup(format!("fold {f} is empty: fewer slurries than folds")));
+        }
+    }
+    let mut gammas: Vec<f64> = grid.iter().map(|g| g.1).collect();
+    gammas.sort_by(f64::total_cmp);
+    gammas.dedup();
+    let tasks: Vec<(usize, f64)> = (0..k).flat_map(|f| gammas.iter().map(move |&g| (f, g))).collect();
+    type Piece = (usize, Vec<usize>, [Vec<f64>; 4], bool);
+    let pieces: Vec<Vec<Piece>> = tasks
+        .par_iter()
+        .map(|&(f, gamma)| {
+            let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
+            let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
+            let scaler = Scaler::fit(&train.iter().map(|&i| x[i].clone()).collect::<Vec<_>>());
+            let xtr: Vec<Vec<f64>> = train.iter().map(|&i| scaler.apply(&x[i])).collect();
+            let xte: Vec<Vec<f64>> = test.iter().map(|&i| scaler.apply(&x[i])).collect();
+            let gram = Gram::rbf(&xtr, gamma);
+            let kte = cross_kernel(&xte, &xtr, gamma);
+            let pick_i = |v: &[i32]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let pick_f = |v: &[f64]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let (mlc, pc) = (pick_i(&t.mass_loading_class), pick_i(&t.porosity_class));
+            let (ml, por) = (standardise(&pick_f(&t.mass_loading)), standardise(&pick_f(&t.porosity)));
+            grid.iter()
+                .enumerate()
+                .filter(|(_, g)| g.1 == gamma)
+                .map(|(gi, &(c, _))| {
+                    let a = OneVsOne::train(&gram, &mlc, c, smo);
+                    let b = OneVsOne::train(&gram, &pc, c, smo);
+                    let r1 = train_svr(&gram, &ml.2, c, epsilon, smo);
+                    let r2 = train_svr(&gram, &por.2, c, epsilon, smo);
+                    let converged = a.converged() && b.converged() && r1.converged && r2.converged;
+                    let preds = [
+                        kte.iter().map(|r| a.predict(r) as f64).collect(),
+                        kte.iter().map(|r| b.predict(r) as f64).collect(),
+                        kte.iter().map(|r| ml.0 + ml.1 * r1.decision(r)).collect(),
+                        kte.iter().map(|r| por.0 + por.1 * r2.decision(r)).collect(),
+                    ];
+                    (gi, test.clone(), preds, converged)
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = vec![
+        OutOfFold {
+            mass_loading_class: vec![0; n],
+            porosity_class: vec![0; n],
+            mass_loading: vec![0.0; n],
+            porosity: vec![0.0; n],
+            converged: true,
+        };
+        grid.len()
+    ];
+    for (gi, test, p, converged) in pieces.into_iter().flatten() {
+        let o = &mut out[gi];
+        o.converged &= converged;
+        for (r, &i) in test.iter().enumerate() {
+            o.mass_loading_class[i] = p[0][r] as i32;
+            o.porosity_class[i] = p[1][r] as i32;
+            o.mass_loading[i] = p[2][r];
+            o.porosity[i] = p[3][r];
+        }
+    }
+    Ok(out)
+}
+
+pub fn class_metrics(truth: &[i32], pred: &[i32], edges: [f64; 2]) -> ClassMetrics {
     let mut confusion = vec![vec![0usize; 3]; 3];
     for (&t, &p) in truth.iter().zip(pred) {
         confusion[t as usize][p.clamp(0, 2) as usize] += 1;
@@ -227,7 +269,7 @@ fn class_metrics(truth: &[i32], pred: &[i32], edges: [f64; 2]) -> ClassMetrics {
     }
 }
 
-fn regression_metrics(truth: &[f64], pred: &[f64]) -> RegressionMetrics {
+pub fn regression_metrics(truth: &[f64], pred: &[f64]) -> RegressionMetrics {
     let n = truth.len() as f64;
     let mean = truth.iter().sum::<f64>() / n;
     let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (t - p).powi(2)).sum();
@@ -245,55 +287,29 @@ fn terciles(v: &[f64]) -> [f64; 2] {
     [s[s.len() / 3], s[2 * s.len() / 3]]
 }
 
-/// Out-of-fold predictions for every row, then metrics over all rows.
+impl CvReport {
+    pub fn new(data: &[Electrode], t: &Targets, o: &OutOfFold, folds: usize, with_gap: bool) -> CvReport {
+        let mut slurries: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
+        slurries.sort_unstable();
+        slurries.dedup();
+        CvReport {
+            features: feature_names(with_gap),
+            folds,
+            rows: data.len(),
+            slurries: slurries.len(),
+            converged: o.converged,
+            mass_loading_class: class_metrics(&t.mass_loading_class, &o.mass_loading_class, t.mass_loading_edges),
+            porosity_class: class_metrics(&t.porosity_class, &o.porosity_class, t.porosity_edges),
+            mass_loading: regression_metrics(&t.mass_loading, &o.mass_loading),
+            porosity: regression_metrics(&t.porosity, &o.porosity),
+        }
+    }
+}
+
+/// Grouped cross-validation at the configuration's C and γ.
 pub fn cross_validate(data: &[Electrode], folds: &[usize], cfg: &CvConfig, with_gap: bool) -> Result<CvReport> {
-    let k = cfg.folds;
-    if k < 2 {
-        return Err(Error::Setup("cross-validation needs at least 2 folds".into()));
-    }
     let x: Vec<Vec<f64>> = data.iter().map(|e| features(e, with_gap)).collect();
-    let ml: Vec<f64> = data.iter().map(|e| e.mass_loading_mg_cm2).collect();
-    let por: Vec<f64> = data.iter().map(|e| e.porosity_percent).collect();
-    let por_edges = cfg.porosity_edges.unwrap_or_else(|| terciles(&por));
-    let ml_class: Vec<i32> = ml.iter().map(|&v| class_of(v, cfg.mass_loading_edges)).collect();
-    let por_class: Vec<i32> = por.iter().map(|&v| class_of(v, por_edges)).collect();
-    let n = data.len();
-    let (mut p_mlc, mut p_pc) = (vec![0i32; n], vec![0i32; n]);
-    let (mut p_ml, mut p_por) = (vec![0.0; n], vec![0.0; n]);
-    for f in 0..k {
-        let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
-        let test: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
-        if test.is_empty() || train.is_empty() {
-            return Err(Error::Setup(format!("fold {f} is empty: fewer slurries than folds")));
-        }
-        let scaler = Scaler::fit(&train.iter().map(|&i| x[i].clone()).collect::<Vec<_>>());
-        let xtr: Vec<Vec<f64>> = train.iter().map(|&i| scaler.apply(&x[i])).collect();
-        let xte: Vec<Vec<f64>> = test.iter().map(|&i| scaler.apply(&x[i])).collect();
-        let pick_i = |v: &[i32]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let pick_f = |v: &[f64]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let a = classify(&xtr, &pick_i(&ml_class), &xte, cfg)?;
-        let b = classify(&xtr, &pick_i(&por_class), &xte, cfg)?;
-        let c = regress(&xtr, &pick_f(&ml), &xte, cfg)?;
-        let d = regress(&xtr, &pick_f(&por), &xte, cfg)?;
-        for (t, &i) in test.iter().enumerate() {
-            (p_mlc[i], p_pc[i], p_ml[i], p_por[i]) = (a[t], b[t], c[t], d[t]);
-        }
-    }
-    let mut slurries: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
-    slurries.sort_unstable();
-    slurries.dedup();
-    let mut names = vec!["am[wt%]", "stol[%]", "viscosity[Pa s]"];
-    if with_gap {
-        names.push("gap[um]");
-    }
-    Ok(CvReport {
-        features: names,
-        folds: k,
-        rows: n,
-        slurries: slurries.len(),
-        mass_loading_class: class_metrics(&ml_class, &p_mlc, cfg.mass_loading_edges),
-        porosity_class: class_metrics(&por_class, &p_pc, por_edges),
-        mass_loading: regression_metrics(&ml, &p_ml),
-        porosity: regression_metrics(&por, &p_por),
-    })
+    let t = Targets::new(data, cfg.mass_loading_edges, cfg.porosity_edges);
+    let o = out_of_fold(&x, &t, folds, cfg.folds, &[(cfg.c, cfg.gamma)], cfg.epsilon, &cfg.smo)?;
+    Ok(CvReport::new(data, &t, &o[0], cfg.folds, with_gap))
 }

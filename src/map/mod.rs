@@ -3,3 +3,4 @@
 
 pub mod cv;
 pub mod dataset;
+pub mod svm;
