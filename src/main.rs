@@ -16,6 +16,8 @@ use etwin::slurry::output::{results_json, write_all};
 use etwin::slurry::protocol::{self, Checkpointing, Progress, RunState};
 use etwin::{Error, Result};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "etwin",
@@ -54,7 +56,7 @@ enum Command {
     /// The porosity / mass-loading map on measured electrodes.
     Map {
         #[command(subcommand)]
-        command: MapCommand,
+        command: cli::map::MapCommand,
     },
     /// Check a scenario (and its force field) without running it.
     Validate {
@@ -108,34 +110,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum MapCommand {
-    /// Grouped k-fold cross-validation (a group is one slurry: AM %, solid-to-liquid), on the
-    /// reference's three inputs (AM %, solid-to-liquid, viscosity) and with the comma gap.
-    Cv {
-        /// Measurements CSV (see the column table in the README).
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value_t = 5)]
-        folds: usize,
-        /// Seed of the slurry-to-fold assignment and of the SVM solver.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// SVM cost C.
-        #[arg(long, default_value_t = 50.0)]
-        c: f64,
-        /// RBF γ (inputs standardised).
-        #[arg(long, default_value_t = 0.1)]
-        gamma: f64,
-        /// Write `row,fold` (0-based data rows) here, to reuse the folds elsewhere.
-        #[arg(long)]
-        folds_out: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let pool = match rayon::ThreadPoolBuilder::new()
@@ -167,7 +141,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             json,
         } => run_scenario(scenario, out, resume, checkpoint_every, json),
         Command::Validate { scenario } => validate(&scenario),
-        Command::Map { command } => map(command),
+        Command::Map { command } => cli::map::run(command),
         Command::Forces {
             structure,
             forcefield,
@@ -464,69 +438,6 @@ fn run_scenario(
     eprintln!("\nphase        time[s]");
     for (k, s) in &run.timing {
         eprintln!("{k:<12} {s:>8.2}");
-    }
-    Ok(())
-}
-
-fn map(cmd: MapCommand) -> Result<()> {
-    use etwin::map::{cv, dataset};
-    let MapCommand::Cv {
-        data,
-        folds,
-        seed,
-        c,
-        gamma,
-        folds_out,
-        json,
-    } = cmd;
-    let rows = dataset::load(&data)?;
-    let cfg = cv::CvConfig {
-        folds,
-        seed,
-        c,
-        gamma,
-        ..Default::default()
-    };
-    let t = std::time::Instant::now();
-    let assignment = cv::group_folds(&rows, folds, seed);
-    let three = cv::cross_validate(&rows, &assignment, &cfg, false)?;
-    let gap = cv::cross_validate(&rows, &assignment, &cfg, true)?;
-    let seconds = t.elapsed().as_secs_f64();
-    if let Some(path) = folds_out {
-        etwin::io::atomic::write_atomic(&path, |w: &mut dyn std::io::Write| {
-            writeln!(w, "row,fold")?;
-            for (r, f) in assignment.iter().enumerate() {
-                writeln!(w, "{r},{f}")?;
-            }
-            Ok(())
-        })?;
-    }
-    if json {
-        let v = json!({ "three_inputs": three, "with_gap": gap, "seconds": seconds });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| Error::Setup(e.to_string()))?
-        );
-    } else {
-        println!(
-            "{} electrodes from {} slurries, {folds}-fold grouped CV, C = {c}, γ = {gamma}",
-            three.rows, three.slurries
-        );
-        for (name, r) in [("AM %, S-to-L, viscosity", &three), ("… + comma gap", &gap)] {
-            println!("{name}:");
-            println!(
-                "  mass-loading class  accuracy {:.3}  balanced {:.3}   porosity class  accuracy {:.3}  balanced {:.3}",
-                r.mass_loading_class.accuracy,
-                r.mass_loading_class.balanced_accuracy,
-                r.porosity_class.accuracy,
-                r.porosity_class.balanced_accuracy
-            );
-            println!(
-                "  mass loading  MAE {:.2} mg/cm²  R² {:.3}   porosity  MAE {:.2} %  R² {:.3}",
-                r.mass_loading.mae, r.mass_loading.r2, r.porosity.mae, r.porosity.r2
-            );
-        }
-        eprintln!("\ntraining + cross-validation: {seconds:.2} s");
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::map::dataset::Electrode;
@@ -48,7 +48,7 @@ impl Default for CvConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassMetrics {
     pub accuracy: f64,
     /// Mean recall over the classes present [-].
@@ -59,7 +59,7 @@ pub struct ClassMetrics {
     pub edges: [f64; 2],
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegressionMetrics {
     /// Mean absolute error [target unit].
     pub mae: f64,
@@ -148,13 +148,29 @@ impl Targets {
     }
 }
 
-/// Out-of-fold predictions of the four targets for every row.
+/// One target of a cross-validation: classes or a value.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    Class(&'a [i32]),
+    Value(&'a [f64]),
+}
+
+impl Targets {
+    /// Mass-loading class, porosity class, mass loading, porosity.
+    pub fn list(&self) -> [Target<'_>; 4] {
+        [
+            Target::Class(&self.mass_loading_class),
+            Target::Class(&self.porosity_class),
+            Target::Value(&self.mass_loading),
+            Target::Value(&self.porosity),
+        ]
+    }
+}
+
+/// Out-of-fold predictions for every row, one vector per target (classes as their number).
 #[derive(Debug, Clone)]
 pub struct OutOfFold {
-    pub mass_loading_class: Vec<i32>,
-    pub porosity_class: Vec<i32>,
-    pub mass_loading: Vec<f64>,
-    pub porosity: Vec<f64>,
+    pub predictions: Vec<Vec<f64>>,
     /// Every SMO run met its tolerance.
     pub converged: bool,
 }
@@ -169,16 +185,45 @@ pub fn standardise(y: &[f64]) -> (f64, f64, Vec<f64>) {
     (mean, sd, y.iter().map(|v| (v - mean) / sd).collect())
 }
 
+/// Hyper-parameters shared by every fit of a cross-validation.
+#[derive(Debug, Clone, Copy)]
+pub struct FitSettings {
+    /// SVR ε-tube on standardised targets [-].
+    pub epsilon: f64,
+    pub smo: SmoSettings,
+}
+
+/// Trains one target on a kernel matrix; returns its predictions from the kernel rows `k`.
+fn fit_predict(
+    gram: &Gram,
+    target: Target,
+    train: &[usize],
+    k: &[Vec<f64>],
+    c: f64,
+    fit: &FitSettings,
+) -> (Vec<f64>, bool) {
+    match target {
+        Target::Class(y) => {
+            let m = OneVsOne::train(gram, &train.iter().map(|&i| y[i]).collect::<Vec<_>>(), c, &fit.smo);
+            (k.iter().map(|r| m.predict(r) as f64).collect(), m.converged())
+        }
+        Target::Value(y) => {
+            let (mean, sd, z) = standardise(&train.iter().map(|&i| y[i]).collect::<Vec<_>>());
+            let m = train_svr(gram, &z, c, fit.epsilon, &fit.smo);
+            (k.iter().map(|r| mean + sd * m.decision(r)).collect(), m.converged)
+        }
+    }
+}
+
 /// Out-of-fold predictions for each (C, γ) in `grid`; folds × distinct γ run in parallel and
-/// share one kernel matrix across the C values.
+/// share one kernel matrix across the C values and targets.
 pub fn out_of_fold(
     x: &[Vec<f64>],
-    t: &Targets,
+    targets: &[Target],
     folds: &[usize],
     k: usize,
     grid: &[(f64, f64)],
-    epsilon: f64,
-    smo: &SmoSettings,
+    fit: &FitSettings,
 ) -> Result<Vec<OutOfFold>> {
     if k < 2 {
         return Err(Error::Setup("cross-validation needs at least 2 folds".into()));
@@ -193,7 +238,7 @@ pub fn out_of_fold(
     gammas.sort_by(f64::total_cmp);
     gammas.dedup();
     let tasks: Vec<(usize, f64)> = (0..k).flat_map(|f| gammas.iter().map(move |&g| (f, g))).collect();
-    type Piece = (usize, Vec<usize>, [Vec<f64>; 4], bool);
+    type Piece = (usize, Vec<usize>, Vec<Vec<f64>>, bool);
     let pieces: Vec<Vec<Piece>> = tasks
         .par_iter()
         .map(|&(f, gamma)| {
@@ -204,25 +249,19 @@ pub fn out_of_fold(
             let xte: Vec<Vec<f64>> = test.iter().map(|&i| scaler.apply(&x[i])).collect();
             let gram = Gram::rbf(&xtr, gamma);
             let kte = cross_kernel(&xte, &xtr, gamma);
-            let pick_i = |v: &[i32]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            let pick_f = |v: &[f64]| train.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            let (mlc, pc) = (pick_i(&t.mass_loading_class), pick_i(&t.porosity_class));
-            let (ml, por) = (standardise(&pick_f(&t.mass_loading)), standardise(&pick_f(&t.porosity)));
             grid.iter()
                 .enumerate()
                 .filter(|(_, g)| g.1 == gamma)
                 .map(|(gi, &(c, _))| {
-                    let a = OneVsOne::train(&gram, &mlc, c, smo);
-                    let b = OneVsOne::train(&gram, &pc, c, smo);
-                    let r1 = train_svr(&gram, &ml.2, c, epsilon, smo);
-                    let r2 = train_svr(&gram, &por.2, c, epsilon, smo);
-                    let converged = a.converged() && b.converged() && r1.converged && r2.converged;
-                    let preds = [
-                        kte.iter().map(|r| a.predict(r) as f64).collect(),
-                        kte.iter().map(|r| b.predict(r) as f64).collect(),
-                        kte.iter().map(|r| ml.0 + ml.1 * r1.decision(r)).collect(),
-                        kte.iter().map(|r| por.0 + por.1 * r2.decision(r)).collect(),
-                    ];
+                    let mut converged = true;
+                    let preds = targets
+                        .iter()
+                        .map(|&t| {
+                            let (p, ok) = fit_predict(&gram, t, &train, &kte, c, fit);
+                            converged &= ok;
+                            p
+                        })
+                        .collect();
                     (gi, test.clone(), preds, converged)
                 })
                 .collect()
@@ -230,10 +269,7 @@ pub fn out_of_fold(
         .collect();
     let mut out = vec![
         OutOfFold {
-            mass_loading_class: vec![0; n],
-            porosity_class: vec![0; n],
-            mass_loading: vec![0.0; n],
-            porosity: vec![0.0; n],
+            predictions: vec![vec![0.0; n]; targets.len()],
             converged: true,
         };
         grid.len()
@@ -241,11 +277,10 @@ pub fn out_of_fold(
     for (gi, test, p, converged) in pieces.into_iter().flatten() {
         let o = &mut out[gi];
         o.converged &= converged;
-        for (r, &i) in test.iter().enumerate() {
-            o.mass_loading_class[i] = p[0][r] as i32;
-            o.porosity_class[i] = p[1][r] as i32;
-            o.mass_loading[i] = p[2][r];
-            o.porosity[i] = p[3][r];
+        for (t, pt) in p.iter().enumerate() {
+            for (r, &i) in test.iter().enumerate() {
+                o.predictions[t][i] = pt[r];
+            }
         }
     }
     Ok(out)
@@ -280,6 +315,10 @@ pub fn regression_metrics(truth: &[f64], pred: &[f64]) -> RegressionMetrics {
     }
 }
 
+pub fn as_classes(v: &[f64]) -> Vec<i32> {
+    v.iter().map(|&c| c as i32).collect()
+}
+
 /// Terciles of `v`.
 fn terciles(v: &[f64]) -> [f64; 2] {
     let mut s = v.to_vec();
@@ -292,16 +331,17 @@ impl CvReport {
         let mut slurries: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
         slurries.sort_unstable();
         slurries.dedup();
+        let p = &o.predictions;
         CvReport {
             features: feature_names(with_gap),
             folds,
             rows: data.len(),
             slurries: slurries.len(),
             converged: o.converged,
-            mass_loading_class: class_metrics(&t.mass_loading_class, &o.mass_loading_class, t.mass_loading_edges),
-            porosity_class: class_metrics(&t.porosity_class, &o.porosity_class, t.porosity_edges),
-            mass_loading: regression_metrics(&t.mass_loading, &o.mass_loading),
-            porosity: regression_metrics(&t.porosity, &o.porosity),
+            mass_loading_class: class_metrics(&t.mass_loading_class, &as_classes(&p[0]), t.mass_loading_edges),
+            porosity_class: class_metrics(&t.porosity_class, &as_classes(&p[1]), t.porosity_edges),
+            mass_loading: regression_metrics(&t.mass_loading, &p[2]),
+            porosity: regression_metrics(&t.porosity, &p[3]),
         }
     }
 }
@@ -310,6 +350,10 @@ impl CvReport {
 pub fn cross_validate(data: &[Electrode], folds: &[usize], cfg: &CvConfig, with_gap: bool) -> Result<CvReport> {
     let x: Vec<Vec<f64>> = data.iter().map(|e| features(e, with_gap)).collect();
     let t = Targets::new(data, cfg.mass_loading_edges, cfg.porosity_edges);
-    let o = out_of_fold(&x, &t, folds, cfg.folds, &[(cfg.c, cfg.gamma)], cfg.epsilon, &cfg.smo)?;
+    let fit = FitSettings {
+        epsilon: cfg.epsilon,
+        smo: cfg.smo,
+    };
+    let o = out_of_fold(&x, &t.list(), folds, cfg.folds, &[(cfg.c, cfg.gamma)], &fit)?;
     Ok(CvReport::new(data, &t, &o[0], cfg.folds, with_gap))
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::error::{Error, Location, Result};
 
 /// One measured electrode.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Electrode {
     pub am_wt_percent: f64,
     pub stol_percent: f64,
@@ -64,6 +64,23 @@ pub fn load(path: &Path) -> Result<Vec<Electrode>> {
 }
 
 pub fn parse(src: &str, file: &str) -> Result<Vec<Electrode>> {
+    Ok(read_columns(src, file, &COLUMNS)?
+        .into_iter()
+        .map(|v| Electrode {
+            am_wt_percent: v[0],
+            stol_percent: v[1],
+            gap_um: v[2],
+            viscosity_pa_s: v[3],
+            mass_loading_mg_cm2: v[4],
+            porosity_percent: v[5],
+        })
+        .collect())
+}
+
+/// The numeric columns `columns` ((canonical, alternative) header names) of a CSV text,
+/// one vector per data row in `columns` order. The separator is `;` when the header has
+/// one, else `,`.
+pub fn read_columns(src: &str, file: &str, columns: &[(&str, &str)]) -> Result<Vec<Vec<f64>>> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut lines = src.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((hline, header)) = lines.next() else {
@@ -76,24 +93,25 @@ pub fn parse(src: &str, file: &str) -> Result<Vec<Electrode>> {
             "see the column table in the docs",
         ));
     };
-    let names: Vec<&str> = header.split(',').map(str::trim).collect();
-    let mut index = [0usize; 6];
-    for (k, (canon, reference)) in COLUMNS.iter().enumerate() {
-        index[k] = names.iter().position(|n| n == canon || n == reference).ok_or_else(|| {
+    let sep = if header.contains(';') { ';' } else { ',' };
+    let names: Vec<&str> = header.split(sep).map(str::trim).collect();
+    let mut index = Vec::with_capacity(columns.len());
+    for (canon, alt) in columns {
+        index.push(names.iter().position(|n| n == canon || n == alt).ok_or_else(|| {
             err(
                 file,
                 hline + 1,
                 1,
                 format!("no column `{canon}`"),
-                &format!("a column named `{canon}` or `{reference}`"),
+                &format!("a column named `{canon}` or `{alt}`"),
                 "columns are found by header name; the order does not matter",
             )
-        })?;
+        })?);
     }
     let mut out = Vec::new();
     for (ln, line) in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        let mut v = [0.0; 6];
+        let cells: Vec<&str> = line.split(sep).collect();
+        let mut v = Vec::with_capacity(columns.len());
         for (k, &c) in index.iter().enumerate() {
             let col = cells[..c.min(cells.len())]
                 .iter()
@@ -106,7 +124,7 @@ pub fn parse(src: &str, file: &str) -> Result<Vec<Electrode>> {
                     file,
                     ln + 1,
                     col,
-                    format!("cannot read `{cell}` as {}", COLUMNS[k].0),
+                    format!("cannot read `{cell}` as {}", columns[k].0),
                     "a number",
                     "numeric cells only; remove text or fill the gap",
                 )
@@ -121,16 +139,9 @@ pub fn parse(src: &str, file: &str) -> Result<Vec<Electrode>> {
                     "replace NaN",
                 ));
             }
-            v[k] = x;
+            v.push(x);
         }
-        out.push(Electrode {
-            am_wt_percent: v[0],
-            stol_percent: v[1],
-            gap_um: v[2],
-            viscosity_pa_s: v[3],
-            mass_loading_mg_cm2: v[4],
-            porosity_percent: v[5],
-        });
+        out.push(v);
     }
     if out.is_empty() {
         return Err(err(
