@@ -7,6 +7,7 @@ pub mod bench;
 pub mod error;
 pub mod io;
 pub mod map;
+pub mod recommend;
 pub mod scenario;
 pub mod sim;
 pub mod slurry;

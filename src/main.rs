@@ -58,6 +58,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::map::MapCommand,
     },
+    /// Set-points (AM %, solid-to-liquid, comma gap, calender gap) for a target electrode,
+    /// from a trained map; or their leave-one-slurry-out validation.
+    Recommend(cli::recommend::RecommendArgs),
     /// Check a scenario (and its force field) without running it.
     Validate {
         /// Scenario RON file.
@@ -142,6 +145,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         } => run_scenario(scenario, out, resume, checkpoint_every, json),
         Command::Validate { scenario } => validate(&scenario),
         Command::Map { command } => cli::map::run(command),
+        Command::Recommend(args) => cli::recommend::run(args),
         Command::Forces {
             structure,
             forcefield,

@@ -15,7 +15,7 @@ use etwin::map::plot::{plot_maps, PlotSettings};
 use etwin::map::svm::SmoSettings;
 use etwin::{Error, Result};
 
-use super::{edges, print_json};
+use super::{pair, print_json};
 
 #[derive(Subcommand)]
 pub enum MapCommand {
@@ -65,10 +65,10 @@ pub enum MapCommand {
         #[arg(long, value_delimiter = ',', default_value = "0.01,0.03,0.1,0.3,1")]
         gamma_grid: Vec<f64>,
         /// Mass-loading class edges [mg/cm²]: Low < a ≤ Medium < b ≤ High.
-        #[arg(long, value_parser = edges, default_value = "20,35")]
+        #[arg(long, value_parser = pair, default_value = "20,35")]
         mass_loading_classes: [f64; 2],
         /// Porosity class edges [%] (default: terciles of the data).
-        #[arg(long, value_parser = edges)]
+        #[arg(long, value_parser = pair)]
         porosity_classes: Option<[f64; 2]>,
         /// Coverage of the prediction intervals.
         #[arg(long, default_value_t = 0.9)]

@@ -1,6 +1,7 @@
 //! Command-line front ends that grew past a screen in `main.rs`.
 
 pub mod map;
+pub mod recommend;
 
 use etwin::{Error, Result};
 
@@ -13,17 +14,19 @@ pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// A comma-separated list of numbers, e.g. `1,10,50`.
-fn number_list(s: &str) -> std::result::Result<Vec<f64>, String> {
-    s.split(',')
+/// Two increasing numbers `a,b` or `a..b` (class edges, ranges).
+pub fn pair(s: &str) -> std::result::Result<[f64; 2], String> {
+    let parts: Vec<&str> = if s.contains("..") {
+        s.split("..").collect()
+    } else {
+        s.split(',').collect()
+    };
+    let v: Vec<f64> = parts
+        .iter()
         .map(|v| v.trim().parse::<f64>().map_err(|_| format!("`{v}` is not a number")))
-        .collect()
-}
-
-/// Two increasing numbers `a,b`.
-pub fn edges(s: &str) -> std::result::Result<[f64; 2], String> {
-    match number_list(s)?.as_slice() {
-        &[a, b] if a < b => Ok([a, b]),
-        _ => Err("expected two increasing numbers, e.g. 20,35".into()),
+        .collect::<std::result::Result<_, _>>()?;
+    match v.as_slice() {
+        &[a, b] if a <= b => Ok([a, b]),
+        _ => Err("expected two increasing numbers, e.g. 20,35 or 60..72".into()),
     }
 }
