@@ -8,36 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use etwin::map::cv::{cross_validate, group_folds, CvConfig};
-use etwin::map::dataset::Electrode;
 use etwin::map::svm::{cross_kernel, train_svc, train_svr, Gram, SmoSettings};
-
-/// 12 slurries × 8 coatings; mass loading grows with gap and solid content.
-fn synthetic() -> Vec<Electrode> {
-    let mut v = Vec::new();
-    for (s, (am, stol)) in [94.0, 96.0]
-        .iter()
-        .flat_map(|&a| [60.0, 64.0, 68.0, 72.0, 76.0, 80.0].map(move |b| (a, b)))
-        .enumerate()
-    {
-        for g in 0..8 {
-            let gap = 50.0 + 50.0 * g as f64;
-            let ml = gap * stol / 1000.0 + 0.1 * s as f64;
-            v.push(Electrode {
-                am_wt_percent: am,
-                stol_percent: stol,
-                gap_um: gap,
-                viscosity_pa_s: 1.0 + 0.1 * stol - 5.0,
-                mass_loading_mg_cm2: ml,
-                porosity_percent: 40.0 + 0.05 * gap,
-            });
-        }
-    }
-    v
-}
 
 #[test]
 fn folds_hold_out_whole_slurries_and_cv_is_deterministic() {
-    let data = synthetic();
+    let data = common::synthetic_electrodes(1);
     let folds = group_folds(&data, 4, 3);
     for (a, b) in data.iter().zip(&folds) {
         for (c, d) in data.iter().zip(&folds) {
@@ -161,7 +136,7 @@ fn smo_agrees_with_smartcore() {
     use smartcore::svm::svc::{SVCParameters, SVC};
     use smartcore::svm::svr::{SVRParameters, SVR};
     use smartcore::svm::Kernels;
-    let data = synthetic();
+    let data = common::synthetic_electrodes(1);
     let x: Vec<Vec<f64>> = data
         .iter()
         .map(|e| vec![e.stol_percent / 10.0 - 7.0, e.gap_um / 100.0 - 2.5])
@@ -199,4 +174,168 @@ fn smo_agrees_with_smartcore() {
     eprintln!("SVR: largest difference from smartcore {worst:.2e}");
     assert_eq!(label_diff, 0, "labels differ away from the boundary");
     assert!(worst < 0.02, "SVR values differ by {worst}");
+}
+
+/// A calendering table in the reference's `;` layout: porosity after = 0.1 + 0.4·before
+/// − 0.0004·thickness + 0.001·gap (± 0.002).
+fn write_calendering(path: &Path) {
+    let mut s = String::from(";X.NMC;S.to.L;calender.gap.um;porosite_before;thickness_before;porosity;sd\n");
+    for i in 0..12 {
+        let (pb, t, g) = (
+            0.42 + 0.006 * i as f64,
+            130.0 + 5.0 * (i % 5) as f64,
+            [1.0, 25.0, 44.0, 100.0][i % 4],
+        );
+        let after = 0.1 + 0.4 * pb - 0.0004 * t + 0.001 * g + if i % 2 == 0 { 0.002 } else { -0.002 };
+        s += &format!("{i};0.96;69;{g};{pb};{t};{after};0.003\n");
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// Share of the image's pixels per colour, most common first.
+fn colour_shares(png: &Path) -> Vec<([u8; 3], f64)> {
+    let img = image::open(png).unwrap().to_rgb8();
+    let mut counts: std::collections::HashMap<[u8; 3], usize> = Default::default();
+    for p in img.pixels() {
+        *counts.entry(p.0).or_default() += 1;
+    }
+    let n = (img.width() * img.height()) as f64;
+    let mut v: Vec<([u8; 3], f64)> = counts.into_iter().map(|(c, k)| (c, k as f64 / n)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// Train → predict → plot through the command line on synthetic electrodes.
+#[test]
+fn train_predict_and_plot_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cal, model) = (
+        tmp.path().join("data.csv"),
+        tmp.path().join("cal.csv"),
+        tmp.path().join("model.json"),
+    );
+    common::write_electrodes(&data, &common::synthetic_electrodes(3));
+    write_calendering(&cal);
+    let o = etwin(
+        &[
+            "map",
+            "train",
+            "--json",
+            "--c-grid",
+            "10,50",
+            "--gamma-grid",
+            "0.1,0.3",
+            "--folds",
+            "4",
+            "--mass-loading-classes",
+            "16,24",
+            "--data",
+        ],
+        &[&data, Path::new("--calendering"), &cal, Path::new("--out"), &model],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = &s["summary"];
+    assert_eq!(summary["data"]["rows"], 288);
+    assert!(summary["mass_loading"]["cv"]["r2"].as_f64().unwrap() > 0.9, "{summary}");
+    assert!([10.0, 50.0].contains(&summary["mass_loading"]["choice"]["c"].as_f64().unwrap()));
+    // The exact linear calendering law is recovered to within its ±0.002 noise.
+    let cal_mae = summary["calendering"]["loo_mae"].as_f64().unwrap();
+    assert!(cal_mae < 0.005, "calendering leave-one-out MAE {cal_mae}");
+
+    let o = etwin(
+        &[
+            "map", "predict", "--am", "96", "--stol", "70", "--gap", "200", "--json", "--model",
+        ],
+        &[&model],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ml = &p["mass_loading"];
+    let (v, lo, hi) = (
+        ml["value"].as_f64().unwrap(),
+        ml["low"].as_f64().unwrap(),
+        ml["high"].as_f64().unwrap(),
+    );
+    // Truth at these settings: 200·70/1000 + 0.1·slurry index (9 for AM 96, S-to-L 72 … 64).
+    assert!(lo < v && v < hi && (v - 14.8).abs() < 2.0, "{ml}");
+    assert!(p["viscosity_predicted"]["value"].as_f64().unwrap() > 0.0);
+    let votes: u64 = p["mass_loading_class"]["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(votes, 3);
+
+    // Missing input and a damaged model file: clear errors, exit code 1.
+    let o = etwin(&["map", "predict", "--am", "96", "--stol", "70", "--model"], &[&model]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give --gap"));
+    let broken = tmp.path().join("broken.json");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&broken, &text[..text.len() / 2]).unwrap();
+    let o = etwin(
+        &[
+            "map", "predict", "--am", "96", "--stol", "70", "--gap", "100", "--model",
+        ],
+        &[&broken],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}:", broken.display())) && err.contains("train it again"),
+        "{err}"
+    );
+
+    // The maps: one PNG per class target and AM content, not blank.
+    let maps = tmp.path().join("maps");
+    let o = etwin(
+        &["map", "plot", "--gap", "250", "--model"],
+        &[&model, Path::new("--out"), &maps],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files: Vec<PathBuf> = String::from_utf8_lossy(&o.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    let ml96 = maps.join("mass_loading_class_am96.png");
+    assert!(files.contains(&ml96));
+    for f in &files {
+        let shares = colour_shares(f);
+        let white = shares.iter().find(|c| c.0 == [255, 255, 255]).map_or(0.0, |c| c.1);
+        assert!(white < 0.5, "{}: {white:.2} of the image is white", f.display());
+        assert!(shares[0].1 > 0.2, "{}: no class region fills the plane", f.display());
+        assert!(
+            shares.len() > 20,
+            "{}: {} colours only (no text, points?)",
+            f.display(),
+            shares.len()
+        );
+    }
+    // Mass loading at a 250 µm gap crosses the 16 mg/cm² edge inside the plane: two class
+    // colours each fill a visible part of the AM 96 map.
+    let big: Vec<_> = colour_shares(&ml96)
+        .into_iter()
+        .filter(|c| c.1 > 0.02 && c.0 != [255, 255, 255])
+        .collect();
+    assert!(big.len() >= 2, "{big:?}");
+}
+
+#[test]
+fn trained_model_does_not_depend_on_the_thread_count() {
+    use etwin::map::model::{train, TrainConfig};
+    let data = common::synthetic_electrodes(1);
+    let cfg = TrainConfig {
+        folds: 4,
+        c_grid: vec![10.0, 50.0],
+        gamma_grid: vec![0.1, 0.3],
+        ..Default::default()
+    };
+    let run = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+            .install(|| serde_json::to_string(&train(&data, ("s", b""), None, &cfg).unwrap()).unwrap())
+    };
+    assert_eq!(run(1), run(3));
 }

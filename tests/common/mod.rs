@@ -151,3 +151,43 @@ pub fn shifted_force_minimum(c: &LjCoeff, mut lo: f64, mut hi: f64) -> f64 {
     }
     0.5 * (lo + hi)
 }
+
+/// 12 slurries (AM 94 / 96 wt %, solid-to-liquid 60–80 %) × 8 comma gaps × `replicates`:
+/// loading grows with gap and solid content, the viscosity at the coating shear rate
+/// with solid content and (shear thinning) with the gap, porosity with the gap.
+pub fn synthetic_electrodes(replicates: usize) -> Vec<etwin::map::dataset::Electrode> {
+    let mut v = Vec::new();
+    for (s, (am, stol)) in [94.0, 96.0]
+        .iter()
+        .flat_map(|&a| [60.0, 64.0, 68.0, 72.0, 76.0, 80.0].map(move |b| (a, b)))
+        .enumerate()
+    {
+        for g in 0..8 {
+            let gap = 50.0 + 50.0 * g as f64;
+            for r in 0..replicates {
+                let jitter = 0.02 * (r as f64 - 0.5 * (replicates as f64 - 1.0));
+                v.push(etwin::map::dataset::Electrode {
+                    am_wt_percent: am,
+                    stol_percent: stol,
+                    gap_um: gap,
+                    viscosity_pa_s: (0.1 * stol - 4.0) * (gap / 200.0).powf(0.3),
+                    mass_loading_mg_cm2: gap * stol / 1000.0 + 0.1 * s as f64 + jitter * 10.0,
+                    porosity_percent: 40.0 + 0.05 * gap + jitter * 20.0,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// Writes electrodes as a CSV with the canonical headers.
+pub fn write_electrodes(path: &std::path::Path, rows: &[etwin::map::dataset::Electrode]) {
+    let mut s = String::from("am[wt%],stol[%],gap[um],viscosity[Pa s],mass_loading[mg/cm2],porosity[%]\n");
+    for e in rows {
+        s += &format!(
+            "{},{},{},{},{},{}\n",
+            e.am_wt_percent, e.stol_percent, e.gap_um, e.viscosity_pa_s, e.mass_loading_mg_cm2, e.porosity_percent
+        );
+    }
+    std::fs::write(path, s).unwrap();
+}
