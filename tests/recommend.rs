@@ -7,7 +7,6 @@ use std::process::Command;
 
 use etwin::map::cv::FitSettings;
 use etwin::map::model::{train, TrainConfig};
-use etwin::map::svm::SmoSettings;
 use etwin::recommend::validate::leave_one_slurry_out;
 use etwin::recommend::{recommend, Space, Targets};
 
@@ -16,10 +15,7 @@ fn config() -> TrainConfig {
         folds: 4,
         c_grid: vec![50.0],
         gamma_grid: vec![0.3],
-        fit: FitSettings {
-            epsilon: 0.1,
-            smo: SmoSettings::default(),
-        },
+        fit: FitSettings::default(),
         ..Default::default()
     }
 }

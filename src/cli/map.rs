@@ -12,7 +12,6 @@ use etwin::map::cv::{self, FitSettings};
 use etwin::map::dataset;
 use etwin::map::model::{self, MapModel, TrainConfig, ValueModel, ValuePrediction};
 use etwin::map::plot::{plot_maps, PlotSettings};
-use etwin::map::svm::SmoSettings;
 use etwin::{Error, Result};
 
 use super::{pair, print_json};
@@ -149,10 +148,7 @@ pub fn run(cmd: MapCommand) -> Result<()> {
                 seed,
                 c_grid,
                 gamma_grid,
-                fit: FitSettings {
-                    epsilon: 0.1,
-                    smo: SmoSettings::default(),
-                },
+                fit: FitSettings::default(),
                 with_gap: !no_gap,
                 mass_loading_edges: mass_loading_classes,
                 porosity_edges: porosity_classes,

@@ -10,7 +10,6 @@ use serde_json::json;
 use etwin::map::cv::FitSettings;
 use etwin::map::dataset;
 use etwin::map::model::{MapModel, TrainConfig, ValuePrediction};
-use etwin::map::svm::SmoSettings;
 use etwin::recommend::validate::leave_one_slurry_out;
 use etwin::recommend::{recommend, Candidate, Space, Targets};
 use etwin::Result;
@@ -168,10 +167,7 @@ fn validate(data: &std::path::Path, a: &RecommendArgs) -> Result<()> {
     let cfg = TrainConfig {
         c_grid: a.c_grid.clone(),
         gamma_grid: a.gamma_grid.clone(),
-        fit: FitSettings {
-            epsilon: 0.1,
-            smo: SmoSettings::default(),
-        },
+        fit: FitSettings::default(),
         ..Default::default()
     };
     let t = Instant::now();

@@ -193,6 +193,15 @@ pub struct FitSettings {
     pub smo: SmoSettings,
 }
 
+impl Default for FitSettings {
+    fn default() -> Self {
+        FitSettings {
+            epsilon: 0.1,
+            smo: SmoSettings::default(),
+        }
+    }
+}
+
 /// Trains one target on a kernel matrix; returns its predictions from the kernel rows `k`.
 fn fit_predict(
     gram: &Gram,

@@ -18,7 +18,7 @@ use crate::map::cv::{
     ClassMetrics, FitSettings, OutOfFold, RegressionMetrics, Target, Targets,
 };
 use crate::map::dataset::Electrode;
-use crate::map::svm::{train_svr, vote, Expansion, Gram, OneVsOne, Scaler, SmoSettings};
+use crate::map::svm::{train_svr, vote, Expansion, Gram, OneVsOne, Scaler};
 
 pub const VERSION: u32 = 1;
 pub const CLASS_NAMES: [&str; 3] = ["Low", "Medium", "High"];
@@ -49,10 +49,7 @@ impl Default for TrainConfig {
             seed: 1,
             c_grid: vec![1.0, 10.0, 50.0, 200.0],
             gamma_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0],
-            fit: FitSettings {
-                epsilon: 0.1,
-                smo: SmoSettings::default(),
-            },
+            fit: FitSettings::default(),
             with_gap: true,
             mass_loading_edges: [20.0, 35.0],
             porosity_edges: None,
