@@ -127,7 +127,7 @@ impl Space {
             gap: range(|e| e.gap_um),
             gap_step: 5.0,
             viscosity: range(|e| e.viscosity_pa_s),
-            calender_gap: m.calendering.as_ref().map(|c| c.domain[2]),
+            calender_gap: m.calendering.as_ref().map(|c| c.domain[3]),
             calender_gap_step: 1.0,
             stol_per_am: true,
             am_density: 4.65,
@@ -243,23 +243,23 @@ fn calender(m: &MapModel, s: &Space, c: &mut Candidate, target: f64) -> Result<(
                 .into(),
         )
     })?;
-    let range = s.calender_gap.unwrap_or(cal.domain[2]);
-    let (e, t) = (c.porosity_dry.value, c.thickness_dry.value);
+    let range = s.calender_gap.unwrap_or(cal.domain[3]);
+    let (x, e, t) = (c.am / 100.0, c.porosity_dry.value, c.thickness_dry.value);
     let best = steps(range, s.calender_gap_step)
         .into_iter()
         .min_by(|a, b| {
-            let d = |g: f64| (cal.predict(e, t, g).value - target).abs();
+            let d = |g: f64| (cal.predict(x, e, t, g).value - target).abs();
             d(*a).total_cmp(&d(*b))
         })
         .expect("a non-empty range");
-    let mut p = cal.predict(e, t, best);
+    let mut p = cal.predict(x, e, t, best);
     // The dried porosity's own uncertainty carried through the calendering slope.
-    let spread = (cal.half_width.powi(2) + (cal.sensitivity() * half(&c.porosity_dry)).powi(2)).sqrt();
+    let spread = (cal.half_width.powi(2) + (cal.sensitivity(best) * half(&c.porosity_dry)).powi(2)).sqrt();
     (p.low, p.high) = (p.value - spread, p.value + spread);
     c.calender_gap = Some(best);
     c.porosity_calendered = Some(p);
     c.extrapolated
-        .extend(cal.outside_domain(e, t, best).into_iter().map(String::from));
+        .extend(cal.outside_domain(x, e, t, best).into_iter().map(String::from));
     Ok(())
 }
 
