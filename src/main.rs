@@ -61,6 +61,9 @@ enum Command {
     /// Set-points (AM %, solid-to-liquid, comma gap, calender gap) for a target electrode,
     /// from a trained map; or their leave-one-slurry-out validation.
     Recommend(cli::recommend::RecommendArgs),
+    /// Characterize a structure: porosity (voxelized, CBD nano-porosity counted), thickness,
+    /// density, mass loading, CBD profile along z, contacts.
+    Analyze(cli::analyze::AnalyzeArgs),
     /// Check a scenario (and its force field) without running it.
     Validate {
         /// Scenario RON file.
@@ -146,6 +149,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Validate { scenario } => validate(&scenario),
         Command::Map { command } => cli::map::run(command),
         Command::Recommend(args) => cli::recommend::run(args),
+        Command::Analyze(args) => cli::analyze::run(args),
         Command::Forces {
             structure,
             forcefield,

@@ -1,3 +1,4 @@
 //! Analysis of simulation output.
 
 pub mod stats;
+pub mod structure;

@@ -1,5 +1,6 @@
 //! Command-line front ends that grew past a screen in `main.rs`.
 
+pub mod analyze;
 pub mod map;
 pub mod recommend;
 

@@ -1,0 +1,356 @@
+//! Characterization of an electrode structure (after drying or calendering): porosity by
+//! voxelization with the CBD nano-porosity counted, thickness, density, mass loading, the
+//! CBD profile along z, and contact counts.
+//!
+//! The control volume is the box's x–y cross-section times a z-range (the box's, the
+//! particles' extent, or given). x and y are periodic: spheres crossing a side wrap.
+//!
+//! Porosity conventions (all reported, because references differ):
+//! * `porosity_sum`: 1 − Σ V_sphere / V (overlaps counted twice, no voxels);
+//! * `porosity_union`: 1 − V(∪ spheres) / V, voxelized (overlaps once) = the pores only;
+//! * `porosity`: like `porosity_union`, but the CBD's nano-pores count as pore: a CBD voxel
+//!   is solid for (1 − φ_nano) of its volume (AM wins where AM and CBD overlap).
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::sim::particles::Particles;
+use crate::sim::simbox::SimBox;
+
+/// Which z-range is the film.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum ZRange {
+    /// The box's z bounds.
+    Box,
+    /// From the lowest to the highest sphere surface.
+    Particles,
+    /// Given bounds [µm].
+    Given(f64, f64),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisSettings {
+    /// Voxel edge [µm].
+    pub voxel_um: f64,
+    /// Types that are CBD beads (the rest is AM).
+    pub cbd_types: Vec<u32>,
+    /// Nano-porosity of the CBD phase [-].
+    pub cbd_nanoporosity: f64,
+    /// Slab thickness of the CBD profile [µm].
+    pub slab_um: f64,
+    pub z_range: ZRange,
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        AnalysisSettings {
+            voxel_um: 0.2,
+            cbd_types: vec![1],
+            cbd_nanoporosity: 0.5,
+            slab_um: 5.0,
+            z_range: ZRange::Box,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Slab {
+    /// Slab centre [µm] above the control volume's bottom.
+    pub z_um: f64,
+    /// CBD volume fraction of the slab (nano-pores included) [-].
+    pub cbd_fraction: f64,
+    /// AM volume fraction of the slab [-].
+    pub am_fraction: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Contacts {
+    pub am_am: usize,
+    pub am_cbd: usize,
+    pub cbd_cbd: usize,
+    /// Mean contacts per AM particle with CBD beads [-].
+    pub cbd_per_am: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Characterization {
+    pub am_particles: usize,
+    pub cbd_particles: usize,
+    /// Control volume: x–y area [µm²] and z bounds [µm].
+    pub area_um2: f64,
+    pub z_bottom_um: f64,
+    pub z_top_um: f64,
+    /// Sphere surfaces' extent in z [µm].
+    pub thickness_um: f64,
+    pub voxel_um: f64,
+    /// Σ sphere volumes [µm³] (AM, CBD) and the voxelized union [µm³].
+    pub volume_sum_um3: f64,
+    pub volume_am_sum_um3: f64,
+    pub volume_union_um3: f64,
+    pub porosity_sum: f64,
+    pub porosity_union: f64,
+    /// The CBD nano-pores counted as pore.
+    pub porosity: f64,
+    /// = `porosity_union`: the space outside every sphere.
+    pub porosity_pores_only: f64,
+    pub cbd_nanoporosity: f64,
+    /// Mass / control volume [g/cm³].
+    pub density_g_cm3: f64,
+    /// [mg/cm²]
+    pub mass_loading_mg_cm2: f64,
+    pub cbd_profile: Vec<Slab>,
+    pub contacts: Contacts,
+}
+
+const PORE: u8 = 0;
+const CBD: u8 = 1;
+const AM: u8 = 2;
+
+/// Characterizes `p` in box `b` (x, y periodic; tilt not supported).
+pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<Characterization> {
+    if b.tilt != [0.0; 3] {
+        return Err(Error::Setup("analysis: triclinic boxes are not supported".into()));
+    }
+    if !(s.voxel_um > 0.0 && s.slab_um > 0.0 && (0.0..1.0).contains(&s.cbd_nanoporosity)) {
+        return Err(Error::Setup(
+            "analysis: the voxel and slab sizes must be positive and the nano-porosity in [0, 1)".into(),
+        ));
+    }
+    if p.is_empty() {
+        return Err(Error::Setup("analysis: the structure has no particles".into()));
+    }
+    let n = p.len();
+    let is_cbd: Vec<bool> = p.kind.iter().map(|t| s.cbd_types.contains(t)).collect();
+    let (bottom, top) = (
+        (0..n).map(|i| p.x[i][2] - p.radius[i]).fold(f64::INFINITY, f64::min),
+        (0..n)
+            .map(|i| p.x[i][2] + p.radius[i])
+            .fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (z0, z1) = match s.z_range {
+        ZRange::Box => (b.lo[2], b.hi[2]),
+        ZRange::Particles => (bottom, top),
+        ZRange::Given(a, c) => (a, c),
+    };
+    if z1 <= z0 {
+        return Err(Error::Setup(format!("analysis: empty z-range [{z0}, {z1}] µm")));
+    }
+    let (lx, ly) = (b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]);
+    let area = lx * ly;
+    let volume = area * (z1 - z0);
+    let grid = Grid::new([lx, ly, z1 - z0], s.voxel_um);
+    let phase = grid.paint(p, &is_cbd, [b.lo[0], b.lo[1], z0]);
+    let counts = grid.count(&phase);
+    let voxel = grid.h.iter().product::<f64>();
+    let (v_am, v_cbd) = (counts[AM as usize] as f64 * voxel, counts[CBD as usize] as f64 * voxel);
+    let sphere = |i: usize| 4.0 / 3.0 * std::f64::consts::PI * p.radius[i].powi(3);
+    let volume_sum: f64 = (0..n).map(sphere).sum();
+    let volume_am_sum: f64 = (0..n).filter(|&i| !is_cbd[i]).map(sphere).sum();
+    let mass: f64 = p.mass.iter().sum();
+    let union = v_am + v_cbd;
+    Ok(Characterization {
+        am_particles: is_cbd.iter().filter(|c| !**c).count(),
+        cbd_particles: is_cbd.iter().filter(|c| **c).count(),
+        area_um2: area,
+        z_bottom_um: z0,
+        z_top_um: z1,
+        thickness_um: top - bottom,
+        voxel_um: s.voxel_um,
+        volume_sum_um3: volume_sum,
+        volume_am_sum_um3: volume_am_sum,
+        volume_union_um3: union,
+        porosity_sum: 1.0 - volume_sum / volume,
+        porosity_union: 1.0 - union / volume,
+        porosity: 1.0 - (v_am + (1.0 - s.cbd_nanoporosity) * v_cbd) / volume,
+        porosity_pores_only: 1.0 - union / volume,
+        cbd_nanoporosity: s.cbd_nanoporosity,
+        // pg / µm³ = g / cm³; pg / µm² = 0.1 mg / cm².
+        density_g_cm3: mass / volume,
+        mass_loading_mg_cm2: 0.1 * mass / area,
+        cbd_profile: grid.profile(&phase, s.slab_um),
+        contacts: contacts(p, b, &is_cbd),
+    })
+}
+
+/// A voxel grid over the control volume; x, y periodic.
+struct Grid {
+    n: [usize; 3],
+    h: [f64; 3],
+}
+
+impl Grid {
+    fn new(len: [f64; 3], voxel: f64) -> Grid {
+        let n = len.map(|l| ((l / voxel).round() as usize).max(1));
+        Grid {
+            n,
+            h: [len[0] / n[0] as f64, len[1] / n[1] as f64, len[2] / n[2] as f64],
+        }
+    }
+
+    /// Phase per voxel (centre inside a sphere): AM over CBD over pore. Parallel over
+    /// z-planes, each plane scanning the spheres that reach it.
+    fn paint(&self, p: &Particles, is_cbd: &[bool], origin: [f64; 3]) -> Vec<u8> {
+        let [nx, ny, nz] = self.n;
+        let mut by_plane: Vec<Vec<usize>> = vec![Vec::new(); nz];
+        for i in 0..p.len() {
+            let (z, r) = (p.x[i][2] - origin[2], p.radius[i]);
+            let k0 = ((z - r) / self.h[2] - 0.5).ceil().max(0.0) as usize;
+            let k1 = ((z + r) / self.h[2] - 0.5).floor();
+            if k1 < 0.0 {
+                continue;
+            }
+            for plane in by_plane.iter_mut().take((k1 as usize + 1).min(nz)).skip(k0) {
+                plane.push(i);
+            }
+        }
+        let mut phase = vec![PORE; nx * ny * nz];
+        phase
+            .par_chunks_mut(nx * ny)
+            .zip(by_plane.par_iter())
+            .enumerate()
+            .for_each(|(k, (plane, spheres))| {
+                let zc = (k as f64 + 0.5) * self.h[2];
+                for &i in spheres {
+                    let c = [p.x[i][0] - origin[0], p.x[i][1] - origin[1], p.x[i][2] - origin[2]];
+                    let r2 = p.radius[i].powi(2) - (zc - c[2]).powi(2);
+                    if r2 < 0.0 {
+                        continue;
+                    }
+                    let rr = r2.sqrt();
+                    let mark = if is_cbd[i] { CBD } else { AM };
+                    let j0 = ((c[1] - rr) / self.h[1] - 0.5).ceil() as i64;
+                    let j1 = ((c[1] + rr) / self.h[1] - 0.5).floor() as i64;
+                    for j in j0..=j1 {
+                        let yc = (j as f64 + 0.5) * self.h[1];
+                        let rx2 = r2 - (yc - c[1]).powi(2);
+                        if rx2 < 0.0 {
+                            continue;
+                        }
+                        let rx = rx2.sqrt();
+                        let i0 = ((c[0] - rx) / self.h[0] - 0.5).ceil() as i64;
+                        let i1 = ((c[0] + rx) / self.h[0] - 0.5).floor() as i64;
+                        let row = j.rem_euclid(ny as i64) as usize * nx;
+                        for ii in i0..=i1 {
+                            let v = &mut plane[row + ii.rem_euclid(nx as i64) as usize];
+                            *v = (*v).max(mark);
+                        }
+                    }
+                }
+            });
+        phase
+    }
+
+    fn count(&self, phase: &[u8]) -> [usize; 3] {
+        phase
+            .par_chunks(1 << 16)
+            .map(|c| {
+                let mut n = [0usize; 3];
+                for &v in c {
+                    n[v as usize] += 1;
+                }
+                n
+            })
+            .reduce(|| [0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
+    }
+
+    fn profile(&self, phase: &[u8], slab: f64) -> Vec<Slab> {
+        let per_plane = self.n[0] * self.n[1];
+        let planes_per_slab = ((slab / self.h[2]).round() as usize).max(1);
+        phase
+            .chunks(per_plane * planes_per_slab)
+            .enumerate()
+            .map(|(s, c)| {
+                let cbd = c.iter().filter(|&&v| v == CBD).count() as f64;
+                let am = c.iter().filter(|&&v| v == AM).count() as f64;
+                let planes = c.len() / per_plane;
+                Slab {
+                    z_um: (s * planes_per_slab) as f64 * self.h[2] + 0.5 * planes as f64 * self.h[2],
+                    cbd_fraction: cbd / c.len() as f64,
+                    am_fraction: am / c.len() as f64,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Pairs whose spheres touch or overlap (centre distance ≤ r_i + r_j), x and y periodic.
+fn contacts(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> Contacts {
+    let n = p.len();
+    let rmax = p.radius.iter().copied().fold(0.0, f64::max);
+    let l = [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]];
+    let cell = 2.0 * rmax;
+    let nc = [
+        ((l[0] / cell).floor() as usize).max(1),
+        ((l[1] / cell).floor() as usize).max(1),
+    ];
+    let zmin = p.x.iter().map(|x| x[2]).fold(f64::INFINITY, f64::min);
+    let zmax = p.x.iter().map(|x| x[2]).fold(f64::NEG_INFINITY, f64::max);
+    let nz = (((zmax - zmin) / cell).floor() as usize + 1).max(1);
+    let index = |x: &[f64; 3]| {
+        let f =
+            |v: f64, lo: f64, len: f64, m: usize| ((((v - lo) / len).rem_euclid(1.0) * m as f64) as usize).min(m - 1);
+        [
+            f(x[0], b.lo[0], l[0], nc[0]),
+            f(x[1], b.lo[1], l[1], nc[1]),
+            (((x[2] - zmin) / cell) as usize).min(nz - 1),
+        ]
+    };
+    let mut cells: Vec<Vec<usize>> = vec![Vec::new(); nc[0] * nc[1] * nz];
+    let flat = |c: [usize; 3]| (c[2] * nc[1] + c[1]) * nc[0] + c[0];
+    for i in 0..n {
+        cells[flat(index(&p.x[i]))].push(i);
+    }
+    let found: Vec<(usize, usize, usize)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let c = index(&p.x[i]);
+            let mut seen: Vec<usize> = Vec::new();
+            let mut k = (0, 0, 0);
+            for dz in -1i64..=1 {
+                let cz = c[2] as i64 + dz;
+                if cz < 0 || cz >= nz as i64 {
+                    continue;
+                }
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let cx = (c[0] as i64 + dx).rem_euclid(nc[0] as i64) as usize;
+                        let cy = (c[1] as i64 + dy).rem_euclid(nc[1] as i64) as usize;
+                        let cell = flat([cx, cy, cz as usize]);
+                        if seen.contains(&cell) {
+                            continue; // fewer than 3 cells along an axis
+                        }
+                        seen.push(cell);
+                        for &j in &cells[cell] {
+                            if j <= i {
+                                continue;
+                            }
+                            let wrap = |a: usize| {
+                                let d = p.x[j][a] - p.x[i][a];
+                                d - l[a] * (d / l[a]).round()
+                            };
+                            let dz = p.x[j][2] - p.x[i][2];
+                            let d2 = wrap(0).powi(2) + wrap(1).powi(2) + dz * dz;
+                            if d2 <= (p.radius[i] + p.radius[j]).powi(2) {
+                                match (is_cbd[i], is_cbd[j]) {
+                                    (false, false) => k.0 += 1,
+                                    (true, true) => k.2 += 1,
+                                    _ => k.1 += 1,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            k
+        })
+        .collect();
+    let (am_am, am_cbd, cbd_cbd) = found.iter().fold((0, 0, 0), |a, k| (a.0 + k.0, a.1 + k.1, a.2 + k.2));
+    let am = is_cbd.iter().filter(|c| !**c).count();
+    Contacts {
+        am_am,
+        am_cbd,
+        cbd_cbd,
+        cbd_per_am: if am > 0 { am_cbd as f64 / am as f64 } else { 0.0 },
+    }
+}
