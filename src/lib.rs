@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod drying;
 pub mod error;
 pub mod io;
 pub mod map;

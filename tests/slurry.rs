@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use etwin::io::lammps_data::DataFile;
@@ -90,69 +90,16 @@ fn recipe_reproduces_the_reference_pso_structure_counts() {
     }
 }
 
-fn run_quick(threads: usize, out: &Path) -> serde_json::Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", &threads.to_string(), "run", "--json", "--out"])
-        .arg(out)
-        .arg(root().join("scenarios/slurry_quick.ron"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
-}
-
-/// Starts the quick scenario on 2 threads, kills it (SIGKILL) once a checkpoint inside the
-/// NPT phase exists, then resumes it; returns the resumed run's JSON.
-fn run_killed_and_resumed(out: &Path) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", "2", "run", "--json", "--checkpoint-every", "0.2", "--out"])
-        .arg(out)
-        .arg(root().join("scenarios/slurry_quick.ron"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let checkpoint = out.join("checkpoint.json");
-    let started = std::time::Instant::now();
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let mid_run = std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|c| c["current"]["Npt"]["done"].as_u64().unwrap_or(0) > 0);
-        if mid_run {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be interrupted"
-        );
-        assert!(started.elapsed().as_secs() < 120, "no checkpoint appeared");
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!out.join("results.json").exists(), "killed before the end");
-    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", "2", "run", "--json", "--resume"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(
-        !checkpoint.exists(),
-        "the checkpoint is removed once the results are written"
-    );
-    serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
-}
-
 /// `etwin run scenarios/slurry_quick.ron --json`: uninterrupted on 1 thread, and on 2
 /// threads killed mid-run and resumed from its checkpoint, give the same results apart
 /// from timing; density and two viscosities with standard errors; all files written.
 #[test]
 fn quick_slurry_is_identical_on_1_and_2_threads_and_after_kill_and_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = run_quick(1, &dir.path().join("t1"));
-    let mut b = run_killed_and_resumed(&dir.path().join("t2"));
+    let scenario = root().join("scenarios/slurry_quick.ron");
+    let mut a = common::run_scenario(&scenario, 1, &dir.path().join("t1"));
+    let in_npt = |c: &serde_json::Value| c["current"]["Npt"]["done"].as_u64().unwrap_or(0) > 0;
+    let mut b = common::run_killed_and_resumed(&scenario, &dir.path().join("t2"), in_npt);
     assert!(a["timing"]["npt_s"].is_f64());
     a.as_object_mut().unwrap().remove("timing");
     b.as_object_mut().unwrap().remove("timing");

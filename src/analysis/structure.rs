@@ -12,7 +12,7 @@
 //!   is solid for (1 − φ_nano) of its volume (AM wins where AM and CBD overlap).
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::particles::Particles;
@@ -40,6 +40,10 @@ pub struct AnalysisSettings {
     /// Slab thickness of the CBD profile [µm].
     pub slab_um: f64,
     pub z_range: ZRange,
+    /// AM radius for volumes / stored radius [-]: 1 for structure files, 1 / contact factor
+    /// for the simulation's own AM spheres (their radius is the contact radius). Contacts
+    /// always use the stored radii.
+    pub am_radius_scale: f64,
 }
 
 impl Default for AnalysisSettings {
@@ -50,6 +54,7 @@ impl Default for AnalysisSettings {
             cbd_nanoporosity: 0.5,
             slab_um: 5.0,
             z_range: ZRange::Box,
+            am_radius_scale: 1.0,
         }
     }
 }
@@ -64,7 +69,7 @@ pub struct Slab {
     pub am_fraction: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Contacts {
     pub am_am: usize,
     pub am_cbd: usize,
@@ -112,7 +117,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
     if b.tilt != [0.0; 3] {
         return Err(Error::Setup("analysis: triclinic boxes are not supported".into()));
     }
-    if !(s.voxel_um > 0.0 && s.slab_um > 0.0 && (0.0..1.0).contains(&s.cbd_nanoporosity)) {
+    if !(s.voxel_um > 0.0 && s.slab_um > 0.0 && s.am_radius_scale > 0.0 && (0.0..1.0).contains(&s.cbd_nanoporosity)) {
         return Err(Error::Setup(
             "analysis: the voxel and slab sizes must be positive and the nano-porosity in [0, 1)".into(),
         ));
@@ -122,6 +127,20 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
     }
     let n = p.len();
     let is_cbd: Vec<bool> = p.kind.iter().map(|t| s.cbd_types.contains(t)).collect();
+    let contacts = contacts(p, b, &is_cbd);
+    let scaled;
+    let p = if s.am_radius_scale != 1.0 {
+        let mut q = p.clone();
+        for (r, c) in q.radius.iter_mut().zip(&is_cbd) {
+            if !c {
+                *r *= s.am_radius_scale;
+            }
+        }
+        scaled = q;
+        &scaled
+    } else {
+        p
+    };
     let (bottom, top) = (
         (0..n).map(|i| p.x[i][2] - p.radius[i]).fold(f64::INFINITY, f64::min),
         (0..n)
@@ -169,7 +188,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         density_g_cm3: mass / volume,
         mass_loading_mg_cm2: 0.1 * mass / area,
         cbd_profile: grid.profile(&phase, s.slab_um),
-        contacts: contacts(p, b, &is_cbd),
+        contacts,
     })
 }
 

@@ -65,6 +65,7 @@ pub fn run(a: AnalyzeArgs) -> Result<()> {
         cbd_nanoporosity: a.nanoporosity,
         slab_um: a.slab,
         z_range: z_range(&a.z_range)?,
+        am_radius_scale: 1.0,
     };
     let c = characterize(&d.particles, &d.simbox, &settings)?;
     let seconds = t.elapsed().as_secs_f64();

@@ -3,6 +3,7 @@
 //! Dimensioned values are a number in the documented unit or a string with a unit
 //! (see [`quantity`]). Every error names file:line:col, the key path and a hint.
 
+pub mod drying;
 pub mod quantity;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub struct Scenario {
     pub seed: u64,
     pub formulation: Formulation,
     pub forcefield: ForceFieldSpec,
+    /// The dry-state force field used from the end of drying (or its freeze point);
+    /// default: the wet one with the CBD bead at the formulation's dry diameter and density.
+    #[serde(default)]
+    pub forcefield_dry: Option<ForceFieldSpec>,
     pub protocol: Protocol,
     #[serde(default)]
     pub outputs: Outputs,
@@ -111,6 +116,9 @@ pub struct Protocol {
     /// Viscosity runs; none → density only.
     #[serde(default)]
     pub nemd: Option<NemdSpec>,
+    /// Coating and drying of the relaxed slurry; none → the slurry only.
+    #[serde(default)]
+    pub drying: Option<drying::DryingSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +236,8 @@ impl Default for Outputs {
 pub struct Loaded {
     pub scenario: Scenario,
     pub model: ReferenceModel,
+    /// The dry-state model (with a drying stage).
+    pub model_dry: Option<ReferenceModel>,
     pub path: PathBuf,
     /// The file's bytes (hashed into the manifest).
     pub source: String,
@@ -381,6 +391,11 @@ impl Scenario {
                 }
             }
         }
+        if let Some(d) = &p.drying {
+            if let Some((key, what, hint)) = d.problem() {
+                return problem(&[("drying", 0), (key, 0)], what, hint);
+            }
+        }
         None
     }
 
@@ -389,30 +404,17 @@ impl Scenario {
         let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let file = path.display().to_string();
         let scenario = Scenario::parse(&source, &file)?;
-        let model = match &scenario.forcefield {
-            ForceFieldSpec::Inline(m) => {
-                if let Err((key, what, hint)) = m.check() {
-                    return Err(Error::Value {
-                        at: locate_path(&source, &[("forcefield", 0), (key, 0)], &file),
-                        key: format!("forcefield.{key}"),
-                        what,
-                        hint,
-                    });
-                }
-                m.clone()
-            }
-            ForceFieldSpec::File(rel) => {
-                let ff_path = path.parent().unwrap_or(Path::new(".")).join(rel);
-                if !ff_path.is_file() {
-                    return Err(Error::Value {
-                        at: locate_path(&source, &[("forcefield", 0)], &file),
-                        key: "forcefield".into(),
-                        what: format!("no force-field file at {}", ff_path.display()),
-                        hint: "paths are relative to the scenario's folder, e.g. File(\"forcefields/lombardo2020_best.ron\")"
-                            .into(),
-                    });
-                }
-                ReferenceModel::load(&ff_path)?
+        let model = resolve_forcefield(&scenario.forcefield, "forcefield", path, &source)?;
+        let model_dry = match (&scenario.protocol.drying, &scenario.forcefield_dry) {
+            (None, _) => None,
+            (Some(_), Some(spec)) => Some(resolve_forcefield(spec, "forcefield_dry", path, &source)?),
+            (Some(_), None) => {
+                let f = &scenario.formulation;
+                let mut m = model.clone();
+                m.name = format!("{} (dry)", m.name);
+                m.d_cbd = f.cbd_dry_diameter;
+                m.rho_cbd = (1.0 - f.cbd_nanoporosity) * f.cbd_skeleton_density;
+                Some(m)
             }
         };
         let psd: Vec<f64> = scenario.formulation.psd.iter().map(|c| c.diameter).collect();
@@ -428,9 +430,42 @@ impl Scenario {
         Ok(Loaded {
             scenario,
             model,
+            model_dry,
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+/// The model a force-field block names (`key`: its key in the scenario, for errors).
+fn resolve_forcefield(spec: &ForceFieldSpec, key: &'static str, path: &Path, source: &str) -> Result<ReferenceModel> {
+    let file = path.display().to_string();
+    match spec {
+        ForceFieldSpec::Inline(m) => {
+            if let Err((k, what, hint)) = m.check() {
+                return Err(Error::Value {
+                    at: locate_path(source, &[(key, 0), (k, 0)], &file),
+                    key: format!("{key}.{k}"),
+                    what,
+                    hint,
+                });
+            }
+            Ok(m.clone())
+        }
+        ForceFieldSpec::File(rel) => {
+            let ff_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+            if !ff_path.is_file() {
+                return Err(Error::Value {
+                    at: locate_path(source, &[(key, 0)], &file),
+                    key: key.into(),
+                    what: format!("no force-field file at {}", ff_path.display()),
+                    hint:
+                        "paths are relative to the scenario's folder, e.g. File(\"forcefields/lombardo2020_best.ron\")"
+                            .into(),
+                });
+            }
+            ReferenceModel::load(&ff_path)
+        }
     }
 }
 

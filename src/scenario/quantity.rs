@@ -60,6 +60,11 @@ dimension!(
 );
 dimension!(Temperature, "K", [("K", 1.0)]);
 dimension!(
+    Velocity,
+    "µm/µs",
+    [("µm/µs", 1.0), ("um/us", 1.0), ("m/s", 1.0), ("mm/s", 1e-3)]
+);
+dimension!(
     Mass,
     "µg",
     [("µg", 1.0), ("ug", 1.0), ("mg", 1e3), ("ng", 1e-3), ("pg", 1e-6)]

@@ -101,6 +101,9 @@ pub struct SystemState {
     pub step: u64,
     pub summary: ForceSummary,
     pub xy_rate: f64,
+    /// Plane walls with their shear histories (none for a periodic slurry).
+    #[serde(default)]
+    pub walls: Vec<PlaneWall>,
 }
 
 /// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
@@ -170,7 +173,7 @@ impl System {
         })
     }
 
-    /// The evolving state, for checkpoints (walls are not included: the slurry has none).
+    /// The evolving state, for checkpoints.
     pub fn snapshot(&self) -> SystemState {
         SystemState {
             particles: self.particles.clone(),
@@ -180,6 +183,7 @@ impl System {
             step: self.step,
             summary: self.summary,
             xy_rate: self.xy_rate,
+            walls: self.walls.clone(),
         }
     }
 
@@ -191,6 +195,7 @@ impl System {
         sys.step = s.step;
         sys.summary = s.summary;
         sys.xy_rate = s.xy_rate;
+        sys.walls = s.walls;
         Ok(sys)
     }
 

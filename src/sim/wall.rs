@@ -20,7 +20,7 @@ pub enum Side {
     Hi,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlaneWall {
     /// Normal axis: 0 = x, 1 = y, 2 = z.
     pub axis: usize,
@@ -67,6 +67,10 @@ impl PlaneWall {
         let n = p.len();
         self.history.resize(n, [0.0; 3]);
         let (axis, pos, vwall, law) = (self.axis, self.position, self.velocity, self.law);
+        let side = match self.side {
+            Side::Lo => 1.0,
+            Side::Hi => -1.0,
+        };
         let Particles {
             x,
             v,
@@ -87,19 +91,22 @@ impl PlaneWall {
             .zip(fw.par_iter_mut())
             .enumerate()
             .for_each(|(k, (((fk, tk), h), out_k))| {
-                // Signed separation from the plane (> 0 on the box side of a lo wall).
-                let d = x[k][axis] - pos;
+                // Distance from the plane on the box side. A centre that crossed the plane
+                // is still pushed back (one-sided wall, the overlap capped just below r):
+                // LAMMPS' two-sided wall would expel it.
                 let r = radius[k];
-                if d.abs() >= r {
+                let inside = side * (x[k][axis] - pos);
+                if inside >= r {
                     *h = [0.0; 3];
                     return;
                 }
+                let dist = inside.max(1e-3 * r);
                 let mut del = [0.0; 3];
-                del[axis] = d;
+                del[axis] = side * dist;
                 let kin = Kinematics {
                     del,
-                    rsq: d * d,
-                    r: d.abs(),
+                    rsq: dist * dist,
+                    r: dist,
                     vr: [v[k][0] - vwall[0], v[k][1] - vwall[1], v[k][2] - vwall[2]],
                     wsum: [r * omega[k][0], r * omega[k][1], r * omega[k][2]],
                 };

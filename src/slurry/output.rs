@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::drying::Frame;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::vtu::write_vtu;
@@ -15,12 +16,17 @@ use crate::slurry::protocol::SlurryRun;
 /// `results.json` content: the slurry results and the per-phase timing.
 pub fn results_json(run: &SlurryRun) -> Value {
     let timing: serde_json::Map<String, Value> = run.timing.iter().map(|(k, v)| (format!("{k}_s"), json!(v))).collect();
-    json!({ "slurry": run.result, "timing": timing })
+    let mut v = results_without_timing(run);
+    v["timing"] = json!(timing);
+    v
 }
 
 /// The same without timing: identical for identical physics.
 pub fn results_without_timing(run: &SlurryRun) -> Value {
-    json!({ "slurry": run.result })
+    match &run.drying {
+        Some(d) => json!({ "slurry": run.result, "drying": d }),
+        None => json!({ "slurry": run.result }),
+    }
 }
 
 fn git_commit() -> Option<String> {
@@ -35,6 +41,22 @@ fn git_commit() -> Option<String> {
 
 fn json_bytes(v: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Setup(e.to_string()))
+}
+
+/// The drying frames as `drying_NNNN.vtu` and their ParaView index `drying.pvd` (time in µs).
+fn write_frames(dir: &Path, frames: &[Frame]) -> Result<()> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let mut index =
+        String::from("<?xml version=\"1.0\"?>\n<VTKFile type=\"Collection\" version=\"0.1\">\n  <Collection>\n");
+    for f in frames {
+        let name = format!("drying_{:04}.vtu", f.cycle);
+        write_vtu(&dir.join(&name), &f.particles())?;
+        index += &format!("    <DataSet timestep=\"{}\" part=\"0\" file=\"{name}\"/>\n", f.time_us);
+    }
+    index += "  </Collection>\n</VTKFile>\n";
+    write_atomic(&dir.join("drying.pvd"), |w| w.write_all(index.as_bytes()))
 }
 
 /// Writes every output of `run` into `dir`.
@@ -59,9 +81,10 @@ pub fn write_all(dir: &Path, l: &Loaded, run: &SlurryRun, threads: usize) -> Res
         }
     }
     if o.vtu {
-        if let Some((_, d)) = run.structures.iter().find(|(s, _)| s == "slurry") {
-            write_vtu(&dir.join("slurry.vtu"), &d.particles)?;
+        for (stem, d) in run.structures.iter().filter(|(s, _)| s == "slurry" || s == "dried") {
+            write_vtu(&dir.join(format!("{stem}.vtu")), &d.particles)?;
         }
+        write_frames(dir, &run.frames)?;
     }
     let manifest = json!({
         "etwin_version": env!("CARGO_PKG_VERSION"),

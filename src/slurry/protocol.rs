@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::analysis::stats::{block_average, is_steady, linear_fit, BlockAverage};
+use crate::drying::{DryingResult, DryingRun, Frame, DRYING_HEADER};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
@@ -89,6 +90,10 @@ pub struct SlurryRun {
     pub structures: Vec<(String, DataFile)>,
     /// Wall-clock seconds per phase.
     pub timing: Vec<(String, f64)>,
+    /// Coating and drying, when the scenario has them.
+    pub drying: Option<DryingResult>,
+    /// VTU frames along the drying.
+    pub frames: Vec<Frame>,
 }
 
 /// Gaussian velocities at `t_k` with zero total momentum (LAMMPS `velocity create`).
@@ -141,6 +146,7 @@ enum Current {
         profiles: Vec<Vec<(f64, f64)>>,
         done: u64,
     },
+    Drying(Box<DryingRun>),
 }
 
 /// Everything needed to continue a run where it stopped.
@@ -161,6 +167,9 @@ pub struct RunState {
     series: Vec<Series>,
     timing: Vec<(String, f64)>,
     current: Option<Current>,
+    /// The finished drying stage.
+    #[serde(default)]
+    dried: Option<Box<DryingRun>>,
 }
 
 impl RunState {
@@ -313,6 +322,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         viscosity: Vec::new(),
         series: Vec::new(),
         timing,
+        dried: None,
         current: Some(Current::Npt {
             system: sys.snapshot(),
             thermostat,
@@ -385,7 +395,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 });
                 st.slurry = Some(sys.snapshot());
                 st.timing.push(("npt".to_string(), t.elapsed().as_secs_f64()));
-                st.current = next_shear(l, &st, 0)?;
+                st.current = next_phase(l, &st, 0)?;
             }
             Current::Nemd {
                 k,
@@ -446,12 +456,50 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     rows,
                 });
                 st.timing.push((format!("nemd_{k}"), t.elapsed().as_secs_f64()));
-                st.current = next_shear(l, &st, k + 1)?;
+                st.current = next_phase(l, &st, k + 1)?;
+            }
+            Current::Drying(mut run) => {
+                let mut sys = run.restore(l)?;
+                progress.start("drying", DryingRun::total_steps(l));
+                progress.advance(run.steps_done(l));
+                while !run.finished() {
+                    let before = run.steps_done(l);
+                    run.advance(&mut sys, l)?;
+                    progress.advance(run.steps_done(l) - before);
+                    if saver.due() && !run.finished() {
+                        run.system = sys.snapshot();
+                        st.current = Some(Current::Drying(run));
+                        saver.save(&st)?;
+                        let Some(Current::Drying(r)) = st.current.take() else {
+                            unreachable!("just stored")
+                        };
+                        run = r;
+                    }
+                }
+                progress.finish();
+                run.system = sys.snapshot();
+                st.timing.push(("drying".to_string(), t.elapsed().as_secs_f64()));
+                st.dried = Some(run);
             }
         }
         saver.save(&st)?;
     }
     finish(l, st)
+}
+
+/// After the NPT or shear run `k − 1`: the shear run `k`, else drying, else nothing.
+fn next_phase(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
+    if let Some(c) = next_shear(l, st, k)? {
+        return Ok(Some(c));
+    }
+    if l.scenario.protocol.drying.is_none() {
+        return Ok(None);
+    }
+    let slurry = st
+        .slurry
+        .clone()
+        .ok_or_else(|| Error::Setup("no slurry state to coat".into()))?;
+    Ok(Some(Current::Drying(Box::new(DryingRun::coat(slurry, l)?))))
 }
 
 /// The shear run `k` starting from the NPT slurry, if the scenario has one.
@@ -537,6 +585,27 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         particles: s.particles,
         has_velocities: true,
     };
+    let mut series = st.series;
+    let mut structures = vec![
+        (
+            "minimized".into(),
+            structure(format!("{}: minimized", sc.name), st.minimized),
+        ),
+        ("slurry".into(), structure(format!("{}: after NPT", sc.name), slurry)),
+    ];
+    let (drying, frames) = match st.dried {
+        Some(run) => {
+            let (result, dried) = run.finish(l)?;
+            structures.push(("dried".into(), dried));
+            series.push(Series {
+                name: "drying".into(),
+                header: DRYING_HEADER.into(),
+                rows: run.rows.clone(),
+            });
+            (Some(result), run.frames.clone())
+        }
+        None => (None, Vec::new()),
+    };
     Ok(SlurryRun {
         result: SlurryResult {
             particles: ParticleCount {
@@ -551,14 +620,10 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
             npt_box_limited_steps: st.npt_box_limited_steps,
             viscosity: st.viscosity,
         },
-        series: st.series,
-        structures: vec![
-            (
-                "minimized".into(),
-                structure(format!("{}: minimized", sc.name), st.minimized),
-            ),
-            ("slurry".into(), structure(format!("{}: after NPT", sc.name), slurry)),
-        ],
+        series,
+        structures,
         timing: st.timing,
+        drying,
+        frames,
     })
 }

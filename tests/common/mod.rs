@@ -191,3 +191,64 @@ pub fn write_electrodes(path: &std::path::Path, rows: &[etwin::map::dataset::Ele
     }
     std::fs::write(path, s).unwrap();
 }
+
+/// `etwin --threads N run --json --out OUT SCENARIO`; the results JSON.
+pub fn run_scenario(scenario: &std::path::Path, threads: usize, out: &std::path::Path) -> serde_json::Value {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["--threads", &threads.to_string(), "run", "--json", "--out"])
+        .arg(out)
+        .arg(scenario)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
+}
+
+/// Starts `scenario` on 2 threads, kills it (SIGKILL) once its checkpoint satisfies
+/// `mid_run`, then resumes it; returns the resumed run's JSON.
+pub fn run_killed_and_resumed(
+    scenario: &std::path::Path,
+    out: &std::path::Path,
+    mid_run: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let bin = env!("CARGO_BIN_EXE_etwin");
+    let mut child = std::process::Command::new(bin)
+        .args(["--threads", "2", "run", "--json", "--checkpoint-every", "0.2", "--out"])
+        .arg(out)
+        .arg(scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = out.join("checkpoint.json");
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let reached = std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|c| mid_run(&c));
+        if reached {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint appeared");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.join("results.json").exists(), "killed before the end");
+    let o = std::process::Command::new(bin)
+        .args(["--threads", "2", "run", "--json", "--resume"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !checkpoint.exists(),
+        "the checkpoint is removed once the results are written"
+    );
+    serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
+}

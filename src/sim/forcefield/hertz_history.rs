@@ -10,7 +10,7 @@
 use super::reference::ReferenceModel;
 use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HertzHistory {
     /// Normal stiffness K_n [nN/µm²].
     pub kn: f64,

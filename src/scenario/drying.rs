@@ -1,0 +1,205 @@
+//! The drying stage's part of a scenario (DESIGN.md §3, stages 2–3): coating the relaxed
+//! slurry onto a substrate, then shrinking the CBD beads from wet to dry size.
+
+use serde::{Deserialize, Serialize};
+
+use super::quantity::{Length, Pressure, Temperature, Time, Velocity, Q};
+
+/// How far the beads of a zone have shrunk after a fraction u of the cycles: f(u) ∈ [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Evaporation {
+    Linear,
+    SquareRoot,
+    CubeRoot,
+    Quadratic,
+    Cubic,
+}
+
+impl Evaporation {
+    pub fn progress(self, u: f64) -> f64 {
+        let u = u.clamp(0.0, 1.0);
+        match self {
+            Evaporation::Linear => u,
+            Evaporation::SquareRoot => u.sqrt(),
+            Evaporation::CubeRoot => u.cbrt(),
+            Evaporation::Quadratic => u * u,
+            Evaporation::Cubic => u * u * u,
+        }
+    }
+}
+
+/// When the force field switches to the dry set in heterogeneous drying.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Freeze {
+    /// After this fraction of the cycles [-], (0, 1].
+    Fraction(f64),
+    /// When the film's porosity (CBD nano-pores as pore) falls to this value [-].
+    Porosity(f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heterogeneous {
+    /// Relative shrinking factor per horizontal zone, bottom to top (2 or 3 zones, ≥ 1),
+    /// e.g. [1.0, 1.2, 1.8]: a zone's beads reach the dry size when RSF·f(u) = 1.
+    pub shrink_factors: Vec<f64>,
+    pub freeze: Freeze,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DryingMode {
+    Homogeneous,
+    /// Binder migration: faster shrinking near the top.
+    Heterogeneous(Heterogeneous),
+}
+
+fn d_coating_steps() -> u64 {
+    2000
+}
+fn d_cycles() -> u64 {
+    10
+}
+fn d_steps_per_cycle() -> u64 {
+    1000
+}
+fn d_final_steps() -> u64 {
+    5000
+}
+fn d_linear() -> Evaporation {
+    Evaporation::Linear
+}
+fn d_t() -> Q<Temperature> {
+    Q::new(298.0)
+}
+fn d_tau() -> Q<Time> {
+    Q::new(0.1)
+}
+fn d_atm() -> Q<Pressure> {
+    Q::new(101.325)
+}
+fn d_speed() -> Q<Velocity> {
+    Q::new(1.0)
+}
+fn d_sample() -> u64 {
+    100
+}
+fn d_voxel() -> Q<Length> {
+    Q::new(0.25)
+}
+fn d_slab() -> Q<Length> {
+    Q::new(5.0)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryingSpec {
+    /// Wet film thickness after coating [µm]: the slurry is reshaped at constant volume
+    /// to this height (the lateral area follows). Default: the slurry box height.
+    #[serde(default)]
+    pub wet_thickness: Option<Q<Length>>,
+    /// Relaxation steps of the coated wet film, default 2000.
+    #[serde(default = "d_coating_steps")]
+    pub coating_steps: u64,
+    pub mode: DryingMode,
+    /// Shrinking cycles, default 10.
+    #[serde(default = "d_cycles")]
+    pub cycles: u64,
+    /// Steps per cycle, default 1000.
+    #[serde(default = "d_steps_per_cycle")]
+    pub steps_per_cycle: u64,
+    /// Compaction steps with the dry force field after the last cycle, default 5000.
+    #[serde(default = "d_final_steps")]
+    pub final_steps: u64,
+    /// Evaporation law f(u) of the shrinking, default Linear.
+    #[serde(default = "d_linear")]
+    pub evaporation: Evaporation,
+    /// Thermostat target, ramped linearly over the cycles [K], defaults 298 → 298.
+    #[serde(default = "d_t")]
+    pub temperature_start: Q<Temperature>,
+    #[serde(default = "d_t")]
+    pub temperature_stop: Q<Temperature>,
+    /// Thermostat relaxation time [µs], default 0.1.
+    #[serde(default = "d_tau")]
+    pub thermostat_tau: Q<Time>,
+    /// Load on the top wall [kPa], default 101.325 (atmospheric); 0 = no top wall.
+    #[serde(default = "d_atm")]
+    pub top_pressure: Q<Pressure>,
+    /// Speed limit of the top wall's pressure servo [µm/µs], default 1.
+    #[serde(default = "d_speed")]
+    pub top_wall_max_speed: Q<Velocity>,
+    /// Standard gravity along −z, default false.
+    #[serde(default)]
+    pub gravity: bool,
+    /// Time-series sampling interval [steps], default 100.
+    #[serde(default = "d_sample")]
+    pub sample_every: u64,
+    /// A VTU frame every this many cycles (0 = none), default 1.
+    #[serde(default = "d_one")]
+    pub frames_every: u64,
+    /// Voxel edge of the final characterization [µm], default 0.25.
+    #[serde(default = "d_voxel")]
+    pub voxel: Q<Length>,
+    /// Slab thickness of the CBD profile [µm], default 5.
+    #[serde(default = "d_slab")]
+    pub slab: Q<Length>,
+}
+
+fn d_one() -> u64 {
+    1
+}
+
+impl DryingSpec {
+    /// The first problem: (key, message, hint).
+    pub fn problem(&self) -> Option<(&'static str, String, &'static str)> {
+        if self.cycles == 0 || self.steps_per_cycle == 0 || self.sample_every == 0 {
+            return Some((
+                "cycles",
+                "cycles, steps_per_cycle and sample_every must be ≥ 1".into(),
+                "e.g. cycles: 10, steps_per_cycle: 1000",
+            ));
+        }
+        if let Some(h) = &self.wet_thickness {
+            if !(h.get() > 0.0) {
+                return Some((
+                    "wet_thickness",
+                    format!("{} µm must be > 0", h.get()),
+                    "e.g. \"150 um\"",
+                ));
+            }
+        }
+        for (k, v) in [
+            ("temperature_start", self.temperature_start.get()),
+            ("temperature_stop", self.temperature_stop.get()),
+            ("thermostat_tau", self.thermostat_tau.get()),
+            ("top_wall_max_speed", self.top_wall_max_speed.get()),
+            ("voxel", self.voxel.get()),
+            ("slab", self.slab.get()),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Some((k, format!("{v} must be > 0"), "see the unit in the docs"));
+            }
+        }
+        if !(self.top_pressure.get() >= 0.0) {
+            return Some(("top_pressure", "must be ≥ 0".into(), "101.325 kPa is atmospheric"));
+        }
+        if let DryingMode::Heterogeneous(h) = &self.mode {
+            if !(2..=3).contains(&h.shrink_factors.len()) || h.shrink_factors.iter().any(|f| !(*f >= 1.0)) {
+                return Some((
+                    "shrink_factors",
+                    format!("{:?}: expected 2 or 3 factors ≥ 1", h.shrink_factors),
+                    "bottom to top, e.g. [1.0, 1.2, 1.8]",
+                ));
+            }
+            match h.freeze {
+                Freeze::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                    return Some(("freeze", format!("fraction {f} not in (0, 1]"), "e.g. Fraction(0.8)"))
+                }
+                Freeze::Porosity(p) if !(p > 0.0 && p < 1.0) => {
+                    return Some(("freeze", format!("porosity {p} not in (0, 1)"), "e.g. Porosity(0.5)"))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
