@@ -207,11 +207,9 @@ impl DryingRun {
             None => [1.0; 3],
         };
         let p = &mut sys.particles;
-        for k in 0..p.len() {
-            for a in 0..3 {
-                p.x[k][a] = b.lo[a] + (p.x[k][a] - b.lo[a]) * scale[a];
-            }
-            p.image[k][2] = 0;
+        for (x, image) in p.x.iter_mut().zip(p.image.iter_mut()) {
+            *x = std::array::from_fn(|a| b.lo[a] + (x[a] - b.lo[a]) * scale[a]);
+            image[2] = 0;
         }
         let bottom = (0..p.len())
             .map(|k| p.x[k][2] - p.radius[k])

@@ -159,7 +159,7 @@ impl DryingSpec {
             ));
         }
         if let Some(h) = &self.wet_thickness {
-            if !(h.get() > 0.0) {
+            if h.get().is_nan() || h.get() <= 0.0 {
                 return Some((
                     "wet_thickness",
                     format!("{} µm must be > 0", h.get()),
@@ -179,11 +179,11 @@ impl DryingSpec {
                 return Some((k, format!("{v} must be > 0"), "see the unit in the docs"));
             }
         }
-        if !(self.top_pressure.get() >= 0.0) {
+        if self.top_pressure.get().is_nan() || self.top_pressure.get() < 0.0 {
             return Some(("top_pressure", "must be ≥ 0".into(), "101.325 kPa is atmospheric"));
         }
         if let DryingMode::Heterogeneous(h) = &self.mode {
-            if !(2..=3).contains(&h.shrink_factors.len()) || h.shrink_factors.iter().any(|f| !(*f >= 1.0)) {
+            if !(2..=3).contains(&h.shrink_factors.len()) || h.shrink_factors.iter().any(|f| f.is_nan() || *f < 1.0) {
                 return Some((
                     "shrink_factors",
                     format!("{:?}: expected 2 or 3 factors ≥ 1", h.shrink_factors),
