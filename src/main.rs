@@ -367,10 +367,26 @@ fn validate(path: &Path) -> Result<()> {
     );
     println!("particles: {} AM {:?} + {} CBD beads", c.am_total(), c.am, c.cbd);
     let nemd = l.scenario.protocol.nemd.as_ref().map_or(0, |m| m.shear_rates.len());
-    println!(
-        "stages: build, minimize, npt ({} steps), nemd ({nemd} shear rates)",
-        l.scenario.protocol.npt.steps
-    );
+    let p = &l.scenario.protocol;
+    let start = match &p.start_from {
+        Some(f) => format!("import {f}"),
+        None => "build, minimize".into(),
+    };
+    let npt = p
+        .npt
+        .as_ref()
+        .map_or("no npt".into(), |n| format!("npt ({} steps)", n.steps));
+    println!("stages: {start}, {npt}, nemd ({nemd} shear rates)");
+    if let (Some(d), Some(dry)) = (&l.scenario.protocol.drying, &l.model_dry) {
+        let mode = match d.mode {
+            etwin::scenario::drying::DryingMode::Homogeneous => "homogeneous",
+            etwin::scenario::drying::DryingMode::Heterogeneous(_) => "heterogeneous",
+        };
+        println!(
+            "        coating ({} steps), {mode} drying ({} cycles × {} steps, then {} steps with the dry force field `{}`)",
+            d.coating_steps, d.cycles, d.steps_per_cycle, d.final_steps, dry.name
+        );
+    }
     Ok(())
 }
 
@@ -427,18 +443,37 @@ fn run_scenario(
     } else {
         println!("scenario           {}", l.scenario.name);
         println!("particles          {} AM + {} CBD", r.particles.am, r.particles.cbd);
-        println!(
-            "minimize           {} iterations, max force {:.3e} nN ({:?})",
-            r.minimize.iterations, r.minimize.max_force_nn, r.minimize.stop
-        );
-        println!(
-            "slurry density     {:.4} ± {:.4} g/cm³ (steady: {})",
-            r.density_g_cm3, r.density_stderr_g_cm3, r.density_steady
-        );
+        match &r.minimize {
+            Some(m) => println!(
+                "minimize           {} iterations, max force {:.3e} nN ({:?})",
+                m.iterations, m.max_force_nn, m.stop
+            ),
+            None => println!(
+                "slurry             imported from {}",
+                l.scenario.protocol.start_from.as_deref().unwrap_or("?")
+            ),
+        }
+        if let (Some(rho), Some(se), Some(steady)) = (r.density_g_cm3, r.density_stderr_g_cm3, r.density_steady) {
+            println!("slurry density     {rho:.4} ± {se:.4} g/cm³ (steady: {steady})");
+        }
         for v in &r.viscosity {
             println!(
                 "viscosity          {:.4} ± {:.4} Pa·s at {:.4e} 1/s (strain {:.2}, steady: {}, profile slope {:.4e} 1/s, R² {:.3})",
                 v.viscosity_pa_s, v.stderr_pa_s, v.shear_rate_per_s, v.strain, v.steady, v.profile_slope_per_s, v.profile_r2
+            );
+        }
+        if let Some(d) = &run.drying {
+            println!(
+                "coating            wet film {:.2} µm on {:.1} µm², mass loading {:.3} mg/cm²",
+                d.coating.wet_thickness_um, d.coating.area_um2, d.coating.mass_loading_mg_cm2
+            );
+            println!(
+                "drying ({})  thickness {:.2} µm, porosity {:.4} (pores only {:.4}), density {:.4} g/cm³, {} particles outside the film",
+                d.mode, d.thickness_um, d.porosity, d.porosity_pores_only, d.density_g_cm3, d.particles_outside_film
+            );
+            println!(
+                "contacts           AM–AM {}, AM–CBD {}, CBD–CBD {}",
+                d.contacts.am_am, d.contacts.am_cbd, d.contacts.cbd_cbd
             );
         }
         println!("outputs            {}", dir.display());

@@ -68,9 +68,10 @@ fn quick_drying_conserves_mass_keeps_every_particle_and_resumes_identically() {
     assert!(header.starts_with("step,time[us],cycle,temperature_target[K]"));
     let pvd = std::fs::read_to_string(t1.join("drying.pvd")).unwrap();
     assert_eq!(pvd.matches("<DataSet").count(), 5);
-    // The dried structure re-read by `etwin analyze` carries the same mass loading.
+    // The dried structure re-read by `etwin analyze` (AM at nominal size) carries the same
+    // mass loading.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["analyze", "--json"])
+        .args(["analyze", "--json", "--am-radius-scale", &(1.0 / 1.14).to_string()])
         .arg(t1.join("dried.data"))
         .output()
         .unwrap();
@@ -128,4 +129,27 @@ fn heterogeneous_drying_enriches_the_top_in_cbd() {
         "mean {mean} vs standard error {}",
         sd / n.sqrt()
     );
+}
+
+/// `start_from`: a structure file instead of build + minimize + NPT, then drying.
+#[test]
+fn an_imported_slurry_is_coated_and_dried() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/fixtures/good/scenarios/import_and_dry.ron");
+    let r = common::run_scenario(&scenario, 2, dir.path());
+    let s = &r["slurry"];
+    assert_eq!(
+        s["particles"]["am"].as_u64().unwrap() + s["particles"]["cbd"].as_u64().unwrap(),
+        844
+    );
+    assert!(s["minimize"].is_null() && s["density_g_cm3"].is_null(), "{s}");
+    let d = &r["drying"];
+    assert_eq!(d["particles_outside_film"], 0);
+    let (before, after) = (
+        d["solid_mass_before_pg"].as_f64().unwrap(),
+        d["solid_mass_after_pg"].as_f64().unwrap(),
+    );
+    assert!(rel(after, before) < 1e-12);
+    assert!(r["timing"]["import_s"].is_f64());
+    assert!(dir.path().join("dried.data").is_file() && !dir.path().join("minimized.data").exists());
 }

@@ -37,6 +37,8 @@ const BAD: &[(&str, &str, &str)] = &[
     ("psd_mismatch.ron", "16:9", "differ from the force field's AM types"),
     ("bad_forcefield_value.ron", "29:25", "`forcefield.kn`"),
     ("no_shear_rates.ron", "50:13", "`nemd.shear_rates`: no shear rate"),
+    ("drying_shrink_factor.ron", "51:34", "`drying.shrink_factors`"),
+    ("drying_wrong_unit.ron", "59:40", "`top_wall_max_speed`: unit `kPa`"),
 ];
 
 #[test]

@@ -41,8 +41,9 @@ pub struct AnalysisSettings {
     pub slab_um: f64,
     pub z_range: ZRange,
     /// AM radius for volumes / stored radius [-]: 1 for structure files, 1 / contact factor
-    /// for the simulation's own AM spheres (their radius is the contact radius). Contacts
-    /// always use the stored radii.
+    /// for the simulation's own AM spheres (their radius is the contact radius, their mass
+    /// that of a sphere of it); AM masses scale with its cube. Contacts always use the
+    /// stored radii.
     pub am_radius_scale: f64,
 }
 
@@ -67,6 +68,9 @@ pub struct Slab {
     pub cbd_fraction: f64,
     /// AM volume fraction of the slab [-].
     pub am_fraction: f64,
+    /// CBD / (CBD + AM) volume in the slab [-]: the binder-migration profile, free of the
+    /// film's roughness at the top.
+    pub cbd_share_of_solid: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -131,9 +135,11 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
     let scaled;
     let p = if s.am_radius_scale != 1.0 {
         let mut q = p.clone();
-        for (r, c) in q.radius.iter_mut().zip(&is_cbd) {
+        let k3 = s.am_radius_scale.powi(3);
+        for ((r, m), c) in q.radius.iter_mut().zip(q.mass.iter_mut()).zip(&is_cbd) {
             if !c {
                 *r *= s.am_radius_scale;
+                *m *= k3;
             }
         }
         scaled = q;
@@ -287,6 +293,7 @@ impl Grid {
                     z_um: (s * planes_per_slab) as f64 * self.h[2] + 0.5 * planes as f64 * self.h[2],
                     cbd_fraction: cbd / c.len() as f64,
                     am_fraction: am / c.len() as f64,
+                    cbd_share_of_solid: if cbd + am > 0.0 { cbd / (cbd + am) } else { 0.0 },
                 }
             })
             .collect()

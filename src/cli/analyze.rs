@@ -40,6 +40,11 @@ pub struct AnalyzeArgs {
     /// Slab thickness of the CBD profile [µm].
     #[arg(long, default_value_t = 5.0)]
     slab: f64,
+    /// AM radius for volumes and masses / stored radius: 1 for the reference's files,
+    /// 1/1.14 = 0.877193 for etwin's own structures (their AM spheres have the contact
+    /// diameter 1.14 d).
+    #[arg(long, default_value_t = 1.0)]
+    am_radius_scale: f64,
     #[arg(long)]
     json: bool,
 }
@@ -65,7 +70,7 @@ pub fn run(a: AnalyzeArgs) -> Result<()> {
         cbd_nanoporosity: a.nanoporosity,
         slab_um: a.slab,
         z_range: z_range(&a.z_range)?,
-        am_radius_scale: 1.0,
+        am_radius_scale: a.am_radius_scale,
     };
     let c = characterize(&d.particles, &d.simbox, &settings)?;
     let seconds = t.elapsed().as_secs_f64();

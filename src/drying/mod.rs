@@ -13,7 +13,9 @@
 //!
 //! The CBD beads' dynamic mass goes from the wet model's (ρ_CBD,wet · v_wet, a fitted
 //! parameter) to the dry solid's ((1 − φ_nano) ρ_skeleton · v_dry); the solid mass of the
-//! film (AM + CBD solid) is the same before and after and is reported both ways.
+//! film (AM + CBD solid) is the same before and after and is reported both ways. Volumes,
+//! masses and loadings count the AM at its nominal diameter: the simulation's AM sphere
+//! has the contact diameter (1.14 d) and the mass of a sphere of it.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,8 @@ pub struct ProfilePoint {
     pub z_um: f64,
     /// CBD volume fraction of the slab (nano-pores included) [-].
     pub cbd_fraction: f64,
+    /// CBD / (CBD + AM) volume in the slab [-].
+    pub cbd_share_of_solid: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,8 +66,14 @@ pub struct DryingResult {
     /// CBD nano-pores counted as pore [-].
     pub porosity: f64,
     pub porosity_pores_only: f64,
+    /// 1 − Σ sphere volumes (AM at nominal size) / film volume: the reference's convention.
+    pub porosity_sum: f64,
     pub density_g_cm3: f64,
     pub mass_loading_mg_cm2: f64,
+    /// Film-top movement over the second half of the final compaction [µm], and whether it
+    /// is below 0.1 % of the thickness (converged).
+    pub final_thickness_change_um: f64,
+    pub converged: bool,
     pub cbd_profile: Vec<ProfilePoint>,
     pub contacts: Contacts,
     /// AM + CBD solid [pg] before drying (recipe beads) and in the dried film.
@@ -181,6 +191,20 @@ fn dry_ff(l: &Loaded) -> Result<ForceField> {
     Ok(sized_by_stage(m.build()?))
 }
 
+/// AM + CBD mass [pg], the AM at its nominal size (`am_scale3` = (1 / contact factor)³:
+/// the simulation's AM sphere has the contact diameter).
+fn solid_mass(p: &Particles, am_scale3: f64) -> f64 {
+    (0..p.len())
+        .map(|k| {
+            if p.kind[k] == CBD_TYPE {
+                p.mass[k]
+            } else {
+                am_scale3 * p.mass[k]
+            }
+        })
+        .sum()
+}
+
 fn film_top(p: &Particles) -> f64 {
     (0..p.len())
         .map(|k| p.x[k][2] + p.radius[k])
@@ -266,8 +290,8 @@ impl DryingRun {
             sphere_mass(r_dry, (1.0 - f.cbd_nanoporosity) * f.cbd_skeleton_density),
         );
         let n_cbd = p.kind.iter().filter(|&&t| t == CBD_TYPE).count();
-        let am_mass: f64 = (0..p.len()).filter(|&k| p.kind[k] != CBD_TYPE).map(|k| p.mass[k]).sum();
-        let solid = am_mass + n_cbd as f64 * dry.1;
+        let am_scale3 = l.model.fixed.contact_factor.powi(-3);
+        let solid = solid_mass(p, am_scale3) - (n_cbd as f64) * (wet.1 - dry.1);
         let thermostat = VelocityRescale::new(
             d.temperature_start.get(),
             d.thermostat_tau.get(),
@@ -471,6 +495,11 @@ impl DryingRun {
         });
     }
 
+    /// The step at which the final compaction starts.
+    fn final_start(&self, d: &DryingSpec) -> u64 {
+        d.coating_steps + d.cycles * d.steps_per_cycle
+    }
+
     /// The characterization of the dried film and the structure.
     pub fn finish(&self, l: &Loaded) -> Result<(DryingResult, DataFile)> {
         let d = spec(l)?;
@@ -488,15 +517,30 @@ impl DryingRun {
             })
             .count()
             + self.n_particles.saturating_sub(p.len());
+        let thickness = film_top(p) - self.substrate_z;
+        // Film top (column 6) over the second half of the final compaction.
+        let last: Vec<f64> = self
+            .rows
+            .iter()
+            .filter(|r| r[0] as u64 > self.final_start(d))
+            .map(|r| r[6])
+            .collect();
+        let change = match (last.get(last.len() / 2), last.last()) {
+            (Some(a), Some(b)) if last.len() >= 2 => b - a,
+            _ => f64::NAN,
+        };
         let result = DryingResult {
             mode: match &d.mode {
                 DryingMode::Homogeneous => "homogeneous".into(),
                 DryingMode::Heterogeneous(_) => "heterogeneous".into(),
             },
             coating: self.coating.clone(),
-            thickness_um: film_top(p) - self.substrate_z,
+            thickness_um: thickness,
             porosity: c.porosity,
             porosity_pores_only: c.porosity_pores_only,
+            porosity_sum: c.porosity_sum,
+            final_thickness_change_um: change,
+            converged: change.abs() < 1e-3 * thickness,
             density_g_cm3: c.density_g_cm3,
             mass_loading_mg_cm2: c.mass_loading_mg_cm2,
             cbd_profile: c
@@ -505,11 +549,12 @@ impl DryingRun {
                 .map(|s| ProfilePoint {
                     z_um: s.z_um,
                     cbd_fraction: s.cbd_fraction,
+                    cbd_share_of_solid: s.cbd_share_of_solid,
                 })
                 .collect(),
             contacts: c.contacts,
             solid_mass_before_pg: self.solid_mass_pg,
-            solid_mass_after_pg: p.mass.iter().sum(),
+            solid_mass_after_pg: solid_mass(p, l.model.fixed.contact_factor.powi(-3)),
             particles_outside_film: outside,
             frozen_after_cycle: self.frozen_after.unwrap_or(0),
         };

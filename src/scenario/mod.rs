@@ -110,9 +110,16 @@ pub struct Protocol {
     /// Height / width of the initial box [-], default 1.
     #[serde(default = "d_one")]
     pub box_aspect: f64,
+    /// A LAMMPS / LIGGGHTS data file of a slurry to start from instead of building and
+    /// minimizing one (relative to the scenario's folder; a leading `$ETWIN_DATA_DIR/`
+    /// reads from the reference data folder).
+    #[serde(default)]
+    pub start_from: Option<String>,
     #[serde(default)]
     pub minimize: MinimizeSpec,
-    pub npt: NptSpec,
+    /// Density by NPT; required unless `start_from` (then optional).
+    #[serde(default)]
+    pub npt: Option<NptSpec>,
     /// Viscosity runs; none → density only.
     #[serde(default)]
     pub nemd: Option<NemdSpec>,
@@ -254,7 +261,11 @@ fn problem(path: &[(&'static str, usize)], what: String, hint: &str) -> Option<P
 impl Scenario {
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(src: &str, file: &str) -> Result<Scenario> {
-        let sc: Scenario = ron::from_str(src).map_err(|e| ron_error(&e, src, file, "a Scenario(...) file"))?;
+        // Optional blocks may be written without `Some(…)`.
+        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let sc: Scenario = options
+            .from_str(src)
+            .map_err(|e| ron_error(&e, src, file, "a Scenario(...) file"))?;
         if let Some((path, key, what, hint)) = sc.problem() {
             return Err(Error::Value {
                 at: locate_path(src, &path, file),
@@ -308,7 +319,16 @@ impl Scenario {
                 "a dilute start, e.g. 0.05",
             );
         }
-        let n = &p.npt;
+        let Some(n) = &p.npt else {
+            if p.start_from.is_none() {
+                return problem(
+                    &[("protocol", 0)],
+                    "no npt block".into(),
+                    "build a slurry with npt: (...), or import one with start_from",
+                );
+            }
+            return self.drying_problem();
+        };
         if n.steps == 0 || n.sample_every == 0 || n.blocks < 2 {
             let what = "steps and sample_every must be ≥ 1, blocks ≥ 2".to_string();
             return problem(
@@ -391,12 +411,13 @@ impl Scenario {
                 }
             }
         }
-        if let Some(d) = &p.drying {
-            if let Some((key, what, hint)) = d.problem() {
-                return problem(&[("drying", 0), (key, 0)], what, hint);
-            }
-        }
-        None
+        self.drying_problem()
+    }
+
+    fn drying_problem(&self) -> Option<Problem> {
+        let d = self.protocol.drying.as_ref()?;
+        let (key, what, hint) = d.problem()?;
+        problem(&[("drying", 0), (key, 0)], what, hint)
     }
 
     /// Reads, parses and checks a scenario and its force field.
@@ -434,6 +455,23 @@ impl Scenario {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+/// A path of the scenario (`start_from`): relative to its folder, or under
+/// `$ETWIN_DATA_DIR/`.
+pub fn resolve_path(rel: &str, scenario: &Path) -> Result<PathBuf> {
+    match rel.strip_prefix("$ETWIN_DATA_DIR/") {
+        Some(rest) => {
+            let dir = std::env::var_os("ETWIN_DATA_DIR").ok_or_else(|| {
+                Error::Setup(format!(
+                    "{}: start_from `{rel}` needs ETWIN_DATA_DIR set to the reference data folder",
+                    scenario.display()
+                ))
+            })?;
+            Ok(PathBuf::from(dir).join(rest))
+        }
+        None => Ok(scenario.parent().unwrap_or(Path::new(".")).join(rel)),
     }
 }
 

@@ -65,10 +65,12 @@ pub struct ViscosityPoint {
 pub struct SlurryResult {
     pub particles: ParticleCount,
     pub counts: Counts,
-    pub minimize: MinReport,
-    pub density_g_cm3: f64,
-    pub density_stderr_g_cm3: f64,
-    pub density_steady: bool,
+    /// None when the slurry was imported (`start_from`).
+    pub minimize: Option<MinReport>,
+    /// Slurry density from NPT [g/cm³]; None without an NPT phase.
+    pub density_g_cm3: Option<f64>,
+    pub density_stderr_g_cm3: Option<f64>,
+    pub density_steady: Option<bool>,
     /// NPT steps on which the box was held at the minimum-image limit (0 = never).
     pub npt_box_limited_steps: u64,
     pub viscosity: Vec<ViscosityPoint>,
@@ -157,8 +159,8 @@ pub struct RunState {
     scenario_sha256: String,
     counts: Counts,
     recipe_mass: f64,
-    minimize: MinReport,
-    minimized: SystemState,
+    minimize: Option<MinReport>,
+    minimized: Option<SystemState>,
     /// The slurry after NPT, start of every shear run.
     slurry: Option<SystemState>,
     density: Option<(BlockAverage, bool)>,
@@ -271,44 +273,45 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
     let mut timing = Vec::new();
     let t = Instant::now();
     progress.start("build", 1);
-    let (data, counts) = initial_slurry(
-        &sc.formulation,
-        &l.model,
-        p.initial_volume_fraction,
-        p.box_aspect,
-        sc.seed,
-    )
-    .map_err(|e| Error::Setup(format!("{}: building the slurry: {e}", l.path.display())))?;
-    let mut sys = System::new(data.particles, data.simbox, l.model.build()?, settings)?;
-    sys.setup()?;
-    progress.finish();
-    timing.push(("build".to_string(), t.elapsed().as_secs_f64()));
-
-    let t = Instant::now();
-    progress.start("minimize", p.minimize.max_iterations);
-    let fire_params = FireParams {
-        force_tol: p.minimize.force_tol.get(),
-        max_iterations: p.minimize.max_iterations,
-        ..Default::default()
+    let counts = sc.formulation.counts();
+    let (mut sys, minimize, minimized) = match &p.start_from {
+        Some(rel) => {
+            let path = crate::scenario::resolve_path(rel, &l.path)?;
+            let d = DataFile::read(&path)?;
+            let mut sys = System::new(d.particles, d.simbox, l.model.build()?, settings)?;
+            sys.setup()?;
+            progress.finish();
+            timing.push(("import".to_string(), t.elapsed().as_secs_f64()));
+            (sys, None, None)
+        }
+        None => {
+            let (data, _) = initial_slurry(
+                &sc.formulation,
+                &l.model,
+                p.initial_volume_fraction,
+                p.box_aspect,
+                sc.seed,
+            )
+            .map_err(|e| Error::Setup(format!("{}: building the slurry: {e}", l.path.display())))?;
+            let mut sys = System::new(data.particles, data.simbox, l.model.build()?, settings)?;
+            sys.setup()?;
+            progress.finish();
+            timing.push(("build".to_string(), t.elapsed().as_secs_f64()));
+            let t = Instant::now();
+            progress.start("minimize", p.minimize.max_iterations);
+            let fire_params = FireParams {
+                force_tol: p.minimize.force_tol.get(),
+                max_iterations: p.minimize.max_iterations,
+                ..Default::default()
+            };
+            let minimize = fire(&mut sys, &fire_params);
+            progress.finish();
+            let minimized = sys.snapshot();
+            timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
+            (sys, Some(minimize), Some(minimized))
+        }
     };
-    let minimize = fire(&mut sys, &fire_params);
-    progress.finish();
-    let minimized = sys.snapshot();
-    timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
-
-    let n = &p.npt;
-    set_velocities(&mut sys.particles, n.temperature.get(), sc.seed ^ 0x5eed);
-    sys.setup()?;
-    let thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
-    let mut barostat = PressureCoupling::new(
-        n.coupling,
-        n.pressure_stop.get(),
-        n.barostat_tau.get(),
-        n.compressibility,
-    );
-    barostat.start_kpa = n.pressure_start.get();
-    barostat.ramp_steps = ((n.steps as f64 * n.ramp_fraction) as u64).max(1);
-    Ok(RunState {
+    let mut st = RunState {
         version: CHECKPOINT_VERSION,
         scenario: l.path.clone(),
         scenario_sha256: sha256(&l.source),
@@ -323,14 +326,32 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         series: Vec::new(),
         timing,
         dried: None,
-        current: Some(Current::Npt {
-            system: sys.snapshot(),
-            thermostat,
-            barostat,
-            rows: Vec::new(),
-            done: 0,
-        }),
-    })
+        current: None,
+    };
+    let Some(n) = &p.npt else {
+        st.slurry = Some(sys.snapshot());
+        st.current = next_phase(l, &st, 0)?;
+        return Ok(st);
+    };
+    set_velocities(&mut sys.particles, n.temperature.get(), sc.seed ^ 0x5eed);
+    sys.setup()?;
+    let thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
+    let mut barostat = PressureCoupling::new(
+        n.coupling,
+        n.pressure_stop.get(),
+        n.barostat_tau.get(),
+        n.compressibility,
+    );
+    barostat.start_kpa = n.pressure_start.get();
+    barostat.ramp_steps = ((n.steps as f64 * n.ramp_fraction) as u64).max(1);
+    st.current = Some(Current::Npt {
+        system: sys.snapshot(),
+        thermostat,
+        barostat,
+        rows: Vec::new(),
+        done: 0,
+    });
+    Ok(st)
 }
 
 /// Runs phases until done, checkpointing on the way.
@@ -348,7 +369,10 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 mut rows,
                 mut done,
             } => {
-                let n = &p.npt;
+                let n = p
+                    .npt
+                    .as_ref()
+                    .ok_or_else(|| Error::Setup("checkpoint has an NPT run the scenario lacks".into()))?;
                 let mut sys = System::restore(system, l.model.build()?)?;
                 progress.start("npt", n.steps);
                 progress.advance(done);
@@ -572,12 +596,9 @@ fn viscosity_point(
 fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
     let sc = &l.scenario;
     let n_types = l.model.n_types() as u32;
-    let (rho, steady) = st
-        .density
-        .ok_or_else(|| Error::Setup("the run ended before its NPT phase".into()))?;
     let slurry = st
         .slurry
-        .ok_or_else(|| Error::Setup("the run ended before its NPT phase".into()))?;
+        .ok_or_else(|| Error::Setup("the run ended before its slurry was ready".into()))?;
     let structure = |title: String, s: SystemState| DataFile {
         title,
         n_types,
@@ -585,14 +606,22 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         particles: s.particles,
         has_velocities: true,
     };
+    let cbd = slurry.particles.kind.iter().filter(|&&k| k == 1).count();
+    let particles = ParticleCount {
+        am: slurry.particles.len() - cbd,
+        cbd,
+    };
     let mut series = st.series;
-    let mut structures = vec![
-        (
-            "minimized".into(),
-            structure(format!("{}: minimized", sc.name), st.minimized),
-        ),
-        ("slurry".into(), structure(format!("{}: after NPT", sc.name), slurry)),
-    ];
+    let mut structures = Vec::new();
+    if let Some(m) = st.minimized {
+        structures.push(("minimized".into(), structure(format!("{}: minimized", sc.name), m)));
+    }
+    let title = if sc.protocol.npt.is_some() {
+        "after NPT"
+    } else {
+        "imported"
+    };
+    structures.push(("slurry".into(), structure(format!("{}: {title}", sc.name), slurry)));
     let (drying, frames) = match st.dried {
         Some(run) => {
             let (result, dried) = run.finish(l)?;
@@ -608,15 +637,12 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
     };
     Ok(SlurryRun {
         result: SlurryResult {
-            particles: ParticleCount {
-                am: st.counts.am_total(),
-                cbd: st.counts.cbd,
-            },
+            particles,
             counts: st.counts,
             minimize: st.minimize,
-            density_g_cm3: rho.mean,
-            density_stderr_g_cm3: rho.stderr,
-            density_steady: steady,
+            density_g_cm3: st.density.as_ref().map(|d| d.0.mean),
+            density_stderr_g_cm3: st.density.as_ref().map(|d| d.0.stderr),
+            density_steady: st.density.as_ref().map(|d| d.1),
             npt_box_limited_steps: st.npt_box_limited_steps,
             viscosity: st.viscosity,
         },
