@@ -468,8 +468,8 @@ fn run_scenario(
                 d.coating.wet_thickness_um, d.coating.area_um2, d.coating.mass_loading_mg_cm2
             );
             println!(
-                "drying ({})  thickness {:.2} µm, porosity {:.4} (pores only {:.4}), density {:.4} g/cm³, {} particles outside the film",
-                d.mode, d.thickness_um, d.porosity, d.porosity_pores_only, d.density_g_cm3, d.particles_outside_film
+                "drying ({})  thickness {:.2} µm, porosity {:.4} (pores only {:.4}, geometric {:.4}), density {:.4} g/cm³, {} particles outside the film",
+                d.mode, d.thickness_um, d.porosity, d.porosity_pores_only, d.porosity_geometric, d.density_g_cm3, d.particles_outside_film
             );
             println!(
                 "contacts           AM–AM {}, AM–CBD {}, CBD–CBD {}",

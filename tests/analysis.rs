@@ -113,6 +113,8 @@ fn cbd_nanoporosity_and_profile() {
     let total = 10.0 * 10.0 * 20.0;
     assert!(rel(c.porosity, 1.0 - 1.5 * v / total) < 1e-3);
     assert!(rel(c.porosity_pores_only, 1.0 - 2.0 * v / total) < 1e-3);
+    // Masses over skeletal densities: exact, no voxels.
+    assert!(rel(c.porosity_geometric, 1.0 - 1.5 * v / total) < 1e-12);
     assert_eq!((c.am_particles, c.cbd_particles), (1, 1));
     assert_eq!(c.cbd_profile.len(), 2);
     let slab = 10.0 * 10.0 * 10.0;

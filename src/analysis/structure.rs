@@ -7,6 +7,9 @@
 //!
 //! Porosity conventions (all reported, because references differ):
 //! * `porosity_sum`: 1 − Σ V_sphere / V (overlaps counted twice, no voxels);
+//! * `porosity_geometric`: like `porosity_sum` with the CBD's nano-pores as pore, i.e.
+//!   1 − (m_AM/ρ_AM + m_CBD/ρ_skeleton)/V: what experiments get from thickness, mass
+//!   loading and the skeletal densities;
 //! * `porosity_union`: 1 − V(∪ spheres) / V, voxelized (overlaps once) = the pores only;
 //! * `porosity`: like `porosity_union`, but the CBD's nano-pores count as pore: a CBD voxel
 //!   is solid for (1 − φ_nano) of its volume (AM wins where AM and CBD overlap).
@@ -98,6 +101,7 @@ pub struct Characterization {
     pub volume_am_sum_um3: f64,
     pub volume_union_um3: f64,
     pub porosity_sum: f64,
+    pub porosity_geometric: f64,
     pub porosity_union: f64,
     /// The CBD nano-pores counted as pore.
     pub porosity: f64,
@@ -186,6 +190,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         volume_am_sum_um3: volume_am_sum,
         volume_union_um3: union,
         porosity_sum: 1.0 - volume_sum / volume,
+        porosity_geometric: 1.0 - (volume_am_sum + (1.0 - s.cbd_nanoporosity) * (volume_sum - volume_am_sum)) / volume,
         porosity_union: 1.0 - union / volume,
         porosity: 1.0 - (v_am + (1.0 - s.cbd_nanoporosity) * v_cbd) / volume,
         porosity_pores_only: 1.0 - union / volume,

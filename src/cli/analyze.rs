@@ -90,8 +90,12 @@ fn print_text(c: &Characterization) {
         c.am_particles, c.cbd_particles, c.area_um2, c.z_bottom_um, c.z_top_um, c.thickness_um
     );
     println!(
-        "porosity [-]: {:.4} (CBD nano-porosity {} as pore)   pores only (voxel union) {:.4}   plain Σ sphere volumes {:.4}   (voxel {} µm)",
-        c.porosity, c.cbd_nanoporosity, c.porosity_pores_only, c.porosity_sum, c.voxel_um
+        "porosity [-]: {:.4} (voxel union, CBD nano-porosity {} as pore)   pores only {:.4}   (voxel {} µm)",
+        c.porosity, c.cbd_nanoporosity, c.porosity_pores_only, c.voxel_um
+    );
+    println!(
+        "              plain Σ sphere volumes {:.4}   geometric (Σ masses / skeletal densities) {:.4}",
+        c.porosity_sum, c.porosity_geometric
     );
     println!(
         "solid volume [µm³]: Σ spheres {:.0} (AM {:.0}), voxel union {:.0}",

@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::stats::is_steady;
 use crate::analysis::structure::{characterize, AnalysisSettings, Characterization, Contacts, ZRange};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
@@ -68,10 +69,13 @@ pub struct DryingResult {
     pub porosity_pores_only: f64,
     /// 1 − Σ sphere volumes (AM at nominal size) / film volume: the reference's convention.
     pub porosity_sum: f64,
+    /// 1 − (m_AM/ρ_AM + m_CBD/ρ_skeleton) / film volume: the experiments' convention.
+    pub porosity_geometric: f64,
     pub density_g_cm3: f64,
     pub mass_loading_mg_cm2: f64,
-    /// Film-top movement over the second half of the final compaction [µm], and whether it
-    /// is below 0.1 % of the thickness (converged).
+    /// Film-top movement over the second half of the final compaction [µm], and whether
+    /// the film top is steady there (no significant trend of its block means: a steady
+    /// creep is not convergence).
     pub final_thickness_change_um: f64,
     pub converged: bool,
     pub cbd_profile: Vec<ProfilePoint>,
@@ -525,10 +529,13 @@ impl DryingRun {
             .filter(|r| r[0] as u64 > self.final_start(d))
             .map(|r| r[6])
             .collect();
-        let change = match (last.get(last.len() / 2), last.last()) {
-            (Some(a), Some(b)) if last.len() >= 2 => b - a,
+        let half = &last[last.len() / 2..];
+        let change = match (half.first(), half.last()) {
+            (Some(a), Some(b)) if half.len() >= 2 => b - a,
             _ => f64::NAN,
         };
+        // A slow creep is not convergence: no significant trend in that window.
+        let converged = is_steady(half, 4, 3.0).unwrap_or(false);
         let result = DryingResult {
             mode: match &d.mode {
                 DryingMode::Homogeneous => "homogeneous".into(),
@@ -539,8 +546,9 @@ impl DryingRun {
             porosity: c.porosity,
             porosity_pores_only: c.porosity_pores_only,
             porosity_sum: c.porosity_sum,
+            porosity_geometric: c.porosity_geometric,
             final_thickness_change_um: change,
-            converged: change.abs() < 1e-3 * thickness,
+            converged,
             density_g_cm3: c.density_g_cm3,
             mass_loading_mg_cm2: c.mass_loading_mg_cm2,
             cbd_profile: c
