@@ -12,6 +12,7 @@ pub mod recommend;
 pub mod scenario;
 pub mod sim;
 pub mod slurry;
+pub mod sweep;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -64,6 +64,8 @@ enum Command {
     /// Characterize a structure: porosity (voxelized, CBD nano-porosity counted), thickness,
     /// density, mass loading, CBD profile along z, contacts.
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Parameter sweeps: `etwin sweep SWEEP.ron [--shard I/N]`, `sweep merge`, `sweep slurm`.
+    Sweep(cli::sweep::SweepArgs),
     /// Check a scenario (and its force field) without running it.
     Validate {
         /// Scenario RON file.
@@ -150,6 +152,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Map { command } => cli::map::run(command),
         Command::Recommend(args) => cli::recommend::run(args),
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Sweep(args) => cli::sweep::run_cli(args),
         Command::Forces {
             structure,
             forcefield,

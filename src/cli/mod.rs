@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod map;
 pub mod recommend;
+pub mod sweep;
 
 use etwin::{Error, Result};
 

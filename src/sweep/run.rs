@@ -1,0 +1,272 @@
+//! Running a sweep's cases: in parallel, each in its own folder, resumable (a finished
+//! case with the same scenario hash is skipped, an interrupted one resumes from its
+//! checkpoint), and the results table written atomically in case order.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
+use crate::scenario::Scenario;
+use crate::slurry::output::{results_without_timing, write_all};
+use crate::slurry::protocol::{self, Checkpointing, Progress, RunState, CHECKPOINT};
+use crate::sweep::spec::{Case, Plan};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// (i, n): run shard i of n.
+    pub shard: (usize, usize),
+    /// Worker threads in all (split between concurrent cases and inside a case).
+    pub threads: usize,
+    /// Wall-clock seconds between a case's checkpoints.
+    pub checkpoint_every: f64,
+}
+
+/// What a shard folder holds besides the cases: enough for `merge` to check completeness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub sweep: String,
+    pub sweep_sha256: String,
+    pub shard: (usize, usize),
+    pub cases_total: usize,
+    pub cases: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub cases: usize,
+    /// Cases computed by this invocation (the others were finished already).
+    pub ran: usize,
+    pub skipped: usize,
+    pub table: PathBuf,
+}
+
+pub const TABLE: &str = "results.csv";
+pub const TIMING: &str = "timing.csv";
+pub const SHARD: &str = "shard.json";
+
+/// Receives a line per finished case (the CLI draws a bar with ETA).
+pub trait SweepProgress: Sync {
+    fn case_done(&self, index: usize, skipped: bool);
+}
+
+/// A phase observer that reports nothing (cases run quietly).
+struct Quiet;
+impl Progress for Quiet {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+fn sha256(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+pub fn case_dir(out: &Path, index: usize) -> PathBuf {
+    out.join("cases").join(format!("case_{index:04}"))
+}
+
+/// The results of a finished case with this scenario text, if there are.
+fn finished(dir: &Path, text: &str) -> Option<Value> {
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).ok()?).ok()?;
+    if manifest["scenario_sha256"].as_str()? != sha256(text) {
+        return None;
+    }
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
+    r.as_object_mut()?.remove("timing");
+    Some(r)
+}
+
+/// Runs (or resumes, or skips) one case; returns its results without timing and whether it
+/// was skipped.
+fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<(Value, bool)> {
+    let dir = case_dir(&opts.out, case.index);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let text = ron::ser::to_string_pretty(&case.scenario, ron::ser::PrettyConfig::default())
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    if let Some(r) = finished(&dir, &text) {
+        return Ok((r, true));
+    }
+    let path = dir.join("scenario.ron");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        // A changed case starts over.
+        let _ = std::fs::remove_file(dir.join(CHECKPOINT));
+        write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
+    }
+    let l = Scenario::load(&path)?;
+    let cp = Checkpointing {
+        dir: dir.clone(),
+        every_s: opts.checkpoint_every,
+    };
+    let run = pool.install(|| {
+        if dir.join(CHECKPOINT).exists() {
+            let st = RunState::load(&dir, &l)?;
+            protocol::resume(&l, st, &mut Quiet, Some(&cp))
+        } else {
+            protocol::run(&l, &mut Quiet, Some(&cp))
+        }
+    })?;
+    write_all(&dir, &l, &run, pool.current_num_threads())?;
+    let _ = std::fs::remove_file(dir.join(CHECKPOINT));
+    Ok((results_without_timing(&run), false))
+}
+
+/// Scalars of a results tree as (dotted name, value); long profiles and recipe counts are
+/// left to the case's own results.json.
+pub fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if matches!(k.as_str(), "counts" | "cbd_profile") {
+                    continue;
+                }
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(x, &name, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                flatten(x, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        _ => out.push((prefix.to_string(), v.clone())),
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) if s.contains(',') || s.contains('"') => format!("\"{}\"", s.replace('"', "\"\"")),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A table row: case index, factor values, outcomes.
+pub type Row = Vec<(String, Value)>;
+
+/// Writes rows (sorted by case) as CSV with the union of columns in first-seen order.
+pub fn write_table(path: &Path, rows: &[Row]) -> Result<()> {
+    let mut columns: Vec<String> = Vec::new();
+    for r in rows {
+        for (k, _) in r {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    write_atomic(path, |w| {
+        writeln!(w, "{}", columns.join(","))?;
+        for r in rows {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| r.iter().find(|(k, _)| k == c).map_or(String::new(), |(_, v)| cell(v)))
+                .collect();
+            writeln!(w, "{}", cells.join(","))?;
+        }
+        Ok(())
+    })
+}
+
+fn row(case: &Case, results: &Value) -> Row {
+    let mut r: Row = vec![("case".into(), Value::from(case.index))];
+    r.extend(case.values.iter().map(|(k, v)| (format!("factor:{k}"), v.clone())));
+    flatten(results, "", &mut r);
+    r
+}
+
+/// Runs the shard's cases; writes `results.csv`, `timing.csv` and `shard.json` into the
+/// output folder.
+pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Result<SweepReport> {
+    let (i, n) = opts.shard;
+    if n == 0 || i >= n {
+        return Err(Error::Setup(format!("--shard {i}/{n}: expected I/N with 0 ≤ I < N")));
+    }
+    let cases = plan.shard(i, n);
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let threads = opts.threads.max(1);
+    let concurrent = threads.min(cases.len()).max(1);
+    let inner = (threads / concurrent).max(1);
+    // `concurrent` workers, each with its own pool of `inner` threads, take cases in order:
+    // never more threads than asked for.
+    let next = AtomicUsize::new(0);
+    let ran = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<(Row, f64, bool)>>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..concurrent {
+            scope.spawn(|| {
+                let pool = match rayon::ThreadPoolBuilder::new().num_threads(inner).build() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let k = next
+                            .fetch_add(cases.len(), Ordering::Relaxed)
+                            .min(cases.len().saturating_sub(1));
+                        slots.lock().expect("no panic holds it")[k] =
+                            Some(Err(Error::Setup(format!("thread pool: {e}"))));
+                        return;
+                    }
+                };
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = cases.get(k) else { break };
+                    let t = Instant::now();
+                    let r = run_case(c, opts, &pool)
+                        .map_err(|e| Error::Setup(format!("case {}: {e}", c.index)))
+                        .map(|(results, skipped)| {
+                            if !skipped {
+                                ran.fetch_add(1, Ordering::Relaxed);
+                            }
+                            progress.case_done(c.index, skipped);
+                            (row(c, &results), t.elapsed().as_secs_f64(), skipped)
+                        });
+                    slots.lock().expect("no panic holds it")[k] = Some(r);
+                }
+            });
+        }
+    });
+    let outcomes: Vec<(Row, f64, bool)> = slots
+        .into_inner()
+        .expect("no panic holds it")
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| r.unwrap_or_else(|| Err(Error::Setup(format!("case {} did not run", cases[k].index)))))
+        .collect::<Result<_>>()?;
+    let rows: Vec<Row> = outcomes.iter().map(|o| o.0.clone()).collect();
+    let table = opts.out.join(TABLE);
+    write_table(&table, &rows)?;
+    write_atomic(&opts.out.join(TIMING), |w| {
+        writeln!(w, "case,seconds[s],skipped")?;
+        for (c, o) in cases.iter().zip(&outcomes) {
+            writeln!(w, "{},{},{}", c.index, o.1, o.2)?;
+        }
+        Ok(())
+    })?;
+    let src = std::fs::read_to_string(&plan.path).map_err(|e| Error::io(&plan.path, e))?;
+    let info = ShardInfo {
+        sweep: plan.sweep.name.clone(),
+        sweep_sha256: sha256(&src),
+        shard: (i, n),
+        cases_total: plan.cases.len(),
+        cases: cases.iter().map(|c| c.index).collect(),
+    };
+    let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Setup(e.to_string()))?;
+    write_atomic(&opts.out.join(SHARD), |w| w.write_all(text.as_bytes()))?;
+    let ran = ran.into_inner();
+    Ok(SweepReport {
+        cases: cases.len(),
+        ran,
+        skipped: cases.len() - ran,
+        table,
+    })
+}
