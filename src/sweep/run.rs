@@ -156,6 +156,9 @@ fn cell(v: &Value) -> String {
 /// A table row: case index, factor values, outcomes.
 pub type Row = Vec<(String, Value)>;
 
+/// A case's row, wall seconds, and whether it was finished already.
+type Outcome = (Row, f64, bool);
+
 /// Writes rows (sorted by case) as CSV with the union of columns in first-seen order.
 pub fn write_table(path: &Path, rows: &[Row]) -> Result<()> {
     let mut columns: Vec<String> = Vec::new();
@@ -202,7 +205,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
     // never more threads than asked for.
     let next = AtomicUsize::new(0);
     let ran = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<(Row, f64, bool)>>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
+    let slots: Mutex<Vec<Option<Result<Outcome>>>> = Mutex::new((0..cases.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..concurrent {
             scope.spawn(|| {
@@ -235,7 +238,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
             });
         }
     });
-    let outcomes: Vec<(Row, f64, bool)> = slots
+    let outcomes: Vec<Outcome> = slots
         .into_inner()
         .expect("no panic holds it")
         .into_iter()

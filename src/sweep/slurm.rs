@@ -54,13 +54,12 @@ pub fn scripts(etwin: &Path, sweep: &Path, out: &Path, s: &SlurmSettings) -> (St
         out = out.display(),
         shards = shards.join(" "),
     );
-    let submit = format!(
-        "#!/bin/bash\n\
+    let submit = "#!/bin/bash\n\
          # Submits the array, then the merge once every task has succeeded.\n\
          set -euo pipefail\n\
          cd \"$(dirname \"$0\")\"\n\
          jid=$(sbatch --parsable sweep_array.sbatch)\n\
-         sbatch --dependency=afterok:${{jid%%;*}} sweep_merge.sbatch\n"
-    );
+         sbatch --dependency=afterok:${jid%%;*} sweep_merge.sbatch\n"
+        .to_string();
     (array, merge, submit)
 }
