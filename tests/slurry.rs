@@ -66,7 +66,12 @@ fn bundled_scenarios_validate() {
     for e in std::fs::read_dir(root().join("scenarios")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "ron") {
-            Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            // Sweep files build and check all their cases.
+            if std::fs::read_to_string(&p).unwrap().contains("\nSweep(") {
+                etwin::sweep::spec::Plan::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            }
             n += 1;
         }
     }

@@ -259,8 +259,8 @@ fn train(data: PathBuf, out: PathBuf, calendering: Option<PathBuf>, cfg: &TrainC
         ("porosity class", &m.porosity_class),
     ] {
         println!(
-            "  {name:<20} C = {:<5} γ = {:<5} accuracy {:.3}  balanced {:.3}  (edges {:?})",
-            c.choice.c, c.choice.gamma, c.cv.accuracy, c.cv.balanced_accuracy, c.edges
+            "  {name:<20} C = {:<5} γ = {:<5} accuracy {:.3}  balanced {:.3}  (edges {:.2} / {:.2})",
+            c.choice.c, c.choice.gamma, c.cv.accuracy, c.cv.balanced_accuracy, c.edges[0], c.edges[1]
         );
     }
     let values = [("mass loading", Some(&m.mass_loading)), ("porosity", Some(&m.porosity))];
@@ -374,7 +374,7 @@ fn predict(m: &MapModel, am: f64, stol: f64, viscosity: Option<f64>, gap: Option
     ] {
         let d: Vec<String> = c.decisions.iter().map(|(a, b, f)| format!("{a}|{b} {f:+.2}")).collect();
         println!(
-            "{name:<19} {:<7} (edges {} / {} {unit}; votes L/M/H {:?}; decisions {})",
+            "{name:<19} {:<7} (edges {:.2} / {:.2} {unit}; votes L/M/H {:?}; decisions {})",
             c.class,
             edges[0],
             edges[1],
