@@ -165,7 +165,8 @@ fn bad_sweeps_fail_before_any_case_runs() {
 }
 
 /// The generated Slurm scripts are valid bash with the array, the shard index from
-/// SLURM_ARRAY_TASK_ID and the merge of every shard; `sbatch --test-only` when present.
+/// SLURM_ARRAY_TASK_ID and the merge of every shard; `sbatch --test-only` where a cluster
+/// answers.
 #[test]
 fn slurm_scripts_parse() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,7 +187,8 @@ fn slurm_scripts_parse() {
         let s = Command::new("bash").arg("-n").arg(out.join(f)).status().unwrap();
         assert!(s.success(), "{f} is not valid bash");
     }
-    if Command::new("sbatch").arg("--version").output().is_ok() {
+    // Only where a cluster answers (an installed sbatch without a controller cannot test).
+    if Command::new("sinfo").output().is_ok_and(|o| o.status.success()) {
         let o = Command::new("sbatch")
             .arg("--test-only")
             .arg(out.join("sweep_array.sbatch"))
@@ -194,6 +196,8 @@ fn slurm_scripts_parse() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     } else {
-        eprintln!("SKIPPED sbatch --test-only: Slurm is not installed (tests/slurm_check.sh runs a one-node cluster)");
+        eprintln!(
+            "SKIPPED sbatch --test-only: no Slurm cluster answers here (tests/slurm_check.sh starts a one-node one)"
+        );
     }
 }
