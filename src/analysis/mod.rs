@@ -2,3 +2,4 @@
 
 pub mod stats;
 pub mod structure;
+pub mod tortuosity;

@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::tortuosity::{tortuosity, Field, Tortuosity};
 use crate::error::{Error, Result};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
@@ -48,6 +49,28 @@ pub struct AnalysisSettings {
     /// that of a sphere of it); AM masses scale with its cube. Contacts always use the
     /// stored radii.
     pub am_radius_scale: f64,
+    /// Through-plane tortuosity factor, on its own (coarser) voxel grid; none = skipped.
+    pub tortuosity: Option<TortuositySettings>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TortuositySettings {
+    /// Voxel edge of the diffusion solve [µm].
+    pub voxel_um: f64,
+    /// Diffusivity of the CBD phase relative to the pores [-] (0 = blocking).
+    pub cbd_diffusivity: f64,
+    /// Relative residual of the conjugate gradients [-].
+    pub tol: f64,
+}
+
+impl Default for TortuositySettings {
+    fn default() -> Self {
+        TortuositySettings {
+            voxel_um: 0.5,
+            cbd_diffusivity: 0.0,
+            tol: 1e-6,
+        }
+    }
 }
 
 impl Default for AnalysisSettings {
@@ -59,6 +82,7 @@ impl Default for AnalysisSettings {
             slab_um: 5.0,
             z_range: ZRange::Box,
             am_radius_scale: 1.0,
+            tortuosity: None,
         }
     }
 }
@@ -114,6 +138,7 @@ pub struct Characterization {
     pub mass_loading_mg_cm2: f64,
     pub cbd_profile: Vec<Slab>,
     pub contacts: Contacts,
+    pub tortuosity: Option<Tortuosity>,
 }
 
 const PORE: u8 = 0;
@@ -170,6 +195,22 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
     let volume = area * (z1 - z0);
     let grid = Grid::new([lx, ly, z1 - z0], s.voxel_um);
     let phase = grid.paint(p, &is_cbd, [b.lo[0], b.lo[1], z0]);
+    let tortuosity = match &s.tortuosity {
+        Some(t) => {
+            let g = Grid::new([lx, ly, z1 - z0], t.voxel_um);
+            let d: Vec<f64> = g
+                .paint(p, &is_cbd, [b.lo[0], b.lo[1], z0])
+                .iter()
+                .map(|&ph| match ph {
+                    PORE => 1.0,
+                    CBD => t.cbd_diffusivity,
+                    _ => 0.0,
+                })
+                .collect();
+            Some(tortuosity(&Field { n: g.n, d: &d }, t.tol, 100_000)?)
+        }
+        None => None,
+    };
     let counts = grid.count(&phase);
     let voxel = grid.h.iter().product::<f64>();
     let (v_am, v_cbd) = (counts[AM as usize] as f64 * voxel, counts[CBD as usize] as f64 * voxel);
@@ -200,6 +241,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         mass_loading_mg_cm2: 0.1 * mass / area,
         cbd_profile: grid.profile(&phase, s.slab_um),
         contacts,
+        tortuosity,
     })
 }
 

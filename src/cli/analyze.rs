@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use etwin::analysis::structure::{characterize, AnalysisSettings, Characterization, ZRange};
+use etwin::analysis::structure::{characterize, AnalysisSettings, Characterization, TortuositySettings, ZRange};
 use etwin::io::lammps_data::DataFile;
 use etwin::{Error, Result};
 
@@ -45,6 +45,13 @@ pub struct AnalyzeArgs {
     /// diameter 1.14 d).
     #[arg(long, default_value_t = 1.0)]
     am_radius_scale: f64,
+    /// Also solve through-plane diffusion for the tortuosity factor on voxels of this edge
+    /// [µm] (e.g. 0.5).
+    #[arg(long)]
+    tortuosity_voxel: Option<f64>,
+    /// CBD diffusivity relative to the pores in that solve [-] (0 = blocking).
+    #[arg(long, default_value_t = 0.0)]
+    cbd_diffusivity: f64,
     #[arg(long)]
     json: bool,
 }
@@ -71,6 +78,11 @@ pub fn run(a: AnalyzeArgs) -> Result<()> {
         slab_um: a.slab,
         z_range: z_range(&a.z_range)?,
         am_radius_scale: a.am_radius_scale,
+        tortuosity: a.tortuosity_voxel.map(|v| TortuositySettings {
+            voxel_um: v,
+            cbd_diffusivity: a.cbd_diffusivity,
+            ..Default::default()
+        }),
     };
     let c = characterize(&d.particles, &d.simbox, &settings)?;
     let seconds = t.elapsed().as_secs_f64();
@@ -109,6 +121,12 @@ fn print_text(c: &Characterization) {
         "contacts: AM–AM {}  AM–CBD {}  CBD–CBD {}  (CBD per AM {:.2})",
         c.contacts.am_am, c.contacts.am_cbd, c.contacts.cbd_cbd, c.contacts.cbd_per_am
     );
+    if let Some(t) = &c.tortuosity {
+        println!(
+            "tortuosity factor {:.3} (through-plane; D_eff/D₀ {:.4}, conducting fraction {:.4}; {} CG iterations)",
+            t.tau, t.d_eff, t.porosity, t.iterations
+        );
+    }
     println!("CBD profile (z above the bottom [µm]: CBD / AM volume fraction):");
     for s in &c.cbd_profile {
         println!("  {:>8.2}  {:.4}  {:.4}", s.z_um, s.cbd_fraction, s.am_fraction);

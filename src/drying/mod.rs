@@ -397,6 +397,7 @@ impl DryingRun {
             slab_um: d.slab.get(),
             z_range: ZRange::Given(self.substrate_z, film_top(&sys.particles)),
             am_radius_scale: 1.0 / l.model.fixed.contact_factor,
+            tortuosity: None,
         };
         characterize(&sys.particles, &sys.simbox, &settings)
     }
