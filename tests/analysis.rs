@@ -54,6 +54,7 @@ fn one_sphere_converges_to_its_volume() {
     assert!(rel(c.density_g_cm3, 2.0 * exact / 1000.0) < 1e-12);
     assert!(rel(c.mass_loading_mg_cm2, 0.1 * 2.0 * exact / 100.0) < 1e-12);
     assert!(rel(c.thickness_um, 2.0 * r) < 1e-12);
+    assert_eq!(c.active_surface_fraction, 1.0);
 }
 
 #[test]
@@ -87,6 +88,13 @@ fn two_overlapping_spheres_count_the_lens_once_and_touch() {
         c.volume_union_um3
     );
     assert_eq!(c.contacts.am_am, 1);
+    // Each sphere loses a cap of height r − d/2: active fraction 1 − (r − d/2)/(2r) = 0.875.
+    assert!(
+        (c.active_surface_fraction - 0.875).abs() < 2e-3,
+        "{}",
+        c.active_surface_fraction
+    );
+    assert!(rel(c.am_surface_um2, 2.0 * 4.0 * PI * r * r) < 1e-12);
     // The same pair across the periodic x side.
     let p = spheres(&[([0.5, 5.0, 5.0], r), ([12.0 - 2.0, 5.0, 5.0], r)], false);
     assert_eq!(characterize(&p, &cube(12.0), &settings(0.2)).unwrap().contacts.am_am, 1);

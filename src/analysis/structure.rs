@@ -138,6 +138,10 @@ pub struct Characterization {
     pub mass_loading_mg_cm2: f64,
     pub cbd_profile: Vec<Slab>,
     pub contacts: Contacts,
+    /// AM surface [µm²] (at the analysed radii) and its share not covered by another
+    /// sphere: the electrolyte-wetted, active fraction [-].
+    pub am_surface_um2: f64,
+    pub active_surface_fraction: f64,
     pub tortuosity: Option<Tortuosity>,
 }
 
@@ -195,6 +199,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
     let volume = area * (z1 - z0);
     let grid = Grid::new([lx, ly, z1 - z0], s.voxel_um);
     let phase = grid.paint(p, &is_cbd, [b.lo[0], b.lo[1], z0]);
+    let (am_surface_um2, active_surface_fraction) = active_surface(p, b, &is_cbd);
     let tortuosity = match &s.tortuosity {
         Some(t) => {
             let g = Grid::new([lx, ly, z1 - z0], t.voxel_um);
@@ -241,6 +246,8 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         mass_loading_mg_cm2: 0.1 * mass / area,
         cbd_profile: grid.profile(&phase, s.slab_um),
         contacts,
+        am_surface_um2,
+        active_surface_fraction,
         tortuosity,
     })
 }
@@ -347,74 +354,109 @@ impl Grid {
     }
 }
 
-/// Pairs whose spheres touch or overlap (centre distance ≤ r_i + r_j), x and y periodic.
-fn contacts(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> Contacts {
-    let n = p.len();
-    let rmax = p.radius.iter().copied().fold(0.0, f64::max);
-    let l = [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]];
-    let cell = 2.0 * rmax;
-    let nc = [
-        ((l[0] / cell).floor() as usize).max(1),
-        ((l[1] / cell).floor() as usize).max(1),
-    ];
-    let zmin = p.x.iter().map(|x| x[2]).fold(f64::INFINITY, f64::min);
-    let zmax = p.x.iter().map(|x| x[2]).fold(f64::NEG_INFINITY, f64::max);
-    let nz = (((zmax - zmin) / cell).floor() as usize + 1).max(1);
-    let index = |x: &[f64; 3]| {
+/// A cell list over the spheres (x, y periodic): cells at least one largest diameter wide.
+struct Cells<'a> {
+    p: &'a Particles,
+    lo: [f64; 3],
+    l: [f64; 2],
+    cell: f64,
+    nc: [usize; 3],
+    cells: Vec<Vec<usize>>,
+}
+
+impl<'a> Cells<'a> {
+    fn new(p: &'a Particles, b: &SimBox) -> Cells<'a> {
+        let rmax = p.radius.iter().copied().fold(0.0, f64::max);
+        let l = [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]];
+        let cell = (2.0 * rmax).max(1e-9);
+        let zmin = p.x.iter().map(|x| x[2]).fold(f64::INFINITY, f64::min);
+        let zmax = p.x.iter().map(|x| x[2]).fold(f64::NEG_INFINITY, f64::max);
+        let nc = [
+            ((l[0] / cell).floor() as usize).max(1),
+            ((l[1] / cell).floor() as usize).max(1),
+            (((zmax - zmin) / cell).floor() as usize + 1).max(1),
+        ];
+        let mut c = Cells {
+            p,
+            lo: [b.lo[0], b.lo[1], zmin],
+            l,
+            cell,
+            nc,
+            cells: vec![Vec::new(); nc[0] * nc[1] * nc[2]],
+        };
+        for i in 0..p.len() {
+            let k = c.flat(c.index(&p.x[i]));
+            c.cells[k].push(i);
+        }
+        c
+    }
+
+    fn index(&self, x: &[f64; 3]) -> [usize; 3] {
         let f =
             |v: f64, lo: f64, len: f64, m: usize| ((((v - lo) / len).rem_euclid(1.0) * m as f64) as usize).min(m - 1);
         [
-            f(x[0], b.lo[0], l[0], nc[0]),
-            f(x[1], b.lo[1], l[1], nc[1]),
-            (((x[2] - zmin) / cell) as usize).min(nz - 1),
+            f(x[0], self.lo[0], self.l[0], self.nc[0]),
+            f(x[1], self.lo[1], self.l[1], self.nc[1]),
+            (((x[2] - self.lo[2]) / self.cell).max(0.0) as usize).min(self.nc[2] - 1),
         ]
-    };
-    let mut cells: Vec<Vec<usize>> = vec![Vec::new(); nc[0] * nc[1] * nz];
-    let flat = |c: [usize; 3]| (c[2] * nc[1] + c[1]) * nc[0] + c[0];
-    for i in 0..n {
-        cells[flat(index(&p.x[i]))].push(i);
     }
-    let found: Vec<(usize, usize, usize)> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let c = index(&p.x[i]);
-            let mut seen: Vec<usize> = Vec::new();
-            let mut k = (0, 0, 0);
-            for dz in -1i64..=1 {
-                let cz = c[2] as i64 + dz;
-                if cz < 0 || cz >= nz as i64 {
-                    continue;
-                }
-                for dy in -1i64..=1 {
-                    for dx in -1i64..=1 {
-                        let cx = (c[0] as i64 + dx).rem_euclid(nc[0] as i64) as usize;
-                        let cy = (c[1] as i64 + dy).rem_euclid(nc[1] as i64) as usize;
-                        let cell = flat([cx, cy, cz as usize]);
-                        if seen.contains(&cell) {
-                            continue; // fewer than 3 cells along an axis
+
+    fn flat(&self, c: [usize; 3]) -> usize {
+        (c[2] * self.nc[1] + c[1]) * self.nc[0] + c[0]
+    }
+
+    /// Calls `f(j, d)` for every other sphere j near sphere i, with d = x_j − x_i (minimum
+    /// image in x, y).
+    fn around(&self, i: usize, mut f: impl FnMut(usize, [f64; 3])) {
+        let p = self.p;
+        let c = self.index(&p.x[i]);
+        let mut seen: Vec<usize> = Vec::with_capacity(27);
+        for dz in -1i64..=1 {
+            let cz = c[2] as i64 + dz;
+            if cz < 0 || cz >= self.nc[2] as i64 {
+                continue;
+            }
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    let cx = (c[0] as i64 + dx).rem_euclid(self.nc[0] as i64) as usize;
+                    let cy = (c[1] as i64 + dy).rem_euclid(self.nc[1] as i64) as usize;
+                    let cell = self.flat([cx, cy, cz as usize]);
+                    if seen.contains(&cell) {
+                        continue; // fewer than 3 cells along an axis
+                    }
+                    seen.push(cell);
+                    for &j in &self.cells[cell] {
+                        if j == i {
+                            continue;
                         }
-                        seen.push(cell);
-                        for &j in &cells[cell] {
-                            if j <= i {
-                                continue;
-                            }
-                            let wrap = |a: usize| {
-                                let d = p.x[j][a] - p.x[i][a];
-                                d - l[a] * (d / l[a]).round()
-                            };
-                            let dz = p.x[j][2] - p.x[i][2];
-                            let d2 = wrap(0).powi(2) + wrap(1).powi(2) + dz * dz;
-                            if d2 <= (p.radius[i] + p.radius[j]).powi(2) {
-                                match (is_cbd[i], is_cbd[j]) {
-                                    (false, false) => k.0 += 1,
-                                    (true, true) => k.2 += 1,
-                                    _ => k.1 += 1,
-                                }
-                            }
-                        }
+                        let wrap = |a: usize| {
+                            let d = p.x[j][a] - p.x[i][a];
+                            d - self.l[a] * (d / self.l[a]).round()
+                        };
+                        f(j, [wrap(0), wrap(1), p.x[j][2] - p.x[i][2]]);
                     }
                 }
             }
+        }
+    }
+}
+
+/// Pairs whose spheres touch or overlap (centre distance ≤ r_i + r_j), x and y periodic.
+fn contacts(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> Contacts {
+    let cells = Cells::new(p, b);
+    let found: Vec<(usize, usize, usize)> = (0..p.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut k = (0, 0, 0);
+            cells.around(i, |j, d| {
+                if j > i && d[0] * d[0] + d[1] * d[1] + d[2] * d[2] <= (p.radius[i] + p.radius[j]).powi(2) {
+                    match (is_cbd[i], is_cbd[j]) {
+                        (false, false) => k.0 += 1,
+                        (true, true) => k.2 += 1,
+                        _ => k.1 += 1,
+                    }
+                }
+            });
             k
         })
         .collect();
@@ -426,4 +468,47 @@ fn contacts(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> Contacts {
         cbd_cbd,
         cbd_per_am: if am > 0 { am_cbd as f64 / am as f64 } else { 0.0 },
     }
+}
+
+/// Points per AM sphere of the active-surface estimate (Fibonacci lattice).
+const SURFACE_POINTS: usize = 1000;
+
+/// AM surface not inside another sphere (AM or CBD): the electrolyte-wetted, active part.
+/// Returns (total AM surface [µm²], active fraction [-]).
+fn active_surface(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> (f64, f64) {
+    let cells = Cells::new(p, b);
+    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
+    let dirs: Vec<[f64; 3]> = (0..SURFACE_POINTS)
+        .map(|k| {
+            let z = 1.0 - 2.0 * (k as f64 + 0.5) / SURFACE_POINTS as f64;
+            let r = (1.0 - z * z).sqrt();
+            let phi = golden * k as f64;
+            [r * phi.cos(), r * phi.sin(), z]
+        })
+        .collect();
+    let (total, active): (f64, f64) = (0..p.len())
+        .into_par_iter()
+        .filter(|&i| !is_cbd[i])
+        .map(|i| {
+            let ri = p.radius[i];
+            let mut near: Vec<([f64; 3], f64)> = Vec::new();
+            cells.around(i, |j, d| {
+                if d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < (ri + p.radius[j]).powi(2) {
+                    near.push((d, p.radius[j] * p.radius[j]));
+                }
+            });
+            let free = dirs
+                .iter()
+                .filter(|u| {
+                    near.iter().all(|(d, rj2)| {
+                        let q = [ri * u[0] - d[0], ri * u[1] - d[1], ri * u[2] - d[2]];
+                        q[0] * q[0] + q[1] * q[1] + q[2] * q[2] >= *rj2
+                    })
+                })
+                .count();
+            let area = 4.0 * std::f64::consts::PI * ri * ri;
+            (area, area * free as f64 / SURFACE_POINTS as f64)
+        })
+        .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (total, if total > 0.0 { active / total } else { 0.0 })
 }

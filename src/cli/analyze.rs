@@ -121,6 +121,10 @@ fn print_text(c: &Characterization) {
         "contacts: AM–AM {}  AM–CBD {}  CBD–CBD {}  (CBD per AM {:.2})",
         c.contacts.am_am, c.contacts.am_cbd, c.contacts.cbd_cbd, c.contacts.cbd_per_am
     );
+    println!(
+        "active AM surface {:.4} of {:.0} µm² (not covered by another sphere)",
+        c.active_surface_fraction, c.am_surface_um2
+    );
     if let Some(t) = &c.tortuosity {
         println!(
             "tortuosity factor {:.3} (through-plane; D_eff/D₀ {:.4}, conducting fraction {:.4}; {} CG iterations)",

@@ -80,6 +80,8 @@ pub struct DryingResult {
     pub converged: bool,
     pub cbd_profile: Vec<ProfilePoint>,
     pub contacts: Contacts,
+    /// AM surface not covered by another sphere [-].
+    pub active_surface_fraction: f64,
     /// AM + CBD solid [pg] before drying (recipe beads) and in the dried film.
     pub solid_mass_before_pg: f64,
     pub solid_mass_after_pg: f64,
@@ -562,6 +564,7 @@ impl DryingRun {
                 })
                 .collect(),
             contacts: c.contacts,
+            active_surface_fraction: c.active_surface_fraction,
             solid_mass_before_pg: self.solid_mass_pg,
             solid_mass_after_pg: solid_mass(p, l.model.fixed.contact_factor.powi(-3)),
             particles_outside_film: outside,
