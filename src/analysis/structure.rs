@@ -486,7 +486,8 @@ fn active_surface(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> (f64, f64) {
             [r * phi.cos(), r * phi.sin(), z]
         })
         .collect();
-    let (total, active): (f64, f64) = (0..p.len())
+    // Per-sphere areas summed in sphere order: the same total on any number of threads.
+    let per_sphere: Vec<(f64, f64)> = (0..p.len())
         .into_par_iter()
         .filter(|&i| !is_cbd[i])
         .map(|i| {
@@ -509,6 +510,7 @@ fn active_surface(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> (f64, f64) {
             let area = 4.0 * std::f64::consts::PI * ri * ri;
             (area, area * free as f64 / SURFACE_POINTS as f64)
         })
-        .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        .collect();
+    let (total, active) = per_sphere.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     (total, if total > 0.0 { active / total } else { 0.0 })
 }
