@@ -28,6 +28,13 @@ fn block_means(x: &[f64], n_blocks: usize) -> Option<Vec<f64>> {
 
 /// Mean and standard error of the block means. `None` if fewer than 2 blocks of at least
 /// one sample.
+/// [min, max] of `values` ([+∞, −∞] when empty).
+pub fn min_max(values: impl IntoIterator<Item = f64>) -> [f64; 2] {
+    values
+        .into_iter()
+        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], v| [lo.min(v), hi.max(v)])
+}
+
 pub fn block_average(x: &[f64], n_blocks: usize) -> Option<BlockAverage> {
     if n_blocks < 2 {
         return None;

@@ -29,6 +29,7 @@ use crate::sim::ensemble::{temperature, Fix, VelocityRescale};
 use crate::sim::forcefield::hertz_history::HertzHistory;
 use crate::sim::forcefield::ForceField;
 use crate::sim::particles::{sphere_mass, Particles};
+use crate::sim::simbox::SimBox;
 use crate::sim::system::{System, SystemState};
 use crate::sim::wall::{PlaneWall, Side};
 
@@ -390,18 +391,18 @@ impl DryingRun {
         Ok(())
     }
 
-    fn porosity(&self, sys: &System, l: &Loaded, voxel: f64) -> Result<Characterization> {
+    fn porosity(&self, p: &Particles, b: &SimBox, l: &Loaded, voxel: f64) -> Result<Characterization> {
         let d = spec(l)?;
         let settings = AnalysisSettings {
             voxel_um: voxel,
             cbd_types: vec![CBD_TYPE],
             cbd_nanoporosity: l.scenario.formulation.cbd_nanoporosity,
             slab_um: d.slab.get(),
-            z_range: ZRange::Given(self.substrate_z, film_top(&sys.particles)),
+            z_range: ZRange::Given(self.substrate_z, film_top(p)),
             am_radius_scale: 1.0 / l.model.fixed.contact_factor,
             tortuosity: None,
         };
-        characterize(&sys.particles, &sys.simbox, &settings)
+        characterize(p, b, &settings)
     }
 
     fn sample(&mut self, sys: &System, l: &Loaded, cycle: u64) {
@@ -471,7 +472,11 @@ impl DryingRun {
                         DryingMode::Heterogeneous(h) => match h.freeze {
                             Freeze::Fraction(f) => c as f64 >= f * d.cycles as f64 || c == d.cycles,
                             Freeze::Porosity(target) => {
-                                c == d.cycles || self.porosity(sys, l, 2.0 * d.voxel.get())?.porosity <= target
+                                c == d.cycles
+                                    || self
+                                        .porosity(&sys.particles, &sys.simbox, l, 2.0 * d.voxel.get())?
+                                        .porosity
+                                        <= target
                             }
                         },
                     };
@@ -510,8 +515,9 @@ impl DryingRun {
     /// The characterization of the dried film and the structure.
     pub fn finish(&self, l: &Loaded) -> Result<(DryingResult, DataFile)> {
         let d = spec(l)?;
-        let sys = self.restore(l)?;
-        let c = self.porosity(&sys, l, d.voxel.get())?;
+        // The saved state is all the characterization needs: no force field to build.
+        let sys = &self.system;
+        let c = self.porosity(&sys.particles, &sys.simbox, l, d.voxel.get())?;
         let p = &sys.particles;
         let ceiling = self
             .servo

@@ -16,9 +16,10 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::analysis::stats::min_max;
 use crate::error::{Error, Result};
+use crate::io::sha256_hex;
 use crate::map::dataset::read_columns;
 use crate::map::model::{conformal_half_width, ValuePrediction};
 
@@ -102,10 +103,10 @@ impl CalenderingModel {
         let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let file = path.display().to_string();
         let rows = read_columns(&src, &file, &COLUMNS)?;
-        Self::fit(&rows, &file, &Sha256::digest(src.as_bytes()), level)
+        Self::fit(&rows, &file, sha256_hex(src.as_bytes()), level)
     }
 
-    fn fit(rows: &[Vec<f64>], file: &str, digest: &[u8], level: f64) -> Result<CalenderingModel> {
+    fn fit(rows: &[Vec<f64>], file: &str, sha256: String, level: f64) -> Result<CalenderingModel> {
         let x: Vec<[f64; N]> = rows.iter().map(|r| design(r)).collect();
         let y: Vec<f64> = rows.iter().map(|r| r[4]).collect();
         let singular = || {
@@ -127,16 +128,10 @@ impl CalenderingModel {
             .ok_or_else(singular)?;
             loo.push(y[i] - dot(&c, &x[i]));
         }
-        let range = |k: usize| {
-            let v = rows.iter().map(|r| r[k]);
-            [
-                v.clone().fold(f64::INFINITY, f64::min),
-                v.fold(f64::NEG_INFINITY, f64::max),
-            ]
-        };
+        let range = |k: usize| min_max(rows.iter().map(|r| r[k]));
         Ok(CalenderingModel {
             file: file.into(),
-            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256,
             rows: rows.len(),
             coef,
             domain: [range(0), range(1), range(2), range(3)],
@@ -203,7 +198,7 @@ mod tests {
                 vec![x, p, t, g, dot(&truth, &design(&[x, p, t, g]))]
             })
             .collect();
-        let m = CalenderingModel::fit(&rows, "t.csv", &[0xab], 0.9).unwrap();
+        let m = CalenderingModel::fit(&rows, "t.csv", "ab".into(), 0.9).unwrap();
         for (a, b) in m.coef.iter().zip(truth) {
             assert!((a - b).abs() < 1e-8 * b.abs().max(1e-3), "{:?}", m.coef);
         }
@@ -211,6 +206,6 @@ mod tests {
         assert_eq!(m.outside_domain(0.95, 0.3, 140.0, 5.0), vec!["porosity_before[-]"]);
         // A column that never varies cannot be separated from the others.
         let flat: Vec<Vec<f64>> = rows.iter().map(|r| vec![r[0], r[1], 150.0, 20.0, r[4]]).collect();
-        assert!(CalenderingModel::fit(&flat, "t.csv", &[0], 0.9).is_err());
+        assert!(CalenderingModel::fit(&flat, "t.csv", "00".into(), 0.9).is_err());
     }
 }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::map::dataset::Electrode;
+use crate::map::dataset::{slurries, Electrode};
 use crate::map::svm::{cross_kernel, train_svr, Gram, OneVsOne, Scaler, SmoSettings};
 
 #[derive(Debug, Clone)]
@@ -84,9 +84,7 @@ pub struct CvReport {
 
 /// Fold of each row: slurries shuffled (seeded) and dealt round-robin to `k` folds.
 pub fn group_folds(data: &[Electrode], k: usize, seed: u64) -> Vec<usize> {
-    let mut groups: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    let mut groups = slurries(data);
     groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     data.iter()
         .map(|e| groups.iter().position(|g| *g == e.slurry()).expect("listed") % k)
@@ -337,15 +335,12 @@ fn terciles(v: &[f64]) -> [f64; 2] {
 
 impl CvReport {
     pub fn new(data: &[Electrode], t: &Targets, o: &OutOfFold, folds: usize, with_gap: bool) -> CvReport {
-        let mut slurries: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
-        slurries.sort_unstable();
-        slurries.dedup();
         let p = &o.predictions;
         CvReport {
             features: feature_names(with_gap),
             folds,
             rows: data.len(),
-            slurries: slurries.len(),
+            slurries: slurries(data).len(),
             converged: o.converged,
             mass_loading_class: class_metrics(&t.mass_loading_class, &as_classes(&p[0]), t.mass_loading_edges),
             porosity_class: class_metrics(&t.porosity_class, &as_classes(&p[1]), t.porosity_edges),

@@ -45,6 +45,14 @@ impl Electrode {
     }
 }
 
+/// The distinct slurries of `data`, sorted.
+pub fn slurries(data: &[Electrode]) -> Vec<(u64, u64)> {
+    let mut s: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
 fn err(file: &str, line: usize, col: usize, what: String, expected: &str, hint: &str) -> Error {
     Error::Parse {
         at: Location {

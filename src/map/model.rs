@@ -9,15 +9,16 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::analysis::stats::min_max;
 use crate::error::{Error, Result};
+use crate::io::sha256_hex;
 use crate::map::calendering::CalenderingModel;
 use crate::map::cv::{
     as_classes, class_metrics, feature_names, features, group_folds, out_of_fold, regression_metrics, standardise,
     ClassMetrics, FitSettings, OutOfFold, RegressionMetrics, Target, Targets,
 };
-use crate::map::dataset::Electrode;
+use crate::map::dataset::{slurries, Electrode};
 use crate::map::svm::{train_svr, vote, Expansion, Gram, OneVsOne, Scaler};
 
 pub const VERSION: u32 = 1;
@@ -300,14 +301,6 @@ fn fit_value(
     }
 }
 
-/// The distinct slurries of `data`.
-pub fn slurry_count(data: &[Electrode]) -> usize {
-    let mut s: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
-    s.sort_unstable();
-    s.dedup();
-    s.len()
-}
-
 /// Viscosity at the coating shear rate from (AM %, solid-to-liquid, gap), one row per
 /// distinct measured condition, ln-scale, grouped by slurry like the other models.
 fn fit_viscosity(data: &[Electrode], cfg: &TrainConfig, g: &[(f64, f64)]) -> Result<ValueModel> {
@@ -346,22 +339,14 @@ pub fn train(
     let folds = group_folds(data, cfg.folds, cfg.seed);
     let oof = out_of_fold(&x, &t.list(), &folds, cfg.folds, &g, &cfg.fit)?;
     let d = x[0].len();
-    let domain = (0..d)
-        .map(|j| {
-            let v = x.iter().map(|r| r[j]);
-            [
-                v.clone().fold(f64::INFINITY, f64::min),
-                v.fold(f64::NEG_INFINITY, f64::max),
-            ]
-        })
-        .collect();
+    let domain = (0..d).map(|j| min_max(x.iter().map(|r| r[j]))).collect();
     Ok(MapModel {
         version: VERSION,
         data: Provenance {
             file: source.0.into(),
-            sha256: format!("{:x}", Sha256::digest(source.1)),
+            sha256: sha256_hex(source.1),
             rows: data.len(),
-            slurries: slurry_count(data),
+            slurries: slurries(data).len(),
             folds: cfg.folds,
             seed: cfg.seed,
         },
@@ -382,6 +367,14 @@ pub fn train(
 }
 
 impl MapModel {
+    /// The AM contents measured [wt %], ascending.
+    pub fn am_contents(&self) -> Vec<f64> {
+        let mut am: Vec<f64> = self.measured.iter().map(|e| e.am_wt_percent).collect();
+        am.sort_by(f64::total_cmp);
+        am.dedup();
+        am
+    }
+
     pub fn has_gap(&self) -> bool {
         self.features.len() == 4
     }

@@ -7,6 +7,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use crate::analysis::stats::min_max;
 use crate::error::{Error, Result};
 use crate::map::cv::class_of;
 use crate::map::model::{ClassModel, MapModel, CLASS_NAMES};
@@ -47,9 +48,9 @@ fn register_font() {
     });
 }
 
-fn range(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let lo = v.clone().fold(f64::INFINITY, f64::min);
-    let hi = v.fold(f64::NEG_INFINITY, f64::max);
+/// The values' range with a 5 % margin.
+fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    let [lo, hi] = min_max(v);
     let pad = 0.05 * (hi - lo).max(1e-9);
     (lo - pad, hi + pad)
 }
@@ -59,9 +60,7 @@ pub fn plot_maps(m: &MapModel, dir: &Path, s: &PlotSettings) -> Result<Vec<PathB
     register_font();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let pts = &m.measured;
-    let mut ams: Vec<f64> = pts.iter().map(|e| e.am_wt_percent).collect();
-    ams.sort_by(f64::total_cmp);
-    ams.dedup();
+    let ams = m.am_contents();
     let gap = if m.has_gap() {
         let mut gaps: Vec<f64> = pts.iter().map(|e| e.gap_um).collect();
         gaps.sort_by(f64::total_cmp);

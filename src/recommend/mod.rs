@@ -12,6 +12,7 @@ pub mod validate;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::stats::min_max;
 use crate::error::{Error, Result};
 use crate::map::model::{MapModel, ValuePrediction};
 
@@ -110,18 +111,9 @@ impl Space {
     /// The measured ranges of the model's training data (no extrapolation).
     pub fn from_model(m: &MapModel) -> Space {
         let pts = &m.measured;
-        let range = |f: fn(&crate::map::dataset::Electrode) -> f64| {
-            let v = pts.iter().map(f);
-            [
-                v.clone().fold(f64::INFINITY, f64::min),
-                v.fold(f64::NEG_INFINITY, f64::max),
-            ]
-        };
-        let mut am: Vec<f64> = pts.iter().map(|e| e.am_wt_percent).collect();
-        am.sort_by(f64::total_cmp);
-        am.dedup();
+        let range = |f: fn(&crate::map::dataset::Electrode) -> f64| min_max(pts.iter().map(f));
         Space {
-            am,
+            am: m.am_contents(),
             stol: range(|e| e.stol_percent),
             stol_step: 0.25,
             gap: range(|e| e.gap_um),
@@ -286,8 +278,8 @@ pub fn recommend(m: &MapModel, t: &Targets, s: &Space, top: usize) -> Result<Vec
             .map(|e| e.stol_percent)
             .collect();
         if s.stol_per_am && !measured.is_empty() {
-            stol[0] = stol[0].max(measured.iter().copied().fold(f64::INFINITY, f64::min));
-            stol[1] = stol[1].min(measured.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            let [lo, hi] = min_max(measured);
+            stol = [stol[0].max(lo), stol[1].min(hi)];
         }
         if stol[0] > stol[1] {
             continue;

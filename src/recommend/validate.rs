@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
+use crate::analysis::stats::min_max;
 use crate::error::Result;
-use crate::map::dataset::Electrode;
+use crate::map::dataset::{slurries, Electrode};
 use crate::map::model::{train, TrainConfig};
 use crate::recommend::{evaluate, recommend, Candidate, Space, Targets};
 
@@ -64,13 +65,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn range(v: impl Iterator<Item = f64> + Clone) -> [f64; 2] {
-    [
-        v.clone().fold(f64::INFINITY, f64::min),
-        v.fold(f64::NEG_INFINITY, f64::max),
-    ]
-}
-
 /// The measured coatings of one slurry: rows grouped by (gap, viscosity).
 fn conditions(rows: &[Electrode]) -> Vec<Vec<Electrode>> {
     let mut groups: Vec<Vec<Electrode>> = Vec::new();
@@ -92,9 +86,7 @@ pub fn leave_one_slurry_out(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<LosoReport> {
-    let mut slurries: Vec<(u64, u64)> = data.iter().map(|e| e.slurry()).collect();
-    slurries.sort_unstable();
-    slurries.dedup();
+    let slurries = slurries(data);
     let cfg = TrainConfig {
         with_gap: true,
         ..cfg.clone()
@@ -105,8 +97,8 @@ pub fn leave_one_slurry_out(
         let model = train(&kept, ("leave-one-slurry-out", &[]), None, &cfg)?;
         let space = Space::from_model(&model);
         for g in conditions(&held) {
-            let ml = range(g.iter().map(|e| e.mass_loading_mg_cm2));
-            let por = range(g.iter().map(|e| e.porosity_percent / 100.0));
+            let ml = min_max(g.iter().map(|e| e.mass_loading_mg_cm2));
+            let por = min_max(g.iter().map(|e| e.porosity_percent / 100.0));
             let n = g.len() as f64;
             let targets = Targets {
                 mass_loading: Some(g.iter().map(|e| e.mass_loading_mg_cm2).sum::<f64>() / n),

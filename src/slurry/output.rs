@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::drying::Frame;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
+use crate::io::sha256_hex;
 use crate::io::vtu::write_vtu;
 use crate::scenario::Loaded;
 use crate::slurry::protocol::SlurryRun;
@@ -90,7 +90,7 @@ pub fn write_all(dir: &Path, l: &Loaded, run: &SlurryRun, threads: usize) -> Res
         "etwin_version": env!("CARGO_PKG_VERSION"),
         "git_commit": git_commit(),
         "scenario": l.path.display().to_string(),
-        "scenario_sha256": format!("{:x}", Sha256::digest(l.source.as_bytes())),
+        "scenario_sha256": sha256_hex(l.source.as_bytes()),
         "seed": l.scenario.seed,
         "threads": threads,
         "forcefield": l.model.name,

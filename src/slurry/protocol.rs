@@ -17,13 +17,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::analysis::stats::{block_average, is_steady, linear_fit, BlockAverage};
 use crate::drying::{DryingResult, DryingRun, Frame, DRYING_HEADER};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
+use crate::io::sha256_hex;
 use crate::scenario::Loaded;
 use crate::sim::ensemble::{temperature, PressureCoupling, VelocityRescale};
 use crate::sim::minimize::{fire, FireParams, MinReport};
@@ -188,7 +188,7 @@ impl RunState {
                 st.version
             )));
         }
-        if st.scenario_sha256 != sha256(&l.source) {
+        if st.scenario_sha256 != sha256_hex(l.source.as_bytes()) {
             return Err(Error::Setup(format!(
                 "{}: the scenario {} changed since this checkpoint was written; \
                  resume with the original file or start a new run",
@@ -216,10 +216,6 @@ impl RunState {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::Setup(format!("checkpoint: {e}")))?;
         write_atomic(&cp.dir.join(CHECKPOINT), |w| w.write_all(&bytes))
     }
-}
-
-fn sha256(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// Saves when the interval has passed since the last save.
@@ -314,7 +310,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
     let mut st = RunState {
         version: CHECKPOINT_VERSION,
         scenario: l.path.clone(),
-        scenario_sha256: sha256(&l.source),
+        scenario_sha256: sha256_hex(l.source.as_bytes()),
         recipe_mass: counts.am_mass_pg + counts.cbd_mass_pg + counts.solvent_mass_pg,
         counts,
         minimize,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
-use crate::sweep::run::{ShardInfo, SHARD, TABLE, TIMING};
+use crate::sweep::run::{write_table, ShardInfo, SHARD, TABLE, TIMING};
 
 /// Splits a CSV line on commas outside double quotes (cells keep their quoting).
 fn split(line: &str) -> Vec<String> {
@@ -78,25 +78,8 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
             "cases missing: {missing:?}; cases present more than once: {twice:?}\n  hint: merge every shard of the sweep exactly once, after each has finished"
         )));
     }
-    let mut columns: Vec<String> = Vec::new();
-    for (_, r) in &rows {
-        for (k, _) in r {
-            if !columns.contains(k) {
-                columns.push(k.clone());
-            }
-        }
-    }
-    write_atomic(&out.join(TABLE), |w| {
-        writeln!(w, "{}", columns.join(","))?;
-        for (_, r) in &rows {
-            let cells: Vec<&str> = columns
-                .iter()
-                .map(|c| r.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v.as_str()))
-                .collect();
-            writeln!(w, "{}", cells.join(","))?;
-        }
-        Ok(())
-    })?;
+    let table: Vec<Vec<(String, String)>> = rows.into_iter().map(|r| r.1).collect();
+    write_table(&out.join(TABLE), &table)?;
     timing.sort_by_key(|t| t.0);
     write_atomic(&out.join(TIMING), |w| {
         writeln!(w, "case,seconds[s],skipped")?;
@@ -105,5 +88,5 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
         }
         Ok(())
     })?;
-    Ok(rows.len())
+    Ok(table.len())
 }

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
+use crate::io::sha256_hex;
 use crate::scenario::Scenario;
 use crate::slurry::output::{results_without_timing, write_all};
 use crate::slurry::protocol::{self, Checkpointing, Progress, RunState, CHECKPOINT};
@@ -65,10 +65,6 @@ impl Progress for Quiet {
     fn finish(&mut self) {}
 }
 
-fn sha256(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
-}
-
 pub fn case_dir(out: &Path, index: usize) -> PathBuf {
     out.join("cases").join(format!("case_{index:04}"))
 }
@@ -76,7 +72,7 @@ pub fn case_dir(out: &Path, index: usize) -> PathBuf {
 /// The results of a finished case with this scenario text, if there are.
 fn finished(dir: &Path, text: &str) -> Option<Value> {
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).ok()?).ok()?;
-    if manifest["scenario_sha256"].as_str()? != sha256(text) {
+    if manifest["scenario_sha256"].as_str()? != sha256_hex(text.as_bytes()) {
         return None;
     }
     let mut r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
@@ -159,22 +155,23 @@ pub type Row = Vec<(String, Value)>;
 /// A case's row, wall seconds, and whether it was finished already.
 type Outcome = (Row, f64, bool);
 
-/// Writes rows (sorted by case) as CSV with the union of columns in first-seen order.
-pub fn write_table(path: &Path, rows: &[Row]) -> Result<()> {
-    let mut columns: Vec<String> = Vec::new();
+/// Writes rows of (column, CSV cell) as a table with the union of the columns in
+/// first-seen order (a row without a column leaves its cell empty).
+pub fn write_table(path: &Path, rows: &[Vec<(String, String)>]) -> Result<()> {
+    let mut columns: Vec<&str> = Vec::new();
     for r in rows {
         for (k, _) in r {
-            if !columns.contains(k) {
-                columns.push(k.clone());
+            if !columns.contains(&k.as_str()) {
+                columns.push(k);
             }
         }
     }
     write_atomic(path, |w| {
         writeln!(w, "{}", columns.join(","))?;
         for r in rows {
-            let cells: Vec<String> = columns
+            let cells: Vec<&str> = columns
                 .iter()
-                .map(|c| r.iter().find(|(k, _)| k == c).map_or(String::new(), |(_, v)| cell(v)))
+                .map(|c| r.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v.as_str()))
                 .collect();
             writeln!(w, "{}", cells.join(","))?;
         }
@@ -245,7 +242,10 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
         .enumerate()
         .map(|(k, r)| r.unwrap_or_else(|| Err(Error::Setup(format!("case {} did not run", cases[k].index)))))
         .collect::<Result<_>>()?;
-    let rows: Vec<Row> = outcomes.iter().map(|o| o.0.clone()).collect();
+    let rows: Vec<Vec<(String, String)>> = outcomes
+        .iter()
+        .map(|o| o.0.iter().map(|(k, v)| (k.clone(), cell(v))).collect())
+        .collect();
     let table = opts.out.join(TABLE);
     write_table(&table, &rows)?;
     write_atomic(&opts.out.join(TIMING), |w| {
@@ -258,7 +258,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
     let src = std::fs::read_to_string(&plan.path).map_err(|e| Error::io(&plan.path, e))?;
     let info = ShardInfo {
         sweep: plan.sweep.name.clone(),
-        sweep_sha256: sha256(&src),
+        sweep_sha256: sha256_hex(src.as_bytes()),
         shard: (i, n),
         cases_total: plan.cases.len(),
         cases: cases.iter().map(|c| c.index).collect(),
