@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod calendering;
 pub mod drying;
 pub mod error;
 pub mod io;

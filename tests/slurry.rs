@@ -39,6 +39,12 @@ const BAD: &[(&str, &str, &str)] = &[
     ("no_shear_rates.ron", "50:13", "`nemd.shear_rates`: no shear rate"),
     ("drying_shrink_factor.ron", "51:34", "`drying.shrink_factors`"),
     ("drying_wrong_unit.ron", "59:40", "`top_wall_max_speed`: unit `kPa`"),
+    (
+        "calendering_compression.ron",
+        "24:13",
+        "`calendering.target`: compression 1.3",
+    ),
+    ("calendering_wrong_unit.ron", "25:34", "`tool_speed`: unit `kPa`"),
 ];
 
 #[test]

@@ -6,7 +6,7 @@ use etwin::sim::forcefield::ForceField;
 use etwin::sim::particles::{sphere_mass, Particles};
 use etwin::sim::simbox::SimBox;
 use etwin::sim::system::{StepSettings, System};
-use etwin::sim::wall::{PlaneWall, Side};
+use etwin::sim::wall::{Side, Wall};
 
 const LAW: HertzHistory = HertzHistory {
     kn: 2e4,
@@ -24,8 +24,8 @@ fn one_sphere(z: f64, v: [f64; 3], law: HertzHistory, settings: StepSettings) ->
     let b = SimBox::orthogonal([0.0; 3], [10.0, 10.0, 10.0], [true, true, false]);
     let ff = ForceField::new("none", vec![]);
     let mut sys = System::new(p, b, ff, settings).unwrap();
-    sys.add_wall(PlaneWall::new(2, Side::Lo, 0.0, law)).unwrap();
-    sys.add_wall(PlaneWall::new(2, Side::Hi, 10.0, law)).unwrap();
+    sys.add_wall(Wall::new(2, Side::Lo, 0.0, law)).unwrap();
+    sys.add_wall(Wall::new(2, Side::Hi, 10.0, law)).unwrap();
     sys.setup().unwrap();
     sys
 }
@@ -123,7 +123,7 @@ fn wall_history_follows_particle_reordering() {
             ..Default::default()
         };
         let mut sys = System::new(p, b, ForceField::new("none", vec![]), settings).unwrap();
-        sys.add_wall(PlaneWall::new(2, Side::Lo, 0.0, law)).unwrap();
+        sys.add_wall(Wall::new(2, Side::Lo, 0.0, law)).unwrap();
         sys.setup().unwrap();
         sys.run(50, &mut []);
         sys
@@ -156,7 +156,7 @@ fn walls_need_non_periodic_untilted_faces() {
         StepSettings::default(),
     )
     .unwrap();
-    let e = sys.add_wall(PlaneWall::new(2, Side::Lo, 0.0, LAW)).unwrap_err();
+    let e = sys.add_wall(Wall::new(2, Side::Lo, 0.0, LAW)).unwrap_err();
     assert!(e.to_string().contains("non-periodic"), "{e}");
     let tilted = SimBox {
         tilt: [1.0, 0.0, 0.0],
@@ -170,5 +170,5 @@ fn walls_need_non_periodic_untilted_faces() {
         StepSettings::default(),
     )
     .unwrap();
-    assert!(sys.add_wall(PlaneWall::new(0, Side::Lo, 0.0, LAW)).is_err());
+    assert!(sys.add_wall(Wall::new(0, Side::Lo, 0.0, LAW)).is_err());
 }

@@ -23,6 +23,7 @@ use crate::analysis::stats::is_steady;
 use crate::analysis::structure::{characterize, AnalysisSettings, Characterization, Contacts, ZRange};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
+use crate::io::vtu::PointArray;
 use crate::scenario::drying::{DryingMode, DryingSpec, Freeze};
 use crate::scenario::Loaded;
 use crate::sim::ensemble::{temperature, Fix, VelocityRescale};
@@ -31,7 +32,7 @@ use crate::sim::forcefield::ForceField;
 use crate::sim::particles::{sphere_mass, Particles};
 use crate::sim::simbox::SimBox;
 use crate::sim::system::{System, SystemState};
-use crate::sim::wall::{PlaneWall, Side};
+use crate::sim::wall::{Side, Wall};
 
 /// CBD beads are type 1 in the reference model.
 const CBD_TYPE: u32 = 1;
@@ -92,22 +93,47 @@ pub struct DryingResult {
     pub frozen_after_cycle: u64,
 }
 
-/// One VTU frame: the spheres at a cycle's end.
+/// One VTU frame: the spheres at a cycle's (or sample's) end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Frame {
+    /// Cycle (drying) or sample (calendering) number.
     pub cycle: u64,
     pub time_us: f64,
     pub id: Vec<u64>,
     pub kind: Vec<u32>,
     pub x: Vec<[f64; 3]>,
     pub radius: Vec<f64>,
+    /// Velocities [µm/µs] (empty: not kept).
+    #[serde(default)]
+    pub v: Vec<[f64; 3]>,
+    /// Extra point data in particle order.
+    #[serde(default)]
+    pub arrays: Vec<PointArray>,
 }
 
 impl Frame {
+    /// The spheres of `sys` now, without extra arrays.
+    pub fn of(sys: &System, cycle: u64) -> Frame {
+        let p = &sys.particles;
+        Frame {
+            cycle,
+            time_us: sys.step as f64 * sys.settings.dt,
+            id: p.id.clone(),
+            kind: p.kind.clone(),
+            x: p.x.clone(),
+            radius: p.radius.clone(),
+            v: p.v.clone(),
+            arrays: Vec::new(),
+        }
+    }
+
     pub fn particles(&self) -> Particles {
         let mut p = Particles::default();
         for k in 0..self.id.len() {
             p.push(self.id[k], self.kind[k], self.x[k], self.radius[k], 0.0);
+            if let Some(v) = self.v.get(k) {
+                p.v[k] = *v;
+            }
         }
         p
     }
@@ -255,10 +281,10 @@ impl DryingRun {
         nb.periodic[2] = false;
         sys.simbox = nb;
         let law = HertzHistory::from_reference(&l.model);
-        sys.add_wall(PlaneWall::new(2, Side::Lo, bottom, law))?;
+        sys.add_wall(Wall::new(2, Side::Lo, bottom, law))?;
         let area = (nb.hi[0] - nb.lo[0]) * (nb.hi[1] - nb.lo[1]);
         let servo = if d.top_pressure.get() > 0.0 {
-            sys.add_wall(PlaneWall::new(2, Side::Hi, top, law))?;
+            sys.add_wall(Wall::new(2, Side::Hi, top, law))?;
             Some(TopServo {
                 wall: 1,
                 // kPa · µm² = 1e-3 nN
@@ -496,15 +522,9 @@ impl DryingRun {
     }
 
     fn frame(&mut self, sys: &System, cycle: u64) {
-        let p = &sys.particles;
-        self.frames.push(Frame {
-            cycle,
-            time_us: sys.step as f64 * sys.settings.dt,
-            id: p.id.clone(),
-            kind: p.kind.clone(),
-            x: p.x.clone(),
-            radius: p.radius.clone(),
-        });
+        let mut f = Frame::of(sys, cycle);
+        f.v.clear(); // positions tell the drying story; keep checkpoints small
+        self.frames.push(f);
     }
 
     /// The step at which the final compaction starts.

@@ -1,5 +1,6 @@
 //! Particles as a VTK UnstructuredGrid (`.vtu`, ASCII) for ParaView: one vertex per sphere
-//! with point data id, type, radius [µm] and velocity [µm/µs]. Use the Glyph filter
+//! with point data id, type, species (1 = CBD, 2 = AM), radius [µm] and velocity [µm/µs],
+//! plus any extra per-particle arrays (names carry their unit). Use the Glyph filter
 //! (sphere, scale by `radius`, factor 2) to see the spheres.
 
 use std::io::Write;
@@ -9,11 +10,24 @@ use crate::error::Result;
 use crate::io::atomic::write_atomic;
 use crate::sim::particles::Particles;
 
-pub fn write_vtu(path: &Path, p: &Particles) -> Result<()> {
-    write_atomic(path, |w| write_vtu_to(w, p))
+/// An extra point-data array: `values[k]` has `components` numbers for particle index k.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PointArray {
+    /// Name with its unit, e.g. "force[nN]".
+    pub name: String,
+    pub components: usize,
+    pub values: Vec<f64>,
 }
 
-pub fn write_vtu_to(w: &mut dyn Write, p: &Particles) -> std::io::Result<()> {
+pub fn write_vtu(path: &Path, p: &Particles) -> Result<()> {
+    write_atomic(path, |w| write_vtu_to(w, p, &[]))
+}
+
+pub fn write_vtu_with(path: &Path, p: &Particles, extra: &[PointArray]) -> Result<()> {
+    write_atomic(path, |w| write_vtu_to(w, p, extra))
+}
+
+pub fn write_vtu_to(w: &mut dyn Write, p: &Particles, extra: &[PointArray]) -> std::io::Result<()> {
     let n = p.len();
     let order = p.order_by_id();
     writeln!(w, r#"<?xml version="1.0"?>"#)?;
@@ -63,6 +77,13 @@ pub fn write_vtu_to(w: &mut dyn Write, p: &Particles) -> std::io::Result<()> {
     }
     writeln!(
         w,
+        r#"</DataArray><DataArray type="Int32" Name="species" format="ascii">"#
+    )?;
+    for &k in &order {
+        write!(w, "{} ", if p.kind[k] == 1 { 1 } else { 2 })?;
+    }
+    writeln!(
+        w,
         r#"</DataArray><DataArray type="Float64" Name="radius" format="ascii">"#
     )?;
     for &k in &order {
@@ -75,7 +96,21 @@ pub fn write_vtu_to(w: &mut dyn Write, p: &Particles) -> std::io::Result<()> {
     for &k in &order {
         writeln!(w, "{:e} {:e} {:e}", p.v[k][0], p.v[k][1], p.v[k][2])?;
     }
-    writeln!(w, "</DataArray></PointData>")?;
+    writeln!(w, "</DataArray>")?;
+    for a in extra {
+        writeln!(
+            w,
+            r#"<DataArray type="Float64" Name="{}" NumberOfComponents="{}" format="ascii">"#,
+            a.name, a.components
+        )?;
+        for &k in &order {
+            let vals = &a.values[k * a.components..(k + 1) * a.components];
+            let cells: Vec<String> = vals.iter().map(|v| format!("{v:e}")).collect();
+            writeln!(w, "{}", cells.join(" "))?;
+        }
+        writeln!(w, "</DataArray>")?;
+    }
+    writeln!(w, "</PointData>")?;
     writeln!(w, "</Piece></UnstructuredGrid></VTKFile>")?;
     Ok(())
 }

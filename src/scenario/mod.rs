@@ -3,6 +3,7 @@
 //! Dimensioned values are a number in the documented unit or a string with a unit
 //! (see [`quantity`]). Every error names file:line:col, the key path and a hint.
 
+pub mod calendering;
 pub mod drying;
 pub mod quantity;
 
@@ -126,6 +127,13 @@ pub struct Protocol {
     /// Coating and drying of the relaxed slurry; none → the slurry only.
     #[serde(default)]
     pub drying: Option<drying::DryingSpec>,
+    /// Calendering of the dried film (or, without drying, of the imported structure).
+    #[serde(default)]
+    pub calendering: Option<calendering::CalenderingSpec>,
+    /// Keep the sphere sizes and masses of the `start_from` file instead of the force
+    /// field's (a dried electrode imported for calendering), default false.
+    #[serde(default)]
+    pub keep_imported_sizes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,7 +335,7 @@ impl Scenario {
                     "build a slurry with npt: (...), or import one with start_from",
                 );
             }
-            return self.drying_problem();
+            return self.stage_problem();
         };
         if n.steps == 0 || n.sample_every == 0 || n.blocks < 2 {
             let what = "steps and sample_every must be ≥ 1, blocks ≥ 2".to_string();
@@ -411,13 +419,25 @@ impl Scenario {
                 }
             }
         }
-        self.drying_problem()
+        self.stage_problem()
     }
 
-    fn drying_problem(&self) -> Option<Problem> {
-        let d = self.protocol.drying.as_ref()?;
-        let (key, what, hint) = d.problem()?;
-        problem(&[("drying", 0), (key, 0)], what, hint)
+    /// The first problem of the drying or calendering block.
+    fn stage_problem(&self) -> Option<Problem> {
+        let p = &self.protocol;
+        if let Some((key, what, hint)) = p.drying.as_ref().and_then(|d| d.problem()) {
+            return problem(&[("drying", 0), (key, 0)], what, hint);
+        }
+        let c = p.calendering.as_ref()?;
+        if p.drying.is_none() && !p.keep_imported_sizes {
+            return problem(
+                &[("calendering", 0)],
+                "calendering without drying needs a dried structure".into(),
+                "import one with start_from and keep_imported_sizes: true, or add a drying block",
+            );
+        }
+        let (key, what, hint) = c.problem()?;
+        problem(&[("calendering", 0), (key, 0)], what, hint)
     }
 
     /// Reads, parses and checks a scenario and its force field.

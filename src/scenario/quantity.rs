@@ -43,6 +43,9 @@ dimension!(
         ("kPa", 1.0),
         ("Pa", 1e-3),
         ("MPa", 1e3),
+        ("GPa", 1e6),
+        ("J/m3", 1e-3),
+        ("J/m³", 1e-3),
         ("bar", 100.0),
         ("atm", 101.325)
     ]
@@ -92,6 +95,13 @@ impl<D: Dimension> Q<D> {
     }
     pub fn get(self) -> f64 {
         self.0
+    }
+}
+
+/// Zero, for optional quantities that default to none of it.
+impl<D: Dimension> Default for Q<D> {
+    fn default() -> Self {
+        Q::new(0.0)
     }
 }
 

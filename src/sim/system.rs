@@ -23,7 +23,7 @@ use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 use crate::sim::timers::{Phase, Timers};
-use crate::sim::wall::PlaneWall;
+use crate::sim::wall::Wall;
 
 /// What the last force call summed over pairs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -103,7 +103,7 @@ pub struct SystemState {
     pub xy_rate: f64,
     /// Plane walls with their shear histories (none for a periodic slurry).
     #[serde(default)]
-    pub walls: Vec<PlaneWall>,
+    pub walls: Vec<Wall>,
 }
 
 /// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
@@ -119,7 +119,7 @@ pub struct System {
     pub ff: ForceField,
     pub neighbor: NeighborList,
     /// Plane walls on non-periodic axes (add with [`System::add_wall`]).
-    pub walls: Vec<PlaneWall>,
+    pub walls: Vec<Wall>,
     pub settings: StepSettings,
     /// Steps taken since the structure was loaded.
     pub step: u64,
@@ -200,7 +200,7 @@ impl System {
     }
 
     /// Adds a plane wall; its axis must be non-periodic.
-    pub fn add_wall(&mut self, wall: PlaneWall) -> Result<()> {
+    pub fn add_wall(&mut self, wall: Wall) -> Result<()> {
         wall.check(&self.simbox).map_err(Error::Setup)?;
         self.walls.push(wall);
         Ok(())
@@ -535,6 +535,79 @@ impl System {
             volume_um3: vol,
             contacts: self.summary.contacts,
         }
+    }
+
+    /// Per particle: the number of overlapping neighbours and the pair-force stress
+    /// σ = −(1/V) Σ_j ½ del ⊗ f over its pairs (walls excluded), order xx, yy, zz, xy, xz,
+    /// yz [kPa], V its sphere volume. For output frames: one extra force pass that leaves
+    /// the shear histories as they are.
+    pub fn particle_stress(&self) -> (Vec<u32>, Vec<[f64; 6]>) {
+        let p = &self.particles;
+        let n = p.len();
+        let ctx = PairContext {
+            kind: &p.kind,
+            radius: &p.radius,
+            mass: &p.mass,
+            v: &p.v,
+            omega: &p.omega,
+            dt: self.settings.dt,
+            update_history: false,
+        };
+        let image = self.simbox.image_map();
+        let nl = &self.neighbor;
+        let mut contacts = vec![0u32; n];
+        let mut w = vec![[0.0f64; 6]; n];
+        for i in 0..n {
+            for (slot, &j) in (nl.offsets[i]..nl.offsets[i + 1]).zip(&nl.partner[nl.offsets[i]..nl.offsets[i + 1]]) {
+                let j = j as usize;
+                let (del, count) =
+                    image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
+                let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
+                let range = self.reach.get(p.kind[i], p.kind[j]).range(p.radius[i], p.radius[j]);
+                if rsq >= range * range {
+                    continue;
+                }
+                let mut h = nl.history[slot];
+                let dv = [count[0] * self.xy_rate, 0.0, 0.0];
+                let out = self.ff.compute(
+                    &PairInput {
+                        i,
+                        j,
+                        del,
+                        rsq,
+                        r: rsq.sqrt(),
+                        dv,
+                    },
+                    &ctx,
+                    &mut h,
+                );
+                let f = out.f;
+                let pair = [
+                    del[0] * f[0],
+                    del[1] * f[1],
+                    del[2] * f[2],
+                    del[0] * f[1],
+                    del[0] * f[2],
+                    del[1] * f[2],
+                ];
+                for k in [i, j] {
+                    for a in 0..6 {
+                        w[k][a] += 0.5 * pair[a];
+                    }
+                }
+                if rsq < (p.radius[i] + p.radius[j]).powi(2) {
+                    contacts[i] += 1;
+                    contacts[j] += 1;
+                }
+            }
+        }
+        let stress = (0..n)
+            .map(|k| {
+                let v = 4.0 / 3.0 * std::f64::consts::PI * p.radius[k].powi(3);
+                std::array::from_fn(|a| -w[k][a] / v)
+            })
+            .collect();
+        (contacts, stress)
     }
 
     /// Total momentum Σ m v [pg·µm/µs].

@@ -1,17 +1,56 @@
-//! Granular plane walls on non-periodic axes (LAMMPS `fix wall/gran hertz/history`).
+//! Granular walls on non-periodic axes (LAMMPS `fix wall/gran`): planes and calendering
+//! rolls.
 //!
-//! A wall is the plane `x[axis] = position` bounding the box on its `lo` or `hi` side; it
-//! may move along its normal (calendering) or slide tangentially (`velocity`). Contacts use
-//! the Hertz-with-history law with the wall as a sphere of infinite radius and mass. Each
-//! particle keeps one shear history per wall; it follows the particles when they reorder.
+//! A wall bounds the box on its `lo` or `hi` side of an axis; it may move along its normal
+//! (calendering) or slide tangentially (`velocity`). A plane is `x[axis] = position`; a
+//! roll is a cylinder along y whose lowest line is at `z = position` (z walls on the hi
+//! side only), rolling across x when it spins. Contacts use the reference's
+//! Hertz-with-history law (the wall as a sphere of infinite radius and mass) or the
+//! material law `gran/hertz/sjkr` with the wall's own material. Each particle keeps one
+//! shear history per wall; it follows the particles when they reorder.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::forcefield::hertz_history::{Contact, HertzHistory, Kinematics};
+use crate::sim::forcefield::hertz_sjkr::{contact_area, PairParams};
 use crate::sim::forcefield::{History, PairOut};
 use crate::sim::parallel::det_sum;
 use crate::sim::particles::Particles;
+
+/// The contact law between the wall and the spheres.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WallLaw {
+    /// `gran/hertz/history` with the slurry model's coefficients.
+    Hertz(HertzHistory),
+    /// `gran/hertz/sjkr`: index `t − 1` holds the wall–type-t pair coefficients.
+    Material(Vec<PairParams>),
+}
+
+impl From<HertzHistory> for WallLaw {
+    fn from(h: HertzHistory) -> Self {
+        WallLaw::Hertz(h)
+    }
+}
+
+/// A cylinder along y of `radius` [µm] whose axis is at x = `axis_x` [µm]; x is periodic
+/// with `period_x` [µm]. It spins at `spin` [rad/µs] about +y: its lowest line moves at
+/// −spin·radius relative to the axis, so an axis moving at +V rolls without slip at
+/// spin = V/radius.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Roll {
+    pub radius: f64,
+    pub axis_x: f64,
+    pub period_x: f64,
+    pub spin: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum Shape {
+    #[default]
+    Plane,
+    Roll(Roll),
+}
 
 /// Which face of the box a wall bounds; particles live on the box side of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,37 +60,44 @@ pub enum Side {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PlaneWall {
+pub struct Wall {
     /// Normal axis: 0 = x, 1 = y, 2 = z.
     pub axis: usize,
     pub side: Side,
-    /// Plane coordinate along `axis` [µm].
+    /// Plane coordinate along `axis` (a roll: its lowest line) [µm].
     pub position: f64,
-    /// Wall velocity [µm/µs]; the normal component moves the plane every step.
+    /// Wall velocity [µm/µs]; the normal component moves the wall every step, a roll's x
+    /// component moves its axis.
     pub velocity: [f64; 3],
-    pub law: HertzHistory,
+    #[serde(default)]
+    pub shape: Shape,
+    pub law: WallLaw,
     /// Shear history of each particle against this wall (index = particle index).
     pub history: Vec<History>,
     /// Force the particles exert on the wall in the last force call [nN].
     pub force_on_wall: [f64; 3],
 }
 
-impl PlaneWall {
-    pub fn new(axis: usize, side: Side, position: f64, law: HertzHistory) -> Self {
-        PlaneWall {
+impl Wall {
+    pub fn new(axis: usize, side: Side, position: f64, law: impl Into<WallLaw>) -> Self {
+        Wall {
             axis,
             side,
             position,
             velocity: [0.0; 3],
-            law,
+            shape: Shape::Plane,
+            law: law.into(),
             history: Vec::new(),
             force_on_wall: [0.0; 3],
         }
     }
 
-    /// Moves the plane by its normal velocity over `dt`.
+    /// Moves the wall by its velocity over `dt`.
     pub fn advance(&mut self, dt: f64) {
         self.position += self.velocity[self.axis] * dt;
+        if let Shape::Roll(r) = &mut self.shape {
+            r.axis_x = (r.axis_x + self.velocity[0] * dt).rem_euclid(r.period_x);
+        }
     }
 
     /// Reorders histories with the particles (new index n holds old `perm[n]`).
@@ -66,7 +112,7 @@ impl PlaneWall {
     pub fn apply(&mut self, p: &mut Particles, dt: f64, update_history: bool) -> f64 {
         let n = p.len();
         self.history.resize(n, [0.0; 3]);
-        let (axis, pos, vwall, law) = (self.axis, self.position, self.velocity, self.law);
+        let (axis, pos, vwall, shape, law) = (self.axis, self.position, self.velocity, self.shape, &self.law);
         let side = match self.side {
             Side::Lo => 1.0,
             Side::Hi => -1.0,
@@ -79,9 +125,10 @@ impl PlaneWall {
             torque,
             radius,
             mass,
+            kind,
             ..
         } = p;
-        let (x, v, omega, radius, mass) = (&*x, &*v, &*omega, &*radius, &*mass);
+        let (x, v, omega, radius, mass, kind) = (&*x, &*v, &*omega, &*radius, &*mass, &*kind);
         // The force on each particle, kept per particle so the total on the wall is a
         // deterministic sum.
         let mut fw = vec![[0.0f64; 4]; n];
@@ -91,27 +138,65 @@ impl PlaneWall {
             .zip(fw.par_iter_mut())
             .enumerate()
             .for_each(|(k, (((fk, tk), h), out_k))| {
-                // Distance from the plane on the box side. A centre that crossed the plane
-                // is still pushed back (one-sided wall, the overlap capped just below r):
-                // LAMMPS' two-sided wall would expel it.
                 let r = radius[k];
-                let inside = side * (x[k][axis] - pos);
+                // Unit normal from the wall into the box, the distance of the centre from
+                // the surface along it, and the wall's velocity at the contact point.
+                let (normal, inside, vsurf, wall_radius) = match shape {
+                    Shape::Plane => {
+                        let mut nrm = [0.0; 3];
+                        nrm[axis] = side;
+                        (nrm, side * (x[k][axis] - pos), vwall, f64::INFINITY)
+                    }
+                    Shape::Roll(roll) => {
+                        let dx = x[k][0] - roll.axis_x;
+                        let dx = dx - roll.period_x * (dx / roll.period_x).round();
+                        let dz = x[k][2] - (pos + roll.radius);
+                        let d = (dx * dx + dz * dz).sqrt().max(1e-12);
+                        let nrm = [dx / d, 0.0, dz / d];
+                        // ω ŷ × (R n): the surface velocity of the spinning roll.
+                        let vs = [
+                            vwall[0] + roll.spin * roll.radius * nrm[2],
+                            vwall[1],
+                            vwall[2] - roll.spin * roll.radius * nrm[0],
+                        ];
+                        (nrm, d - roll.radius, vs, roll.radius)
+                    }
+                };
                 if inside >= r {
                     *h = [0.0; 3];
                     return;
                 }
+                // A centre that crossed the surface is still pushed back (one-sided wall,
+                // the overlap capped just below r): LAMMPS' two-sided wall would expel it.
                 let dist = inside.max(1e-3 * r);
-                let mut del = [0.0; 3];
-                del[axis] = side * dist;
+                let del = [normal[0] * dist, normal[1] * dist, normal[2] * dist];
                 let kin = Kinematics {
                     del,
                     rsq: dist * dist,
                     r: dist,
-                    vr: [v[k][0] - vwall[0], v[k][1] - vwall[1], v[k][2] - vwall[2]],
+                    vr: [v[k][0] - vsurf[0], v[k][1] - vsurf[1], v[k][2] - vsurf[2]],
                     wsum: [r * omega[k][0], r * omega[k][1], r * omega[k][2]],
                 };
                 let mut out = PairOut::default();
-                law.contact(Contact::Wall { r, m: mass[k] }, &kin, h, dt, update_history, &mut out);
+                match law {
+                    WallLaw::Hertz(law) => {
+                        law.contact(Contact::Wall { r, m: mass[k] }, &kin, h, dt, update_history, &mut out)
+                    }
+                    WallLaw::Material(table) => {
+                        let params = &table[kind[k] as usize - 1];
+                        let reff = if wall_radius.is_infinite() {
+                            r
+                        } else {
+                            r * wall_radius / (r + wall_radius)
+                        };
+                        let area = if wall_radius.is_infinite() {
+                            contact_area(r, f64::INFINITY, dist)
+                        } else {
+                            contact_area(r, wall_radius, dist + wall_radius)
+                        };
+                        params.contact(reff, mass[k], r - dist, area, &kin, h, dt, update_history, &mut out);
+                    }
+                }
                 for a in 0..3 {
                     fk[a] += out.f[a];
                     tk[a] -= r * out.tor[a];
@@ -142,6 +227,17 @@ impl PlaneWall {
             return Err(format!(
                 "the {name} faces of this triclinic box are not normal to {name}; walls need untilted faces"
             ));
+        }
+        if let Shape::Roll(r) = &self.shape {
+            if self.axis != 2 || self.side != Side::Hi {
+                return Err("a roll is a z wall on the hi side (it presses the film from above)".into());
+            }
+            if !b.periodic[0] || (r.period_x - (b.hi[0] - b.lo[0])).abs() > 1e-9 * r.period_x {
+                return Err("a roll needs x periodic with its period equal to the box's x length".into());
+            }
+            if !(r.radius > 0.0 && r.radius.is_finite()) {
+                return Err(format!("roll radius {} µm must be > 0", r.radius));
+            }
         }
         if !self.position.is_finite() {
             return Err("wall position must be finite".into());

@@ -9,7 +9,7 @@ use crate::drying::Frame;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::sha256_hex;
-use crate::io::vtu::write_vtu;
+use crate::io::vtu::{write_vtu, write_vtu_with};
 use crate::scenario::Loaded;
 use crate::slurry::protocol::SlurryRun;
 
@@ -23,10 +23,14 @@ pub fn results_json(run: &SlurryRun) -> Value {
 
 /// The same without timing: identical for identical physics.
 pub fn results_without_timing(run: &SlurryRun) -> Value {
-    match &run.drying {
-        Some(d) => json!({ "slurry": run.result, "drying": d }),
-        None => json!({ "slurry": run.result }),
+    let mut v = json!({ "slurry": run.result });
+    if let Some(d) = &run.drying {
+        v["drying"] = json!(d);
     }
+    if let Some(c) = &run.calendering {
+        v["calendering"] = json!(c);
+    }
+    v
 }
 
 fn git_commit() -> Option<String> {
@@ -43,20 +47,20 @@ fn json_bytes(v: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Setup(e.to_string()))
 }
 
-/// The drying frames as `drying_NNNN.vtu` and their ParaView index `drying.pvd` (time in µs).
-fn write_frames(dir: &Path, frames: &[Frame]) -> Result<()> {
+/// A stage's frames as `<stem>_NNNN.vtu` and their ParaView index `<stem>.pvd` (time in µs).
+fn write_frames(dir: &Path, stem: &str, frames: &[Frame]) -> Result<()> {
     if frames.is_empty() {
         return Ok(());
     }
     let mut index =
         String::from("<?xml version=\"1.0\"?>\n<VTKFile type=\"Collection\" version=\"0.1\">\n  <Collection>\n");
     for f in frames {
-        let name = format!("drying_{:04}.vtu", f.cycle);
-        write_vtu(&dir.join(&name), &f.particles())?;
+        let name = format!("{stem}_{:04}.vtu", f.cycle);
+        write_vtu_with(&dir.join(&name), &f.particles(), &f.arrays)?;
         index += &format!("    <DataSet timestep=\"{}\" part=\"0\" file=\"{name}\"/>\n", f.time_us);
     }
     index += "  </Collection>\n</VTKFile>\n";
-    write_atomic(&dir.join("drying.pvd"), |w| w.write_all(index.as_bytes()))
+    write_atomic(&dir.join(format!("{stem}.pvd")), |w| w.write_all(index.as_bytes()))
 }
 
 /// Writes every output of `run` into `dir`.
@@ -81,10 +85,11 @@ pub fn write_all(dir: &Path, l: &Loaded, run: &SlurryRun, threads: usize) -> Res
         }
     }
     if o.vtu {
-        for (stem, d) in run.structures.iter().filter(|(s, _)| s == "slurry" || s == "dried") {
+        for (stem, d) in run.structures.iter().filter(|(s, _)| s != "minimized") {
             write_vtu(&dir.join(format!("{stem}.vtu")), &d.particles)?;
         }
-        write_frames(dir, &run.frames)?;
+        write_frames(dir, "drying", &run.frames)?;
+        write_frames(dir, "calendering", &run.calendering_frames)?;
     }
     let manifest = json!({
         "etwin_version": env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{block_average, is_steady, linear_fit, BlockAverage};
+use crate::calendering::{CalenderingResult, CalenderingRun, CALENDERING_HEADER};
 use crate::drying::{DryingResult, DryingRun, Frame, DRYING_HEADER};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
@@ -96,6 +97,65 @@ pub struct SlurryRun {
     pub drying: Option<DryingResult>,
     /// VTU frames along the drying.
     pub frames: Vec<Frame>,
+    /// Calendering, when the scenario has it.
+    pub calendering: Option<CalenderingResult>,
+    /// VTU frames along the calendering.
+    pub calendering_frames: Vec<Frame>,
+}
+
+/// A stage that advances one sample interval at a time (drying, calendering).
+pub trait StageRun {
+    fn finished(&self) -> bool;
+    /// Steps taken, and (an estimate of) all the stage takes.
+    fn steps_done(&self, l: &Loaded) -> u64;
+    fn total_steps(&self, l: &Loaded) -> u64;
+    /// The live system of the current part.
+    fn restore(&self, l: &Loaded) -> Result<System>;
+    fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()>;
+    /// Keeps the live system's state for a checkpoint or the end.
+    fn store(&mut self, s: SystemState);
+}
+
+impl StageRun for DryingRun {
+    fn finished(&self) -> bool {
+        DryingRun::finished(self)
+    }
+    fn steps_done(&self, l: &Loaded) -> u64 {
+        DryingRun::steps_done(self, l)
+    }
+    fn total_steps(&self, l: &Loaded) -> u64 {
+        DryingRun::total_steps(l)
+    }
+    fn restore(&self, l: &Loaded) -> Result<System> {
+        DryingRun::restore(self, l)
+    }
+    fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
+        DryingRun::advance(self, sys, l)
+    }
+    fn store(&mut self, s: SystemState) {
+        self.system = s;
+    }
+}
+
+impl StageRun for CalenderingRun {
+    fn finished(&self) -> bool {
+        CalenderingRun::finished(self)
+    }
+    fn steps_done(&self, _: &Loaded) -> u64 {
+        CalenderingRun::steps_done(self)
+    }
+    fn total_steps(&self, l: &Loaded) -> u64 {
+        self.steps_estimate(l)
+    }
+    fn restore(&self, l: &Loaded) -> Result<System> {
+        CalenderingRun::restore(self, l)
+    }
+    fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
+        CalenderingRun::advance(self, sys, l)
+    }
+    fn store(&mut self, s: SystemState) {
+        self.system = s;
+    }
 }
 
 /// Gaussian velocities at `t_k` with zero total momentum (LAMMPS `velocity create`).
@@ -149,6 +209,7 @@ enum Current {
         done: u64,
     },
     Drying(Box<DryingRun>),
+    Calendering(Box<CalenderingRun>),
 }
 
 /// Everything needed to continue a run where it stopped.
@@ -172,6 +233,9 @@ pub struct RunState {
     /// The finished drying stage.
     #[serde(default)]
     dried: Option<Box<DryingRun>>,
+    /// The finished calendering stage.
+    #[serde(default)]
+    calendered: Option<Box<CalenderingRun>>,
 }
 
 impl RunState {
@@ -274,7 +338,11 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         Some(rel) => {
             let path = crate::scenario::resolve_path(rel, &l.path)?;
             let d = DataFile::read(&path)?;
-            let mut sys = System::new(d.particles, d.simbox, l.model.build()?, settings)?;
+            let mut ff = l.model.build()?;
+            if p.keep_imported_sizes {
+                ff.types.clear();
+            }
+            let mut sys = System::new(d.particles, d.simbox, ff, settings)?;
             sys.setup()?;
             progress.finish();
             timing.push(("import".to_string(), t.elapsed().as_secs_f64()));
@@ -322,6 +390,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         series: Vec::new(),
         timing,
         dried: None,
+        calendered: None,
         current: None,
     };
     let Some(n) = &p.npt else {
@@ -478,28 +547,47 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 st.timing.push((format!("nemd_{k}"), t.elapsed().as_secs_f64()));
                 st.current = next_phase(l, &st, k + 1)?;
             }
-            Current::Drying(mut run) => {
-                let mut sys = run.restore(l)?;
-                progress.start("drying", DryingRun::total_steps(l));
-                progress.advance(run.steps_done(l));
-                while !run.finished() {
-                    let before = run.steps_done(l);
-                    run.advance(&mut sys, l)?;
-                    progress.advance(run.steps_done(l) - before);
-                    if saver.due() && !run.finished() {
-                        run.system = sys.snapshot();
-                        st.current = Some(Current::Drying(run));
-                        saver.save(&st)?;
-                        let Some(Current::Drying(r)) = st.current.take() else {
-                            unreachable!("just stored")
-                        };
-                        run = r;
-                    }
-                }
-                progress.finish();
-                run.system = sys.snapshot();
+            Current::Drying(run) => {
+                let run = run_stage(
+                    l,
+                    run,
+                    "drying",
+                    progress,
+                    saver,
+                    &mut st,
+                    Current::Drying,
+                    |c| match c {
+                        Current::Drying(r) => Some(r),
+                        _ => None,
+                    },
+                )?;
                 st.timing.push(("drying".to_string(), t.elapsed().as_secs_f64()));
+                st.current = match &l.scenario.protocol.calendering {
+                    Some(_) => {
+                        let scale = 1.0 / l.model.fixed.contact_factor;
+                        let c = CalenderingRun::start(run.system.clone(), l, scale, true)?;
+                        Some(Current::Calendering(Box::new(c)))
+                    }
+                    None => None,
+                };
                 st.dried = Some(run);
+            }
+            Current::Calendering(run) => {
+                let run = run_stage(
+                    l,
+                    run,
+                    "calendering",
+                    progress,
+                    saver,
+                    &mut st,
+                    Current::Calendering,
+                    |c| match c {
+                        Current::Calendering(r) => Some(r),
+                        _ => None,
+                    },
+                )?;
+                st.timing.push(("calendering".to_string(), t.elapsed().as_secs_f64()));
+                st.calendered = Some(run);
             }
         }
         saver.save(&st)?;
@@ -507,18 +595,60 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
     finish(l, st)
 }
 
-/// After the NPT or shear run `k − 1`: the shear run `k`, else drying, else nothing.
+/// Runs a stage to its end from where it stands, checkpointing on the way.
+#[allow(clippy::too_many_arguments)]
+fn run_stage<S: StageRun>(
+    l: &Loaded,
+    mut run: Box<S>,
+    name: &str,
+    progress: &mut dyn Progress,
+    saver: &mut Saver,
+    st: &mut RunState,
+    wrap: fn(Box<S>) -> Current,
+    unwrap: fn(Current) -> Option<Box<S>>,
+) -> Result<Box<S>> {
+    let mut sys = run.restore(l)?;
+    progress.start(name, run.total_steps(l));
+    progress.advance(run.steps_done(l));
+    while !run.finished() {
+        let before = run.steps_done(l);
+        run.advance(&mut sys, l)?;
+        progress.advance(run.steps_done(l) - before);
+        if saver.due() && !run.finished() {
+            run.store(sys.snapshot());
+            st.current = Some(wrap(run));
+            saver.save(st)?;
+            run = st
+                .current
+                .take()
+                .and_then(unwrap)
+                .ok_or_else(|| Error::Setup("checkpoint: stage state lost".into()))?;
+        }
+    }
+    progress.finish();
+    run.store(sys.snapshot());
+    Ok(run)
+}
+
+/// After the NPT or shear run `k − 1`: the shear run `k`, else drying, else calendering of
+/// the imported structure, else nothing.
 fn next_phase(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
     if let Some(c) = next_shear(l, st, k)? {
         return Ok(Some(c));
     }
-    if l.scenario.protocol.drying.is_none() {
+    let p = &l.scenario.protocol;
+    if p.drying.is_none() && p.calendering.is_none() {
         return Ok(None);
     }
     let slurry = st
         .slurry
         .clone()
         .ok_or_else(|| Error::Setup("no slurry state to coat".into()))?;
+    if p.drying.is_none() {
+        // A structure file: its AM radii are nominal.
+        let c = CalenderingRun::start(slurry, l, 1.0, false)?;
+        return Ok(Some(Current::Calendering(Box::new(c))));
+    }
     Ok(Some(Current::Drying(Box::new(DryingRun::coat(slurry, l)?))))
 }
 
@@ -631,6 +761,19 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         }
         None => (None, Vec::new()),
     };
+    let (calendering, calendering_frames) = match st.calendered {
+        Some(run) => {
+            let (result, structure) = run.finish(l)?;
+            structures.push(("calendered".into(), structure));
+            series.push(Series {
+                name: "calendering".into(),
+                header: CALENDERING_HEADER.into(),
+                rows: run.rows.clone(),
+            });
+            (Some(result), run.frames.clone())
+        }
+        None => (None, Vec::new()),
+    };
     Ok(SlurryRun {
         result: SlurryResult {
             particles,
@@ -647,5 +790,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         timing: st.timing,
         drying,
         frames,
+        calendering,
+        calendering_frames,
     })
 }

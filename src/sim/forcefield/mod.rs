@@ -2,6 +2,7 @@
 //! in [`PAIR_STYLES`]; a force field overlays several styles (LAMMPS `hybrid/overlay`).
 
 pub mod hertz_history;
+pub mod hertz_sjkr;
 pub mod lj_sf;
 pub mod reference;
 
@@ -93,14 +94,26 @@ pub trait PairStyle: Send + Sync {
     fn compute(&self, p: &PairInput, ctx: &PairContext, hist: &mut History, out: &mut PairOut);
 }
 
-/// Builds a style from the reference model's parameters.
-pub type StyleBuilder = fn(&reference::ReferenceModel) -> Box<dyn PairStyle>;
+/// What a style may be built from: the slurry model's parameters, and for the dry-state
+/// laws a material per type.
+pub struct StyleParams<'a> {
+    pub model: &'a reference::ReferenceModel,
+    /// `materials[t − 1]` is the material of type `t`, with the mixing rules.
+    pub materials: Option<(&'a [hertz_sjkr::Material], &'a hertz_sjkr::MixingRules)>,
+}
+
+/// Builds a style; the error says what it lacks.
+pub type StyleBuilder = fn(&StyleParams) -> Result<Box<dyn PairStyle>, String>;
 
 /// The registration table: one row per interaction law.
 pub const PAIR_STYLES: &[(&str, StyleBuilder)] = &[
-    ("lj/sf", |m| Box::new(lj_sf::LjSf::from_reference(m))),
-    ("gran/hertz/history", |m| {
-        Box::new(hertz_history::HertzHistory::from_reference(m))
+    ("lj/sf", |p| Ok(Box::new(lj_sf::LjSf::from_reference(p.model)))),
+    ("gran/hertz/history", |p| {
+        Ok(Box::new(hertz_history::HertzHistory::from_reference(p.model)))
+    }),
+    ("gran/hertz/sjkr", |p| match p.materials {
+        Some((m, rules)) => Ok(Box::new(hertz_sjkr::HertzSjkr::new(m, rules))),
+        None => Err("gran/hertz/sjkr needs materials (a calendering block's `materials`)".into()),
     }),
 ];
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{style_builder, ForceField, TypeProps, PAIR_STYLES};
+use super::{style_builder, ForceField, StyleParams, TypeProps, PAIR_STYLES};
 use crate::error::{Error, Result};
 use crate::io::text::{locate_key, ron_error};
 
@@ -258,7 +258,11 @@ impl ReferenceModel {
         let mut styles = Vec::new();
         for n in &self.pair_styles {
             let build = style_builder(n).ok_or_else(|| Error::Setup(format!("unknown pair style {n}")))?;
-            styles.push(build(self));
+            let params = StyleParams {
+                model: self,
+                materials: None,
+            };
+            styles.push(build(&params).map_err(|e| Error::Setup(format!("force field `{}`: {e}", self.name)))?);
         }
         let mut ff = ForceField::new(self.name.clone(), styles);
         ff.types = self.type_props().into_iter().map(Some).collect();

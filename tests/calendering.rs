@@ -1,0 +1,266 @@
+//! Calendering: the material contact law (`gran/hertz/sjkr`) against Hertz theory and its
+//! restitution, the roll's geometry, the reference dried electrode pressed by a plate
+//! (monotonic loading, force balance, spring-back, mass), and the chain scenario's files.
+
+mod common;
+
+use std::path::Path;
+
+use etwin::sim::forcefield::hertz_sjkr::{contact_area, HertzSjkr, Material, MixingRules, PairParams};
+use etwin::sim::forcefield::ForceField;
+use etwin::sim::particles::{sphere_mass, Particles};
+use etwin::sim::simbox::SimBox;
+use etwin::sim::system::{StepSettings, System};
+use etwin::sim::wall::{Roll, Shape, Side, Wall, WallLaw};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// CBD-like (type 1) and NMC-like (type 2) materials [kPa].
+fn materials(cohesion: f64, restitution: f64) -> Vec<Material> {
+    vec![
+        Material {
+            youngs_modulus: 2e6,
+            poisson_ratio: 0.5,
+            restitution,
+            friction: 0.5,
+            cohesion_energy_density: cohesion,
+        },
+        Material {
+            youngs_modulus: 2e8,
+            poisson_ratio: 0.3,
+            restitution,
+            friction: 0.3,
+            cohesion_energy_density: cohesion,
+        },
+    ]
+}
+
+fn two_spheres(kinds: [u32; 2], radii: [f64; 2], gap: f64, v: f64, mats: &[Material], dt: f64) -> System {
+    let mut p = Particles::default();
+    let x0 = 20.0;
+    p.push(1, kinds[0], [x0, 20.0, 20.0], radii[0], sphere_mass(radii[0], 2.0));
+    p.push(
+        2,
+        kinds[1],
+        [x0 + radii[0] + radii[1] + gap, 20.0, 20.0],
+        radii[1],
+        sphere_mass(radii[1], 2.0),
+    );
+    p.v[0] = [v, 0.0, 0.0];
+    p.v[1] = [-v, 0.0, 0.0];
+    let b = SimBox::orthogonal([0.0; 3], [40.0; 3], [true; 3]);
+    let ff = ForceField::new("sjkr", vec![Box::new(HertzSjkr::new(mats, &MixingRules::default()))]);
+    let settings = StepSettings {
+        dt,
+        skin: 0.5,
+        sort: false,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, b, ff, settings).unwrap();
+    sys.setup().unwrap();
+    sys
+}
+
+#[test]
+fn static_overlap_gives_the_hertz_force_minus_the_jkr_cohesion() {
+    for cohesion in [0.0, 1e3] {
+        let mats = materials(cohesion, 0.5);
+        let (ri, rj, delta) = (2.0, 0.65, 0.02);
+        let sys = two_spheres([2, 1], [ri, rj], -delta, 0.0, &mats, 1e-4);
+        let inv_y = (1.0 - 0.25) / 2e6 + (1.0 - 0.09) / 2e8;
+        let reff = ri * rj / (ri + rj);
+        let hertz = 4.0 / 3.0 / inv_y * (reff * delta).sqrt() * delta;
+        // Lens of two spheres: a² = r_j² − ((d² − r_i² + r_j²)/2d)², here from the sphere j side.
+        let d = ri + rj - delta;
+        let h = (d * d - ri * ri + rj * rj) / (2.0 * d);
+        let a2 = rj * rj - h * h;
+        let expected = hertz - cohesion * std::f64::consts::PI * a2;
+        let fx = sys.particles.f[1][0];
+        assert!(
+            (fx - expected).abs() < 1e-9 * hertz,
+            "k_c {cohesion}: {fx} vs {expected}"
+        );
+        assert_eq!(sys.particles.f[0][0], -fx, "Newton's third law");
+        assert!((contact_area(ri, rj, d) - std::f64::consts::PI * a2).abs() < 1e-12);
+    }
+    // A plane is the sphere of infinite radius: a² = 2rδ − δ².
+    let a = contact_area(1.0, f64::INFINITY, 0.9);
+    assert!((a - std::f64::consts::PI * (2.0 * 0.1 - 0.01)).abs() < 1e-12);
+}
+
+#[test]
+fn head_on_collision_restores_the_set_restitution_and_momentum() {
+    for e in [0.3, 0.6, 0.9] {
+        let mats = materials(0.0, e);
+        let v = 0.05;
+        let mut sys = two_spheres([2, 2], [1.5, 1.5], 0.01, v, &mats, 2e-5);
+        let p0 = sys.momentum();
+        sys.run(40_000, &mut []);
+        let vrel = sys.particles.v[1][0] - sys.particles.v[0][0];
+        let measured = vrel / (2.0 * v);
+        assert!(sys.summary.contacts == 0, "the spheres separated");
+        assert!((measured - e).abs() < 0.02 * e, "e = {e}: measured {measured}");
+        let p1 = sys.momentum();
+        assert!((p1[0] - p0[0]).abs() < 1e-12 * sys.particles.mass[0] * v);
+    }
+}
+
+#[test]
+fn roll_pushes_along_the_radius_and_wraps_across_x() {
+    let mats = materials(0.0, 0.5);
+    let steel = Material {
+        youngs_modulus: 2.1e8,
+        poisson_ratio: 0.3,
+        restitution: 0.5,
+        friction: 0.3,
+        cohesion_energy_density: 0.0,
+    };
+    let table: Vec<PairParams> = mats
+        .iter()
+        .map(|m| PairParams::new(m, &steel, &MixingRules::default()))
+        .collect();
+    let (r, big, delta): (f64, f64, f64) = (1.0, 50.0, 0.01);
+    for (sphere_x, axis_x) in [(5.0, 5.3), (0.2, 9.9)] {
+        let mut p = Particles::default();
+        // The sphere's centre at distance R + r − δ from the axis, whose lowest line is z = 10.
+        let dx = {
+            let d = sphere_x - axis_x;
+            d - 10.0 * (d / 10.0f64).round()
+        };
+        let dz = -((big + r - delta).powi(2) - dx * dx).sqrt();
+        p.push(1, 2, [sphere_x, 5.0, 10.0 + big + dz], r, sphere_mass(r, 2.0));
+        let b = SimBox::orthogonal([0.0; 3], [10.0, 10.0, 20.0], [true, true, false]);
+        let mut sys = System::new(p, b, ForceField::new("none", vec![]), StepSettings::default()).unwrap();
+        let mut w = Wall::new(2, Side::Hi, 10.0, WallLaw::Material(table.clone()));
+        w.shape = Shape::Roll(Roll {
+            radius: big,
+            axis_x,
+            period_x: 10.0,
+            spin: 0.0,
+        });
+        sys.add_wall(w).unwrap();
+        sys.setup().unwrap();
+        let f = sys.particles.f[0];
+        let n = [dx, dz];
+        let cross = f[0] * n[1] - f[2] * n[0];
+        let fmag = (f[0] * f[0] + f[2] * f[2]).sqrt();
+        assert!(fmag > 0.0 && cross.abs() < 1e-9 * fmag * big, "radial: f {f:?} n {n:?}");
+        assert!(
+            f[0] * dx + f[2] * dz > 0.0,
+            "the roll pushes the sphere away from its axis"
+        );
+        let reff = r * big / (r + big);
+        let expected = table[1].hertz_force(reff, delta);
+        assert!((fmag - expected).abs() < 1e-6 * expected, "{fmag} vs {expected}");
+    }
+}
+
+/// The reference's dried electrode (9859 spheres) pressed by a plate to 30 % at 0.2 m/s.
+#[test]
+fn reference_electrode_loading_is_monotonic_balanced_and_springs_back() {
+    let Some(_) = common::env_dir("ETWIN_DATA_DIR", "calendering of the reference electrode") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/fixtures/good/scenarios/calender_reference.ron");
+    let r = common::run_scenario(&scenario, 2, dir.path());
+    let c = &r["calendering"];
+    let curve: Vec<(f64, f64)> = c["pressure_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["strain"].as_f64().unwrap(), p["pressure_mpa"].as_f64().unwrap()))
+        .collect();
+    let max = c["max_pressure_mpa"].as_f64().unwrap();
+    assert!(max > 100.0, "a 30 % compression of a dry electrode is stiff: {max} MPa");
+    // Below ~1 % of the peak the plate pushes loose particles about (a rearrangement
+    // plateau whose level follows the tool speed); above it, loading is monotonic.
+    let loaded: Vec<&(f64, f64)> = curve.iter().filter(|p| p.1 > 0.02 * max).collect();
+    assert!(loaded.len() > 10);
+    for w in loaded.windows(2) {
+        assert!(w[1].0 > w[0].0, "strain grows");
+        assert!(
+            w[1].1 >= 0.97 * w[0].1,
+            "pressure falls during loading: {:?} → {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    let balance = c["force_balance"].as_f64().unwrap();
+    assert!(
+        (balance - 1.0).abs() < 0.05,
+        "collector / tool force over the hold: {balance}"
+    );
+    let springback = c["springback_pct"].as_f64().unwrap();
+    assert!(springback > 0.0, "spring-back {springback} %");
+    assert_eq!(c["particles_outside_film"], 0);
+    let phi_before = c["porosity_before_sum"].as_f64().unwrap();
+    let phi_after = c["porosity_sum"].as_f64().unwrap();
+    assert!(
+        phi_after < phi_before - 0.02,
+        "calendering densifies: {phi_before} → {phi_after}"
+    );
+    // Mass is conserved: the loading follows from the unchanged solid over the same area.
+    let ml = c["mass_loading_mg_cm2"].as_f64().unwrap();
+    assert!((ml - 37.71).abs() < 0.01, "mass loading {ml}");
+}
+
+/// `etwin run scenarios/chain_quick.ron`: all three stages in `results.json`, and the VTU
+/// frames and their PVD index parse with an independent VTK reader.
+#[test]
+fn chain_quick_writes_three_stages_and_readable_vtk() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = common::run_scenario(&root().join("scenarios/chain_quick.ron"), 2, dir.path());
+    for stage in ["slurry", "drying", "calendering"] {
+        assert!(r[stage].is_object(), "{stage} missing");
+    }
+    let c = &r["calendering"];
+    assert!(c["tortuosity_factor"].as_f64().unwrap() > 1.0);
+    assert!(c["porosity"].as_f64().unwrap() < c["porosity_before"].as_f64().unwrap());
+    let pvd = std::fs::read_to_string(dir.path().join("calendering.pvd")).unwrap();
+    // vtkio reads no collections: check the index by hand, every file through vtkio.
+    assert!(pvd.contains("<VTKFile type=\"Collection\"") && pvd.trim_end().ends_with("</VTKFile>"));
+    let attr = |key: &str| -> Vec<String> {
+        pvd.split(&format!("{key}=\""))
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].to_string())
+            .collect()
+    };
+    let (files, times) = (attr("file"), attr("timestep"));
+    assert!(!files.is_empty() && files.len() == times.len());
+    let t: Vec<f64> = times.iter().map(|t| t.parse().unwrap()).collect();
+    assert!(t.windows(2).all(|w| w[1] > w[0]), "time grows: {t:?}");
+    for f in files {
+        let vtk = vtkio::Vtk::import(dir.path().join(&f)).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+        let vtkio::model::DataSet::UnstructuredGrid { pieces, .. } = vtk.data else {
+            panic!("{f}: not an unstructured grid")
+        };
+        let piece = pieces[0].load_piece_data(None).unwrap();
+        let names: Vec<String> = piece
+            .data
+            .point
+            .iter()
+            .map(|a| match a {
+                vtkio::model::Attribute::DataArray(d) => d.name.clone(),
+                vtkio::model::Attribute::Field { name, .. } => name.clone(),
+            })
+            .collect();
+        for want in [
+            "radius",
+            "species",
+            "velocity",
+            "force[nN]",
+            "contacts[-]",
+            "stress[MPa]",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{f}: no {want} in {names:?}");
+        }
+        assert_eq!(
+            piece.num_points(),
+            r["slurry"]["particles"]["am"].as_u64().unwrap() as usize
+                + r["slurry"]["particles"]["cbd"].as_u64().unwrap() as usize
+        );
+    }
+}
