@@ -226,10 +226,7 @@ fn wall_law(by_type: &[Material], wall: &Material, c: &CalenderingSpec) -> WallL
 }
 
 fn film_top(s: &SystemState) -> f64 {
-    let p = &s.particles;
-    (0..p.len())
-        .map(|k| p.x[k][2] + p.radius[k])
-        .fold(f64::NEG_INFINITY, f64::max)
+    crate::drying::film_top(&s.particles)
 }
 
 /// Smallest Rayleigh time of the particles with their (scaled) masses [µs].
@@ -321,7 +318,7 @@ impl CalenderingRun {
                 ..Default::default()
             },
         );
-        let top = film_top(&sys.snapshot());
+        let top = crate::drying::film_top(&sys.particles);
         let h0 = top - collector_z;
         sys.simbox.hi[2] = top + 0.1 * h0;
         let target_z = match &c.target {
@@ -421,10 +418,7 @@ impl CalenderingRun {
     }
 
     fn thickness(&self, sys: &System) -> f64 {
-        let top = (0..sys.particles.len())
-            .map(|k| sys.particles.x[k][2] + sys.particles.radius[k])
-            .fold(f64::NEG_INFINITY, f64::max);
-        top.min(sys.walls[TOOL].position) - self.collector_z
+        crate::drying::film_top(&sys.particles).min(sys.walls[TOOL].position) - self.collector_z
     }
 
     /// Σ sphere volumes, AM at nominal size [µm³].

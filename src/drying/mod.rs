@@ -238,7 +238,8 @@ fn solid_mass(p: &Particles, am_scale3: f64) -> f64 {
         .sum()
 }
 
-fn film_top(p: &Particles) -> f64 {
+/// The highest sphere surface [µm].
+pub(crate) fn film_top(p: &Particles) -> f64 {
     (0..p.len())
         .map(|k| p.x[k][2] + p.radius[k])
         .fold(f64::NEG_INFINITY, f64::max)
