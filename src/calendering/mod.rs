@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::structure::{
     characterize, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
 };
-use crate::drying::{Frame, ProfilePoint};
+use crate::drying::{film_top, Frame, ProfilePoint};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
 use crate::io::vtu::PointArray;
@@ -35,6 +35,8 @@ use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::hertz_sjkr::{Material, PairParams};
 use crate::sim::forcefield::{style_builder, ForceField, StyleParams};
 use crate::sim::minimize::{fire, FireParams, MinReport};
+use crate::sim::particles::Particles;
+use crate::sim::simbox::SimBox;
 use crate::sim::system::{System, SystemState};
 use crate::sim::wall::{Roll, Shape, Side, Wall, WallLaw};
 
@@ -225,10 +227,6 @@ fn wall_law(by_type: &[Material], wall: &Material, c: &CalenderingSpec) -> WallL
     )
 }
 
-fn film_top(s: &SystemState) -> f64 {
-    crate::drying::film_top(&s.particles)
-}
-
 /// Smallest Rayleigh time of the particles with their (scaled) masses [µs].
 fn rayleigh_time(s: &SystemState, by_type: &[Material]) -> f64 {
     let p = &s.particles;
@@ -281,7 +279,7 @@ impl CalenderingRun {
             .map(|k| p.x[k][2] - p.radius[k])
             .fold(f64::INFINITY, f64::min);
         let collector_z = substrate.unwrap_or(bottom_sphere).min(bottom_sphere);
-        let top = film_top(&s);
+        let top = film_top(&s.particles);
         let b = &mut s.simbox;
         b.periodic[2] = false;
         b.lo[2] = collector_z;
@@ -318,7 +316,7 @@ impl CalenderingRun {
                 ..Default::default()
             },
         );
-        let top = crate::drying::film_top(&sys.particles);
+        let top = film_top(&sys.particles);
         let h0 = top - collector_z;
         sys.simbox.hi[2] = top + 0.1 * h0;
         let target_z = match &c.target {
@@ -387,7 +385,7 @@ impl CalenderingRun {
             rows: Vec::new(),
             frames: Vec::new(),
         };
-        let before = run.characterize(l, &run.system, nano0, false)?;
+        let before = run.characterize(l, &Self::unscaled(c, &run.system), &run.system.simbox, nano0, false)?;
         run.porosity_before = (before.porosity, before.porosity_sum);
         Ok(run)
     }
@@ -418,7 +416,7 @@ impl CalenderingRun {
     }
 
     fn thickness(&self, sys: &System) -> f64 {
-        crate::drying::film_top(&sys.particles).min(sys.walls[TOOL].position) - self.collector_z
+        film_top(&sys.particles).min(sys.walls[TOOL].position) - self.collector_z
     }
 
     /// Σ sphere volumes, AM at nominal size [µm³].
@@ -512,7 +510,7 @@ impl CalenderingRun {
 
     /// Runs up to one sample interval; handles the transitions between parts.
     pub fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
-        let c = spec(l)?.clone();
+        let c = spec(l)?;
         let per = |t: f64| (t / self.dt).round() as u64;
         let len = match self.part {
             Part::Settle => per(c.settle_time.get()),
@@ -590,13 +588,26 @@ impl CalenderingRun {
         Ok(())
     }
 
-    fn characterize(&self, l: &Loaded, s: &SystemState, nano: f64, tortuosity: bool) -> Result<Characterization> {
-        let c = spec(l)?;
+    /// The spheres of `s` with their physical masses.
+    fn unscaled(c: &CalenderingSpec, s: &SystemState) -> Particles {
         let mut p = s.particles.clone();
         for m in p.mass.iter_mut() {
             *m /= c.mass_scale;
         }
-        let top = film_top(s);
+        p
+    }
+
+    /// Characterizes `p` (physical masses) in `b` over collector to film top.
+    fn characterize(
+        &self,
+        l: &Loaded,
+        p: &Particles,
+        b: &SimBox,
+        nano: f64,
+        tortuosity: bool,
+    ) -> Result<Characterization> {
+        let c = spec(l)?;
+        let top = film_top(p);
         let settings = AnalysisSettings {
             voxel_um: c.voxel.get(),
             cbd_types: vec![CBD_TYPE],
@@ -614,16 +625,17 @@ impl CalenderingRun {
                     ..Default::default()
                 }),
         };
-        characterize(&p, &s.simbox, &settings)
+        characterize(p, b, &settings)
     }
 
     /// The characterization of the calendered film and the structure (masses unscaled).
     pub fn finish(&self, l: &Loaded) -> Result<(CalenderingResult, DataFile)> {
         let c = spec(l)?;
         let s = &self.system;
-        let ch = self.characterize(l, s, self.nano.1, true)?;
-        let top = film_top(s);
-        let p = &s.particles;
+        let physical = Self::unscaled(c, s);
+        let ch = self.characterize(l, &physical, &s.simbox, self.nano.1, true)?;
+        let p = &physical;
+        let top = film_top(p);
         let outside = (0..p.len())
             .filter(|&k| {
                 let z = p.x[k][2];
@@ -648,10 +660,6 @@ impl CalenderingRun {
             let (t, k) = self.hold_forces.iter().fold((0.0, 0.0), |a, f| (a.0 + f.0, a.1 + f.1));
             k / t
         });
-        let mut structure_p = p.clone();
-        for m in structure_p.mass.iter_mut() {
-            *m /= c.mass_scale;
-        }
         let result = CalenderingResult {
             relax: self.relax.clone(),
             tool: match c.tool {
@@ -682,15 +690,7 @@ impl CalenderingRun {
             density_g_cm3: ch.density_g_cm3,
             mass_loading_mg_cm2: ch.mass_loading_mg_cm2,
             cbd_nanoporosity: self.nano.1,
-            cbd_profile: ch
-                .cbd_profile
-                .iter()
-                .map(|s| ProfilePoint {
-                    z_um: s.z_um,
-                    cbd_fraction: s.cbd_fraction,
-                    cbd_share_of_solid: s.cbd_share_of_solid,
-                })
-                .collect(),
+            cbd_profile: ch.cbd_profile.iter().map(ProfilePoint::from).collect(),
             timestep_us: self.dt,
             mass_scale: c.mass_scale,
             steps: self.steps,
@@ -700,7 +700,7 @@ impl CalenderingRun {
             title: format!("{}: calendered", l.scenario.name),
             n_types: n_types(s) as u32,
             simbox: s.simbox,
-            particles: structure_p,
+            particles: physical,
             has_velocities: true,
         };
         Ok((result, structure))

@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::is_steady;
-use crate::analysis::structure::{characterize, AnalysisSettings, Characterization, Contacts, ZRange};
+use crate::analysis::structure::{characterize, AnalysisSettings, Characterization, Contacts, Slab, ZRange};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
 use crate::io::vtu::PointArray;
@@ -91,6 +91,16 @@ pub struct DryingResult {
     pub particles_outside_film: usize,
     /// Cycle after which the dry force field took over.
     pub frozen_after_cycle: u64,
+}
+
+impl From<&Slab> for ProfilePoint {
+    fn from(s: &Slab) -> Self {
+        ProfilePoint {
+            z_um: s.z_um,
+            cbd_fraction: s.cbd_fraction,
+            cbd_share_of_solid: s.cbd_share_of_solid,
+        }
+    }
 }
 
 /// One VTU frame: the spheres at a cycle's (or sample's) end.
@@ -460,7 +470,7 @@ impl DryingRun {
 
     /// Runs up to one sample interval; handles the transitions between parts.
     pub fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
-        let d = spec(l)?.clone();
+        let d = spec(l)?;
         let (len, cycle) = match self.part {
             Part::Coating => (d.coating_steps, 0),
             Part::Cycle(c) => (d.steps_per_cycle, c),
@@ -471,7 +481,7 @@ impl DryingRun {
             if self.done == 0 {
                 let (t0, t1) = (d.temperature_start.get(), d.temperature_stop.get());
                 self.thermostat.target_k = t0 + (t1 - t0) * c as f64 / d.cycles as f64;
-                self.shrink(sys, &d, c)?;
+                self.shrink(sys, d, c)?;
             }
         }
         let chunk = d.sample_every.min(len - self.done);
@@ -581,15 +591,7 @@ impl DryingRun {
             converged,
             density_g_cm3: c.density_g_cm3,
             mass_loading_mg_cm2: c.mass_loading_mg_cm2,
-            cbd_profile: c
-                .cbd_profile
-                .iter()
-                .map(|s| ProfilePoint {
-                    z_um: s.z_um,
-                    cbd_fraction: s.cbd_fraction,
-                    cbd_share_of_solid: s.cbd_share_of_solid,
-                })
-                .collect(),
+            cbd_profile: c.cbd_profile.iter().map(ProfilePoint::from).collect(),
             contacts: c.contacts,
             active_surface_fraction: c.active_surface_fraction,
             solid_mass_before_pg: self.solid_mass_pg,

@@ -175,15 +175,6 @@ fn d_mass_scale() -> f64 {
 fn d_rayleigh() -> f64 {
     0.2
 }
-fn d_sample() -> u64 {
-    100
-}
-fn d_voxel() -> Q<Length> {
-    Q::new(0.25)
-}
-fn d_slab() -> Q<Length> {
-    Q::new(5.0)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,16 +225,16 @@ pub struct CalenderingSpec {
     #[serde(default = "d_rayleigh")]
     pub rayleigh_fraction: f64,
     /// Steps between samples of the pressure curve, default 100.
-    #[serde(default = "d_sample")]
+    #[serde(default = "super::d_sample")]
     pub sample_every: u64,
     /// A VTU frame every this many samples (0: none), default 0.
     #[serde(default)]
     pub frames_every: u64,
     /// Voxel edge of the porosity [µm], default 0.25.
-    #[serde(default = "d_voxel")]
+    #[serde(default = "super::d_voxel")]
     pub voxel: Q<Length>,
     /// Slab of the profiles along z [µm], default 5.
-    #[serde(default = "d_slab")]
+    #[serde(default = "super::d_slab")]
     pub slab: Q<Length>,
     #[serde(default)]
     pub tortuosity: Option<TortuositySpec>,

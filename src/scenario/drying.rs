@@ -80,15 +80,6 @@ fn d_atm() -> Q<Pressure> {
 fn d_speed() -> Q<Velocity> {
     Q::new(1.0)
 }
-fn d_sample() -> u64 {
-    100
-}
-fn d_voxel() -> Q<Length> {
-    Q::new(0.25)
-}
-fn d_slab() -> Q<Length> {
-    Q::new(5.0)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,16 +122,16 @@ pub struct DryingSpec {
     #[serde(default)]
     pub gravity: bool,
     /// Time-series sampling interval [steps], default 100.
-    #[serde(default = "d_sample")]
+    #[serde(default = "super::d_sample")]
     pub sample_every: u64,
     /// A VTU frame every this many cycles (0 = none), default 1.
     #[serde(default = "d_one")]
     pub frames_every: u64,
     /// Voxel edge of the final characterization [µm], default 0.25.
-    #[serde(default = "d_voxel")]
+    #[serde(default = "super::d_voxel")]
     pub voxel: Q<Length>,
     /// Slab thickness of the CBD profile [µm], default 5.
-    #[serde(default = "d_slab")]
+    #[serde(default = "super::d_slab")]
     pub slab: Q<Length>,
 }
 

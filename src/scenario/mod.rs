@@ -76,8 +76,16 @@ fn d_compressibility() -> f64 {
 fn d_iso() -> CouplingMode {
     CouplingMode::Isotropic
 }
+/// Steps between samples, shared by every stage.
 fn d_sample() -> u64 {
     100
+}
+/// Voxel edge [µm] and profile slab [µm] of the drying and calendering analyses.
+fn d_voxel() -> Q<Length> {
+    Q::new(0.25)
+}
+fn d_slab() -> Q<Length> {
+    Q::new(5.0)
 }
 fn d_half() -> f64 {
     0.5

@@ -184,15 +184,14 @@ impl Wall {
                     }
                     WallLaw::Material(table) => {
                         let params = &table[kind[k] as usize - 1];
-                        let reff = if wall_radius.is_infinite() {
-                            r
+                        // A plane is the limit R → ∞: R* = r, the lens a cap.
+                        let (reff, area) = if wall_radius.is_infinite() {
+                            (r, contact_area(r, f64::INFINITY, dist))
                         } else {
-                            r * wall_radius / (r + wall_radius)
-                        };
-                        let area = if wall_radius.is_infinite() {
-                            contact_area(r, f64::INFINITY, dist)
-                        } else {
-                            contact_area(r, wall_radius, dist + wall_radius)
+                            (
+                                r * wall_radius / (r + wall_radius),
+                                contact_area(r, wall_radius, dist + wall_radius),
+                            )
                         };
                         params.contact(reff, mass[k], r - dist, area, &kin, h, dt, update_history, &mut out);
                     }

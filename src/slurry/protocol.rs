@@ -751,26 +751,28 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
     let (drying, frames) = match st.dried {
         Some(run) => {
             let (result, dried) = run.finish(l)?;
+            let run = *run;
             structures.push(("dried".into(), dried));
             series.push(Series {
                 name: "drying".into(),
                 header: DRYING_HEADER.into(),
-                rows: run.rows.clone(),
+                rows: run.rows,
             });
-            (Some(result), run.frames.clone())
+            (Some(result), run.frames)
         }
         None => (None, Vec::new()),
     };
     let (calendering, calendering_frames) = match st.calendered {
         Some(run) => {
             let (result, structure) = run.finish(l)?;
+            let run = *run;
             structures.push(("calendered".into(), structure));
             series.push(Series {
                 name: "calendering".into(),
                 header: CALENDERING_HEADER.into(),
-                rows: run.rows.clone(),
+                rows: run.rows,
             });
-            (Some(result), run.frames.clone())
+            (Some(result), run.frames)
         }
         None => (None, Vec::new()),
     };

@@ -120,7 +120,7 @@ impl PairParams {
         }
     }
 
-    /// Normal stiffness S_n/δ-free factor: the Hertz force at overlap δ [nN] for R* [µm].
+    /// The elastic Hertz force (4/3)Y*√(R*δ)·δ [nN] at overlap `delta` [µm] for R* `reff` [µm].
     #[inline]
     pub fn hertz_force(&self, reff: f64, delta: f64) -> f64 {
         4.0 / 3.0 * self.y_eff * (reff * delta).sqrt() * delta
