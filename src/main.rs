@@ -390,6 +390,19 @@ fn validate(path: &Path) -> Result<()> {
             d.coating_steps, d.cycles, d.steps_per_cycle, d.final_steps, dry.name
         );
     }
+    if let Some(c) = &p.calendering {
+        use etwin::scenario::calendering::{Target, Tool};
+        let tool = match &c.tool {
+            Tool::Plate => "plate".to_string(),
+            Tool::Roll { radius, .. } => format!("roll (radius {radius:?})"),
+        };
+        let target = match &c.target {
+            Target::Compression(f) => format!("{:.0} % compression", 100.0 * f),
+            Target::Gap(g) => format!("gap {g:?}"),
+        };
+        let relax = if c.relaxation.is_some() { ", spring-back" } else { "" };
+        println!("        calendering ({tool}, {target} at {:?}{relax})", c.tool_speed);
+    }
     Ok(())
 }
 

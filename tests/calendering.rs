@@ -263,4 +263,31 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
                 + r["slurry"]["particles"]["cbd"].as_u64().unwrap() as usize
         );
     }
+    // The report: every stage's section, and every figure it links exists and is drawn.
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for section in [
+        "## Slurry",
+        "## Coating and drying",
+        "## Calendering (plate)",
+        "## Timing",
+        "## Manifest",
+    ] {
+        assert!(report.contains(section), "report.md lacks {section}");
+    }
+    let c_porosity = format!("{:.4}", c["porosity"].as_f64().unwrap());
+    assert!(
+        report.contains(&c_porosity),
+        "report.md lacks the calendered porosity {c_porosity}"
+    );
+    let linked: Vec<&str> = report.split("](").skip(1).map(|s| &s[..s.find(')').unwrap()]).collect();
+    for png in ["viscosity.png", "pressure_strain.png", "porosity_z.png", "cbd_z.png"] {
+        assert!(linked.contains(&png), "report.md does not link {png}");
+        let img = image::open(dir.path().join(png)).unwrap().to_rgb8();
+        // A drawn chart: mostly white, with a few percent of ink in more than two colours.
+        let ink = img.pixels().filter(|p| p.0.iter().any(|&c| c < 200)).count();
+        let frac = ink as f64 / (img.width() * img.height()) as f64;
+        assert!((0.01..0.5).contains(&frac), "{png}: ink fraction {frac}");
+        let coloured = img.pixels().filter(|p| p.0[0].abs_diff(p.0[2]) > 80).count();
+        assert!(coloured > 100, "{png}: no coloured curve ({coloured} px)");
+    }
 }

@@ -98,6 +98,8 @@ pub struct Slab {
     /// CBD / (CBD + AM) volume in the slab [-]: the binder-migration profile, free of the
     /// film's roughness at the top.
     pub cbd_share_of_solid: f64,
+    /// Pore volume fraction of the slab, CBD nano-pores counted as pore [-].
+    pub porosity: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -244,7 +246,7 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         // pg / µm³ = g / cm³; pg / µm² = 0.1 mg / cm².
         density_g_cm3: mass / volume,
         mass_loading_mg_cm2: 0.1 * mass / area,
-        cbd_profile: grid.profile(&phase, s.slab_um),
+        cbd_profile: grid.profile(&phase, s.slab_um, s.cbd_nanoporosity),
         contacts,
         am_surface_um2,
         active_surface_fraction,
@@ -333,7 +335,7 @@ impl Grid {
             .reduce(|| [0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
     }
 
-    fn profile(&self, phase: &[u8], slab: f64) -> Vec<Slab> {
+    fn profile(&self, phase: &[u8], slab: f64, nanoporosity: f64) -> Vec<Slab> {
         let per_plane = self.n[0] * self.n[1];
         let planes_per_slab = ((slab / self.h[2]).round() as usize).max(1);
         phase
@@ -343,11 +345,13 @@ impl Grid {
                 let cbd = c.iter().filter(|&&v| v == CBD).count() as f64;
                 let am = c.iter().filter(|&&v| v == AM).count() as f64;
                 let planes = c.len() / per_plane;
+                let len = c.len() as f64;
                 Slab {
                     z_um: (s * planes_per_slab) as f64 * self.h[2] + 0.5 * planes as f64 * self.h[2],
-                    cbd_fraction: cbd / c.len() as f64,
-                    am_fraction: am / c.len() as f64,
+                    cbd_fraction: cbd / len,
+                    am_fraction: am / len,
                     cbd_share_of_solid: if cbd + am > 0.0 { cbd / (cbd + am) } else { 0.0 },
+                    porosity: 1.0 - (am + (1.0 - nanoporosity) * cbd) / len,
                 }
             })
             .collect()

@@ -58,6 +58,9 @@ pub struct ProfilePoint {
     pub cbd_fraction: f64,
     /// CBD / (CBD + AM) volume in the slab [-].
     pub cbd_share_of_solid: f64,
+    /// Pore fraction of the slab, CBD nano-pores counted as pore [-].
+    #[serde(default)]
+    pub porosity: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +102,7 @@ impl From<&Slab> for ProfilePoint {
             z_um: s.z_um,
             cbd_fraction: s.cbd_fraction,
             cbd_share_of_solid: s.cbd_share_of_solid,
+            porosity: s.porosity,
         }
     }
 }

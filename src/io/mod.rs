@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod forces_csv;
 pub mod lammps_data;
+pub mod plot;
 pub mod text;
 pub mod vtu;
 

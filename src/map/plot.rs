@@ -2,13 +2,12 @@
 //! coloured by the predicted class, with the measured electrodes on top (PNG).
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
-use crate::analysis::stats::min_max;
 use crate::error::{Error, Result};
+use crate::io::plot::{padded_range as range, write_png, DrawResult};
 use crate::map::cv::class_of;
 use crate::map::model::{ClassModel, MapModel, CLASS_NAMES};
 
@@ -40,24 +39,8 @@ const PALE: [RGBColor; 3] = [
 ];
 const STRONG: [RGBColor; 3] = [RGBColor(33, 113, 181), RGBColor(35, 139, 69), RGBColor(203, 24, 29)];
 
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The bundled font is a valid TTF; a failure would only lose the labels.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
-    });
-}
-
-/// The values' range with a 5 % margin.
-fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
-    let [lo, hi] = min_max(v);
-    let pad = 0.05 * (hi - lo).max(1e-9);
-    (lo - pad, hi + pad)
-}
-
 /// Writes `<target>_am<AM>.png` per class target and AM content into `dir`; returns the paths.
 pub fn plot_maps(m: &MapModel, dir: &Path, s: &PlotSettings) -> Result<Vec<PathBuf>> {
-    register_font();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let pts = &m.measured;
     let ams = m.am_contents();
@@ -118,8 +101,9 @@ pub fn plot_maps(m: &MapModel, dir: &Path, s: &PlotSettings) -> Result<Vec<PathB
                 x.extend(gap.map(|g| g.0));
                 class_index(model, &x)
             };
-            draw(&path, s, &title, xr, yr, &classify, &shown, &labels)
-                .map_err(|e| Error::Setup(format!("{}: cannot draw the map: {e}", path.display())))?;
+            write_png(&path, s.size, |root| {
+                draw(root, &title, xr, yr, s.cells, &classify, &shown, &labels)
+            })?;
             written.push(path);
         }
     }
@@ -133,64 +117,51 @@ fn class_index(model: &ClassModel, x: &[f64]) -> usize {
 
 #[allow(clippy::too_many_arguments)]
 fn draw(
-    path: &Path,
-    s: &PlotSettings,
+    root: &DrawingArea<BitMapBackend, Shift>,
     title: &str,
     xr: (f64, f64),
     yr: (f64, f64),
+    (nx, ny): (usize, usize),
     classify: &dyn Fn(f64, f64) -> usize,
     shown: &[(f64, f64, i32)],
     labels: &[String],
-) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Drawn to a temporary file and renamed: no half-written PNG after a crash.
-    let tmp = tempfile::Builder::new()
-        .prefix(".etwin-")
-        .suffix(".png")
-        .tempfile_in(dir)?;
-    {
-        let root = BitMapBackend::new(tmp.path(), s.size).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
-        let (nx, ny) = s.cells;
-        let (dx, dy) = ((xr.1 - xr.0) / nx as f64, (yr.1 - yr.0) / ny as f64);
-        chart.draw_series((0..nx).flat_map(|i| (0..ny).map(move |j| (i, j))).map(|(i, j)| {
-            let (x0, y0) = (xr.0 + i as f64 * dx, yr.0 + j as f64 * dy);
-            let k = classify(x0 + 0.5 * dx, y0 + 0.5 * dy);
-            Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], PALE[k].filled())
-        }))?;
+) -> DrawResult {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
+    let (dx, dy) = ((xr.1 - xr.0) / nx as f64, (yr.1 - yr.0) / ny as f64);
+    chart.draw_series((0..nx).flat_map(|i| (0..ny).map(move |j| (i, j))).map(|(i, j)| {
+        let (x0, y0) = (xr.0 + i as f64 * dx, yr.0 + j as f64 * dy);
+        let k = classify(x0 + 0.5 * dx, y0 + 0.5 * dy);
+        Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], PALE[k].filled())
+    }))?;
+    chart
+        .configure_mesh()
+        .x_desc("viscosity at the coating shear rate [Pa·s]")
+        .y_desc("solid-to-liquid ratio [%]")
+        .disable_mesh()
+        .draw()?;
+    for (k, label) in labels.iter().enumerate() {
         chart
-            .configure_mesh()
-            .x_desc("viscosity at the coating shear rate [Pa·s]")
-            .y_desc("solid-to-liquid ratio [%]")
-            .disable_mesh()
-            .draw()?;
-        for (k, label) in labels.iter().enumerate() {
-            chart
-                .draw_series(
-                    shown
-                        .iter()
-                        .filter(|p| p.2 as usize == k)
-                        .map(|p| Circle::new((p.0, p.1), 5, STRONG[k].filled())),
-                )?
-                .label(label.as_str())
-                .legend(move |(x, y)| Circle::new((x, y), 5, STRONG[k].filled()));
-        }
-        chart.draw_series(shown.iter().map(|p| Circle::new((p.0, p.1), 5, BLACK.stroke_width(1))))?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
-        root.present()?;
+            .draw_series(
+                shown
+                    .iter()
+                    .filter(|p| p.2 as usize == k)
+                    .map(|p| Circle::new((p.0, p.1), 5, STRONG[k].filled())),
+            )?
+            .label(label.as_str())
+            .legend(move |(x, y)| Circle::new((x, y), 5, STRONG[k].filled()));
     }
-    tmp.persist(path)?;
+    chart.draw_series(shown.iter().map(|p| Circle::new((p.0, p.1), 5, BLACK.stroke_width(1))))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()?;
     Ok(())
 }

@@ -239,9 +239,12 @@ pub struct Outputs {
     /// Structures as LAMMPS data files, default true.
     #[serde(default = "d_true")]
     pub data: bool,
-    /// The slurry as VTU (ParaView), default true.
+    /// Structures and stage frames as VTU + PVD (ParaView), default true.
     #[serde(default = "d_true")]
     pub vtu: bool,
+    /// `report.md` with PNG figures, default true.
+    #[serde(default = "d_true")]
+    pub report: bool,
 }
 
 impl Default for Outputs {
@@ -250,6 +253,7 @@ impl Default for Outputs {
             timeseries: true,
             data: true,
             vtu: true,
+            report: true,
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod output;
 pub mod placement;
 pub mod protocol;
 pub mod recipe;
+pub mod report;

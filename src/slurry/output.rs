@@ -1,5 +1,6 @@
 //! Files of a slurry run, each written atomically: `results.json`, `manifest.json`, a time
-//! series CSV per phase (unit-bearing headers), structures as LAMMPS data, and VTU.
+//! series CSV per phase (unit-bearing headers), structures as LAMMPS data, VTU, and the
+//! report.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::io::sha256_hex;
 use crate::io::vtu::{write_vtu, write_vtu_with};
 use crate::scenario::Loaded;
 use crate::slurry::protocol::SlurryRun;
+use crate::slurry::report::write_report;
 
 /// `results.json` content: the slurry results and the per-phase timing.
 pub fn results_json(run: &SlurryRun) -> Value {
@@ -102,6 +104,9 @@ pub fn write_all(dir: &Path, l: &Loaded, run: &SlurryRun, threads: usize) -> Res
     });
     let m = json_bytes(&manifest)?;
     write_atomic(&dir.join("manifest.json"), |w| w.write_all(&m))?;
+    if o.report {
+        write_report(dir, run, &manifest)?;
+    }
     let r = json_bytes(&results_json(run))?;
     write_atomic(&dir.join("results.json"), |w| w.write_all(&r))
 }

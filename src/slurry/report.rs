@@ -1,0 +1,244 @@
+//! `report.md` of a run: the key numbers of every stage with units, the figures (PNG) and
+//! the manifest — what an engineer reads first; `results.json` stays the machine record.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::drying::ProfilePoint;
+use crate::error::Result;
+use crate::io::atomic::write_atomic;
+use crate::io::plot::{Line, LineChart, PALETTE};
+use crate::slurry::protocol::SlurryRun;
+
+const SIZE: (u32, u32) = (800, 560);
+
+/// Figures of the report: (file, caption).
+fn figures(dir: &Path, run: &SlurryRun) -> Result<Vec<(&'static str, &'static str)>> {
+    let mut out = Vec::new();
+    let v = &run.result.viscosity;
+    if !v.is_empty() {
+        let mut l = Line::new(
+            "NEMD (SLLOD), ± standard error",
+            v.iter().map(|p| (p.shear_rate_per_s, p.viscosity_pa_s)).collect(),
+            PALETTE[0],
+        );
+        l.y_err = Some(v.iter().map(|p| p.stderr_pa_s).collect());
+        LineChart {
+            title: "Slurry viscosity".into(),
+            x_desc: "shear rate [1/s]".into(),
+            y_desc: "viscosity [Pa·s]".into(),
+            log_x: true,
+            log_y: v.iter().all(|p| p.viscosity_pa_s - p.stderr_pa_s > 0.0),
+            lines: vec![l],
+        }
+        .write(&dir.join("viscosity.png"), SIZE)?;
+        out.push(("viscosity.png", "Slurry viscosity vs shear rate"));
+    }
+    if let Some(c) = &run.calendering {
+        let curve = &c.pressure_curve;
+        if !curve.is_empty() {
+            LineChart {
+                title: format!("Calendering ({}): loading branch", c.tool),
+                x_desc: "strain (compression of the film) [-]".into(),
+                y_desc: "tool pressure [MPa]".into(),
+                log_x: false,
+                log_y: false,
+                lines: vec![Line::new(
+                    "tool force / area",
+                    curve.iter().map(|p| (p.strain, p.pressure_mpa)).collect(),
+                    PALETTE[1],
+                )],
+            }
+            .write(&dir.join("pressure_strain.png"), SIZE)?;
+            out.push(("pressure_strain.png", "Calendering pressure vs strain"));
+        }
+    }
+    let profiles: Vec<(&str, &[ProfilePoint])> = [
+        ("dried", run.drying.as_ref().map(|d| d.cbd_profile.as_slice())),
+        ("calendered", run.calendering.as_ref().map(|c| c.cbd_profile.as_slice())),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.filter(|p| !p.is_empty()).map(|p| (n, p)))
+    .collect();
+    if !profiles.is_empty() {
+        let chart = |title: &str, y: &str, f: fn(&ProfilePoint) -> f64| LineChart {
+            title: title.into(),
+            x_desc: "height above the collector z [µm]".into(),
+            y_desc: y.into(),
+            log_x: false,
+            log_y: false,
+            lines: profiles
+                .iter()
+                .enumerate()
+                .map(|(k, (n, p))| Line::new(*n, p.iter().map(|q| (q.z_um, f(q))).collect(), PALETTE[k]))
+                .collect(),
+        };
+        chart(
+            "Porosity along the thickness",
+            "porosity (CBD nano-pores as pore) [-]",
+            |q| q.porosity,
+        )
+        .write(&dir.join("porosity_z.png"), SIZE)?;
+        out.push(("porosity_z.png", "Porosity vs height"));
+        chart(
+            "Binder distribution along the thickness",
+            "CBD share of the solid [-]",
+            |q| q.cbd_share_of_solid,
+        )
+        .write(&dir.join("cbd_z.png"), SIZE)?;
+        out.push(("cbd_z.png", "CBD share of the solid vs height (binder migration)"));
+    }
+    Ok(out)
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |x| format!("{x:.digits$}"))
+}
+
+/// Writes `report.md` and its figures into `dir`.
+pub fn write_report(dir: &Path, run: &SlurryRun, manifest: &Value) -> Result<()> {
+    let figs = figures(dir, run)?;
+    let mut s = String::new();
+    let name = manifest["scenario"].as_str().unwrap_or("?");
+    let _ = writeln!(s, "# electrode-twin run report\n");
+    let _ = writeln!(
+        s,
+        "Scenario `{name}`, seed {}, {} threads.\n",
+        manifest["seed"], manifest["threads"]
+    );
+    slurry_section(&mut s, run);
+    drying_section(&mut s, run);
+    calendering_section(&mut s, run);
+    if !figs.is_empty() {
+        let _ = writeln!(s, "## Figures\n");
+        for (file, caption) in &figs {
+            let _ = writeln!(s, "![{caption}]({file})\n");
+        }
+    }
+    let _ = writeln!(s, "## Timing\n\n| phase | wall time [s] |\n|---|---|");
+    for (phase, t) in &run.timing {
+        let _ = writeln!(s, "| {phase} | {t:.2} |");
+    }
+    let _ = writeln!(
+        s,
+        "\n## Manifest\n\n```json\n{}\n```",
+        serde_json::to_string_pretty(manifest).unwrap_or_default()
+    );
+    write_atomic(&dir.join("report.md"), |w| w.write_all(s.as_bytes()))
+}
+
+fn slurry_section(s: &mut String, run: &SlurryRun) {
+    let r = &run.result;
+    let _ = writeln!(s, "## Slurry\n\n| quantity | value |\n|---|---|");
+    let _ = writeln!(s, "| particles (AM, CBD) | {}, {} |", r.particles.am, r.particles.cbd);
+    if let Some(m) = &r.minimize {
+        let _ = writeln!(
+            s,
+            "| minimization: iterations, final max force [nN] | {}, {:.3e} |",
+            m.iterations, m.max_force_nn
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| density [g/cm³] | {} ± {} |",
+        opt(r.density_g_cm3, 4),
+        opt(r.density_stderr_g_cm3, 4)
+    );
+    if !r.viscosity.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| shear rate [1/s] | viscosity [Pa·s] | std. error [Pa·s] | strain [-] | steady | profile R² [-] |\n|---|---|---|---|---|---|"
+        );
+        for v in &r.viscosity {
+            let _ = writeln!(
+                s,
+                "| {:.3e} | {:.4} | {:.4} | {:.2} | {} | {:.3} |",
+                v.shear_rate_per_s, v.viscosity_pa_s, v.stderr_pa_s, v.strain, v.steady, v.profile_r2
+            );
+        }
+    }
+    s.push('\n');
+}
+
+fn drying_section(s: &mut String, run: &SlurryRun) {
+    let Some(d) = &run.drying else { return };
+    let _ = writeln!(
+        s,
+        "## Coating and drying ({})\n\n| quantity | value |\n|---|---|",
+        d.mode
+    );
+    let rows = [
+        ("wet thickness [µm]", format!("{:.2}", d.coating.wet_thickness_um)),
+        ("dry thickness [µm]", format!("{:.2}", d.thickness_um)),
+        ("mass loading [mg/cm²]", format!("{:.3}", d.mass_loading_mg_cm2)),
+        ("porosity, CBD nano-pores as pore [-]", format!("{:.4}", d.porosity)),
+        ("porosity, pores only [-]", format!("{:.4}", d.porosity_pores_only)),
+        ("porosity, sphere sum [-]", format!("{:.4}", d.porosity_sum)),
+        ("porosity, geometric [-]", format!("{:.4}", d.porosity_geometric)),
+        ("density [g/cm³]", format!("{:.4}", d.density_g_cm3)),
+        (
+            "contacts AM–AM, AM–CBD",
+            format!("{}, {}", d.contacts.am_am, d.contacts.am_cbd),
+        ),
+        ("active AM surface [-]", format!("{:.3}", d.active_surface_fraction)),
+        (
+            "film top converged",
+            format!("{} (last change {:.3} µm)", d.converged, d.final_thickness_change_um),
+        ),
+        ("particles outside the film", d.particles_outside_film.to_string()),
+    ];
+    table_rows(s, &rows);
+}
+
+fn calendering_section(s: &mut String, run: &SlurryRun) {
+    let Some(c) = &run.calendering else { return };
+    let _ = writeln!(s, "## Calendering ({})\n\n| quantity | value |\n|---|---|", c.tool);
+    let rows = [
+        (
+            "thickness before, at the tool's lowest, after [µm]",
+            format!(
+                "{:.2}, {:.2}, {:.2}",
+                c.thickness_before_um, c.thickness_min_um, c.thickness_um
+            ),
+        ),
+        ("spring-back [%]", opt(c.springback_pct, 2)),
+        (
+            "porosity before → after, CBD nano-pores as pore [-]",
+            format!("{:.4} → {:.4}", c.porosity_before, c.porosity),
+        ),
+        (
+            "porosity before → after, sphere sum [-]",
+            format!("{:.4} → {:.4}", c.porosity_before_sum, c.porosity_sum),
+        ),
+        (
+            "porosity after, pores only / geometric [-]",
+            format!("{:.4} / {:.4}", c.porosity_pores_only, c.porosity_geometric),
+        ),
+        ("peak pressure [MPa]", format!("{:.3}", c.max_pressure_mpa)),
+        ("force balance collector/tool [-]", opt(c.force_balance, 3)),
+        ("inertial number [-]", format!("{:.2e}", c.inertial_number)),
+        ("tortuosity factor (through-plane) [-]", opt(c.tortuosity_factor, 3)),
+        ("active AM surface [-]", format!("{:.3}", c.active_surface_fraction)),
+        ("density [g/cm³]", format!("{:.4}", c.density_g_cm3)),
+        ("mass loading [mg/cm²]", format!("{:.3}", c.mass_loading_mg_cm2)),
+        (
+            "contacts AM–AM, AM–CBD",
+            format!("{}, {}", c.contacts.am_am, c.contacts.am_cbd),
+        ),
+        (
+            "steps, timestep [µs], mass scale",
+            format!("{}, {:.3e}, {:.0e}", c.steps, c.timestep_us, c.mass_scale),
+        ),
+        ("particles outside the film", c.particles_outside_film.to_string()),
+    ];
+    table_rows(s, &rows);
+}
+
+fn table_rows(s: &mut String, rows: &[(&str, String)]) {
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    s.push('\n');
+}
