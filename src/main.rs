@@ -64,6 +64,9 @@ enum Command {
     /// Characterize a structure: porosity (voxelized, CBD nano-porosity counted), thickness,
     /// density, mass loading, CBD profile along z, contacts.
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Calendering against experiments: the gap → compression mapping calibrated on half
+    /// of them, the other half predicted by simulation (both ways round).
+    CalibrateCalendering(cli::calibrate::CalibrateArgs),
     /// Parameter sweeps: `etwin sweep SWEEP.ron [--shard I/N]`, `sweep merge`, `sweep slurm`.
     Sweep(cli::sweep::SweepArgs),
     /// Check a scenario (and its force field) without running it.
@@ -152,6 +155,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Map { command } => cli::map::run(command),
         Command::Recommend(args) => cli::recommend::run(args),
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::CalibrateCalendering(args) => cli::calibrate::run(args),
         Command::Sweep(args) => cli::sweep::run_cli(args),
         Command::Forces {
             structure,
@@ -368,7 +372,11 @@ fn validate(path: &Path) -> Result<()> {
         l.scenario.version,
         l.model.name
     );
-    println!("particles: {} AM {:?} + {} CBD beads", c.am_total(), c.am, c.cbd);
+    if l.scenario.protocol.start_from.is_some() {
+        println!("particles: those of the imported structure");
+    } else {
+        println!("particles: {} AM {:?} + {} CBD beads", c.am_total(), c.am, c.cbd);
+    }
     let nemd = l.scenario.protocol.nemd.as_ref().map_or(0, |m| m.shear_rates.len());
     let p = &l.scenario.protocol;
     let start = match &p.start_from {
@@ -492,6 +500,20 @@ fn run_scenario(
                 d.contacts.am_am, d.contacts.am_cbd, d.contacts.cbd_cbd
             );
         }
+        if let Some(c) = &run.calendering {
+            println!(
+                "calendering ({})  thickness {:.2} → {:.2} µm (spring-back {} %), porosity {:.4} → {:.4}, peak {:.2} MPa, tortuosity {}",
+                c.tool,
+                c.thickness_before_um,
+                c.thickness_um,
+                c.springback_pct.map_or("–".into(), |s| format!("{s:.1}")),
+                c.porosity_before,
+                c.porosity,
+                c.max_pressure_mpa,
+                c.tortuosity_factor.map_or("–".into(), |t| format!("{t:.3}"))
+            );
+        }
+        println!("report             {}", dir.join("report.md").display());
         println!("outputs            {}", dir.display());
     }
     eprintln!("\nphase        time[s]");

@@ -25,6 +25,7 @@ fn materials(cohesion: f64, restitution: f64) -> Vec<Material> {
             poisson_ratio: 0.5,
             restitution,
             friction: 0.5,
+            yield_pressure: 0.0,
             cohesion_energy_density: cohesion,
         },
         Material {
@@ -32,6 +33,7 @@ fn materials(cohesion: f64, restitution: f64) -> Vec<Material> {
             poisson_ratio: 0.3,
             restitution,
             friction: 0.3,
+            yield_pressure: 0.0,
             cohesion_energy_density: cohesion,
         },
     ]
@@ -91,6 +93,80 @@ fn static_overlap_gives_the_hertz_force_minus_the_jkr_cohesion() {
 }
 
 #[test]
+fn thornton_plastic_contact_follows_its_branches() {
+    // CBD on CBD: Y* = E / (2(1 − ν²)) = 2e6 / 1.5 kPa, R* = 0.5 µm, p_y = 20 MPa.
+    let mut m = materials(0.0, 0.5)[0];
+    m.yield_pressure = 2e4;
+    let pp = PairParams::new(&m, &m, &MixingRules::default());
+    let (reff, y) = (0.5, 2e6 / 1.5);
+    let pi = std::f64::consts::PI;
+    let dy = (pi * 2e4 / (2.0 * y)).powi(2) * reff;
+    // Below yield: Hertz, nothing permanent.
+    let (f, dp) = pp.normal_force(reff, 0.5 * dy, 0.0);
+    assert!((f - pp.hertz_force(reff, 0.5 * dy)).abs() < 1e-12 * f && dp == 0.0);
+    // On the plastic branch: F_y + π p_y R* (δ − δ_y), and the centre pressure of the Hertz
+    // contact at δ_y is p_y.
+    assert!(((2.0 * y / pi) * (dy / reff).sqrt() - 2e4).abs() < 1e-9 * 2e4);
+    let dm = 20.0 * dy;
+    let (fmax, dp) = pp.normal_force(reff, dm, 0.0);
+    let expected = pp.hertz_force(reff, dy) + pi * 2e4 * reff * (dm - dy);
+    assert!((fmax - expected).abs() < 1e-9 * fmax, "{fmax} vs {expected}");
+    // Unloading: continuous at δ_max, zero at the permanent overlap δ_p, stiffer than
+    // loading (less force given back at the same overlap), reloading on the same curve.
+    assert!(0.0 < dp && dp < dm, "δ_p {dp} of δ_max {dm}");
+    let (at_max, _) = pp.normal_force(reff, dm, dm);
+    assert!((at_max - fmax).abs() < 1e-9 * fmax);
+    assert_eq!(pp.normal_force(reff, dp, dm).0, 0.0);
+    assert_eq!(pp.normal_force(reff, 0.5 * dp, dm).0, 0.0);
+    let mid = 0.5 * (dp + dm);
+    let (unload, _) = pp.normal_force(reff, mid, dm);
+    let (load, _) = pp.normal_force(reff, mid, 0.0);
+    assert!(
+        0.0 < unload && unload < load,
+        "unloading {unload} vs loading {load} at δ {mid}"
+    );
+    // The softer yielding material sets p_y; an elastic partner does not cancel it.
+    let elastic = materials(0.0, 0.5)[1];
+    assert_eq!(
+        PairParams::new(&m, &elastic, &MixingRules::default()).yield_pressure,
+        2e4
+    );
+    let mut hard = elastic;
+    hard.yield_pressure = 3e5;
+    assert_eq!(PairParams::new(&m, &hard, &MixingRules::default()).yield_pressure, 2e4);
+}
+
+#[test]
+fn a_plastic_impact_leaves_a_dent_and_returns_less_energy() {
+    // Two CBD beads at 1 m/s each: far past yield at 20 MPa. Undamped (e = 1), so all the
+    // loss is plastic work.
+    let mut mats = materials(0.0, 1.0);
+    let v = 1.0;
+    let mut out = Vec::new();
+    for py in [0.0, 2e4] {
+        mats[0].yield_pressure = py;
+        let mut sys = two_spheres([1, 1], [0.65, 0.65], 0.001, v, &mats, 1e-6);
+        let mut deepest = 0.0f64;
+        for _ in 0..4000 {
+            sys.run(10, &mut []);
+            let d = 1.3 - (sys.particles.x[1][0] - sys.particles.x[0][0]);
+            deepest = deepest.max(d);
+        }
+        assert!(sys.summary.contacts == 0, "p_y {py}: the beads separated");
+        let e = (sys.particles.v[1][0] - sys.particles.v[0][0]) / (2.0 * v);
+        out.push((e, deepest));
+    }
+    let ((e_el, d_el), (e_pl, d_pl)) = (out[0], out[1]);
+    eprintln!("restitution elastic {e_el:.4}, plastic {e_pl:.4}; deepest overlap {d_el:.5} / {d_pl:.5} µm");
+    assert!((e_el - 1.0).abs() < 0.01, "elastic rebound {e_el}");
+    assert!(
+        e_pl > 0.0 && e_pl < 0.9 * e_el,
+        "plastic rebound {e_pl} vs elastic {e_el}"
+    );
+    assert!(d_pl > d_el, "the yielding contact goes deeper: {d_pl} vs {d_el}");
+}
+
+#[test]
 fn head_on_collision_restores_the_set_restitution_and_momentum() {
     for e in [0.3, 0.6, 0.9] {
         let mats = materials(0.0, e);
@@ -115,6 +191,7 @@ fn roll_pushes_along_the_radius_and_wraps_across_x() {
         poisson_ratio: 0.3,
         restitution: 0.5,
         friction: 0.3,
+        yield_pressure: 0.0,
         cohesion_energy_density: 0.0,
     };
     let table: Vec<PairParams> = mats
@@ -157,15 +234,24 @@ fn roll_pushes_along_the_radius_and_wraps_across_x() {
     }
 }
 
-/// The reference's dried electrode (9859 spheres) pressed by a plate to 30 % at 0.2 m/s.
+/// The reference's dried electrode (9859 spheres) pressed by a plate to 30 % with yielding
+/// contacts (the bundled `calender_reference.ron`), at 0.05 m/s instead of its 0.2 m/s:
+/// quasi-static (inertial number below 1e-3 at the end of loading; 8.5e-4 measured).
 #[test]
 fn reference_electrode_loading_is_monotonic_balanced_and_springs_back() {
     let Some(_) = common::env_dir("ETWIN_DATA_DIR", "calendering of the reference electrode") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let scenario = root().join("tests/fixtures/good/scenarios/calender_reference.ron");
-    let r = common::run_scenario(&scenario, 2, dir.path());
+    let text = std::fs::read_to_string(root().join("scenarios/calender_reference.ron")).unwrap();
+    assert!(text.contains("tool_speed: \"0.2 m/s\""));
+    let scenario = dir.path().join("slow.ron");
+    std::fs::write(
+        &scenario,
+        text.replace("tool_speed: \"0.2 m/s\"", "tool_speed: \"0.05 m/s\""),
+    )
+    .unwrap();
+    let r = common::run_scenario(&scenario, 2, &dir.path().join("out"));
     let c = &r["calendering"];
     let curve: Vec<(f64, f64)> = c["pressure_curve"]
         .as_array()
@@ -174,10 +260,14 @@ fn reference_electrode_loading_is_monotonic_balanced_and_springs_back() {
         .map(|p| (p["strain"].as_f64().unwrap(), p["pressure_mpa"].as_f64().unwrap()))
         .collect();
     let max = c["max_pressure_mpa"].as_f64().unwrap();
-    assert!(max > 100.0, "a 30 % compression of a dry electrode is stiff: {max} MPa");
-    // Below ~1 % of the peak the plate pushes loose particles about (a rearrangement
-    // plateau whose level follows the tool speed); above it, loading is monotonic.
-    let loaded: Vec<&(f64, f64)> = curve.iter().filter(|p| p.1 > 0.02 * max).collect();
+    assert!(
+        max > 10.0,
+        "a 30 % compression of a dry electrode takes tens of MPa: {max} MPa"
+    );
+    // Below ~5 % of the peak the plate pushes loose particles about (a rearrangement
+    // plateau whose level follows the tool speed: ≈ 1 MPa here, ≈ 10 MPa at 0.2 m/s);
+    // above it, loading is monotonic.
+    let loaded: Vec<&(f64, f64)> = curve.iter().filter(|p| p.1 > 0.1 * max).collect();
     assert!(loaded.len() > 10);
     for w in loaded.windows(2) {
         assert!(w[1].0 > w[0].0, "strain grows");
@@ -188,10 +278,12 @@ fn reference_electrode_loading_is_monotonic_balanced_and_springs_back() {
             w[1]
         );
     }
+    let inertial = c["inertial_number"].as_f64().unwrap();
+    assert!(inertial < 1e-3, "inertial number {inertial}");
     let balance = c["force_balance"].as_f64().unwrap();
     assert!(
         (balance - 1.0).abs() < 0.05,
-        "collector / tool force over the hold: {balance}"
+        "collector / tool force at the end of the loading: {balance}"
     );
     let springback = c["springback_pct"].as_f64().unwrap();
     assert!(springback > 0.0, "spring-back {springback} %");
@@ -219,6 +311,17 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
     let c = &r["calendering"];
     assert!(c["tortuosity_factor"].as_f64().unwrap() > 1.0);
     assert!(c["porosity"].as_f64().unwrap() < c["porosity_before"].as_f64().unwrap());
+    // The pore-size distribution: ordered quantiles, a complete cumulative.
+    let psd = &c["pore_size"];
+    let q = |k: &str| psd[k].as_f64().unwrap();
+    assert!(
+        0.0 < q("d10_um") && q("d10_um") <= q("d50_um") && q("d50_um") <= q("d90_um"),
+        "{psd}"
+    );
+    let last = psd["bins"].as_array().unwrap().last().unwrap()["cumulative"]
+        .as_f64()
+        .unwrap();
+    assert!((last - 1.0).abs() < 1e-9);
     let pvd = std::fs::read_to_string(dir.path().join("calendering.pvd")).unwrap();
     // vtkio reads no collections: check the index by hand, every file through vtkio.
     assert!(pvd.contains("<VTKFile type=\"Collection\"") && pvd.trim_end().ends_with("</VTKFile>"));

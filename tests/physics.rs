@@ -72,7 +72,7 @@ fn hertz_normal_force_of_two_spheres_at_rest() {
     let pair = Pair::new(1.5, 2.5);
     let delta = 0.05;
     let r = 4.0 - delta;
-    let out = pair.eval(&HERTZ, [r, 0.0, 0.0], &mut [0.0; 3], false, 1e-3);
+    let out = pair.eval(&HERTZ, [r, 0.0, 0.0], &mut [0.0; 4], false, 1e-3);
     // F = K_n δ √(δ R*), R* = r1 r2 / (r1 + r2), repulsive (+x on sphere 1).
     let expected = HERTZ.kn * delta * (delta * 1.5 * 2.5 / 4.0).sqrt();
     assert!(
@@ -83,10 +83,10 @@ fn hertz_normal_force_of_two_spheres_at_rest() {
     assert_eq!([out.f[1], out.f[2]], [0.0, 0.0]);
     assert_eq!(out.tor, [0.0; 3]);
     // Not touching: no force, history erased.
-    let mut h = [1.0, 2.0, 3.0];
+    let mut h = [1.0, 2.0, 3.0, 0.5];
     let out = pair.eval(&HERTZ, [4.0 + 1e-12, 0.0, 0.0], &mut h, true, 1e-3);
     assert_eq!(out, PairOut::default());
-    assert_eq!(h, [0.0; 3]);
+    assert_eq!(h, [0.0; 4]);
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn hertz_normal_damping_opposes_approach() {
     let delta = 0.02;
     let vn = -0.3; // sphere 1 moves towards sphere 2 (which sits at −x)
     pair.v[0] = [vn, 0.0, 0.0];
-    let out = pair.eval(&HERTZ, [2.0 - delta, 0.0, 0.0], &mut [0.0; 3], false, 1e-3);
+    let out = pair.eval(&HERTZ, [2.0 - delta, 0.0, 0.0], &mut [0.0; 4], false, 1e-3);
     let h = (delta * 0.5).sqrt();
     let meff = pair.mass[0] * pair.mass[1] / (pair.mass[0] + pair.mass[1]);
     let expected = h * (HERTZ.kn * delta - meff * HERTZ.gamma_n * vn);
@@ -121,7 +121,7 @@ fn hertz_tangential_spring_builds_up_then_caps_at_coulomb() {
     let fnorm = HERTZ.kn * delta * h;
     let sticky = HertzHistory { xmu: 1e6, ..HERTZ };
     // Below the cap: s grows by v_t dt per step, F_t = −h (K_t s + m_eff γ_t v_t).
-    let mut s = [0.0; 3];
+    let mut s = [0.0; 4];
     for step in 1..=5 {
         let out = pair.eval(&sticky, del, &mut s, true, dt);
         let shear = step as f64 * vt * dt;
@@ -133,11 +133,11 @@ fn hertz_tangential_spring_builds_up_then_caps_at_coulomb() {
     }
     // Fresh contact with a force above the cap: LAMMPS zeroes F_t (history still empty).
     let weak = HertzHistory { xmu: 1e-4, ..HERTZ };
-    let mut s0 = [0.0; 3];
+    let mut s0 = [0.0; 4];
     let out = pair.eval(&weak, del, &mut s0, false, dt);
     assert_eq!(out.f[1], 0.0);
     // With history: |F_t| is capped at x_u |F_n| and s rescaled consistently.
-    let mut s = [0.0, 0.01, 0.0];
+    let mut s = [0.0, 0.01, 0.0, 0.0];
     let out = pair.eval(&weak, del, &mut s, true, dt);
     let ft = out.f[1];
     assert!(
@@ -328,7 +328,7 @@ fn shear_history_survives_rebuilds_and_reordering() {
     a.setup().unwrap();
     a.run(20, &mut []);
     let h_before = a.neighbor.history_between(&a.particles, 7, 3).unwrap();
-    assert!(norm(h_before) > 0.0);
+    assert!(norm([h_before[0], h_before[1], h_before[2]]) > 0.0);
     // Reverse the particle order and rebuild: ownership of (7, 3) flips.
     let n = a.particles.len();
     let owner_before = a.particles.id[(0..n).find(|&i| !a.neighbor.pairs_of(i).is_empty()).unwrap()];

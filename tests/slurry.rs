@@ -45,6 +45,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "`calendering.target`: compression 1.3",
     ),
     ("calendering_wrong_unit.ron", "25:34", "`tool_speed`: unit `kPa`"),
+    (
+        "calendering_yield.ron",
+        "22:25",
+        "`calendering.materials.cbd`: yield_pressure",
+    ),
 ];
 
 #[test]

@@ -141,7 +141,7 @@ fn wall_history_follows_particle_reordering() {
         assert_eq!(a.walls[0].history[ka], b.walls[0].history[kb], "id {id}");
     }
     assert!(
-        a.walls[0].history.iter().any(|h| h != &[0.0; 3]),
+        a.walls[0].history.iter().any(|h| h != &[0.0; 4]),
         "the test needs wall shear history"
     );
 }

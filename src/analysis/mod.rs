@@ -1,5 +1,6 @@
 //! Analysis of simulation output.
 
+pub mod pore_size;
 pub mod stats;
 pub mod structure;
 pub mod tortuosity;

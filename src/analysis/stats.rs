@@ -26,8 +26,6 @@ fn block_means(x: &[f64], n_blocks: usize) -> Option<Vec<f64>> {
     )
 }
 
-/// Mean and standard error of the block means. `None` if fewer than 2 blocks of at least
-/// one sample.
 /// [min, max] of `values` ([+∞, −∞] when empty).
 pub fn min_max(values: impl IntoIterator<Item = f64>) -> [f64; 2] {
     values
@@ -35,6 +33,42 @@ pub fn min_max(values: impl IntoIterator<Item = f64>) -> [f64; 2] {
         .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], v| [lo.min(v), hi.max(v)])
 }
 
+/// Least squares `y ≈ c · x` by the normal equations with partial pivoting (a handful of
+/// columns); `None` if the columns do not determine `c`.
+pub fn least_squares<const M: usize>(x: &[[f64; M]], y: &[f64]) -> Option<[f64; M]> {
+    let mut a = vec![[0.0; M]; M];
+    let mut b = [0.0; M];
+    for (r, &v) in x.iter().zip(y) {
+        for i in 0..M {
+            for j in 0..M {
+                a[i][j] += r[i] * r[j];
+            }
+            b[i] += r[i] * v;
+        }
+    }
+    for col in 0..M {
+        let p = (col..M).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[p][col].abs() < 1e-12 * a[col][col].abs().max(1.0) {
+            return None;
+        }
+        a.swap(col, p);
+        b.swap(col, p);
+        let (pivot, pb) = (a[col], b[col]);
+        for r in 0..M {
+            if r != col {
+                let f = a[r][col] / pivot[col];
+                for k in col..M {
+                    a[r][k] -= f * pivot[k];
+                }
+                b[r] -= f * pb;
+            }
+        }
+    }
+    Some(std::array::from_fn(|i| b[i] / a[i][i]))
+}
+
+/// Mean and standard error of the block means. `None` if fewer than 2 blocks of at least
+/// one sample.
 pub fn block_average(x: &[f64], n_blocks: usize) -> Option<BlockAverage> {
     if n_blocks < 2 {
         return None;

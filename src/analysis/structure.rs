@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::pore_size::{pore_size_distribution, PoreField, PoreSizeDistribution};
 use crate::analysis::tortuosity::{tortuosity, Field, Tortuosity};
 use crate::error::{Error, Result};
 use crate::sim::particles::Particles;
@@ -51,6 +52,9 @@ pub struct AnalysisSettings {
     pub am_radius_scale: f64,
     /// Through-plane tortuosity factor, on its own (coarser) voxel grid; none = skipped.
     pub tortuosity: Option<TortuositySettings>,
+    /// Pore-size distribution (local thickness of the pores-only phase on the porosity
+    /// grid) in this many bins; none = skipped.
+    pub pore_size_bins: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +87,7 @@ impl Default for AnalysisSettings {
             z_range: ZRange::Box,
             am_radius_scale: 1.0,
             tortuosity: None,
+            pore_size_bins: None,
         }
     }
 }
@@ -145,6 +150,7 @@ pub struct Characterization {
     pub am_surface_um2: f64,
     pub active_surface_fraction: f64,
     pub tortuosity: Option<Tortuosity>,
+    pub pore_size: Option<PoreSizeDistribution>,
 }
 
 const PORE: u8 = 0;
@@ -218,6 +224,18 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         }
         None => None,
     };
+    let pore_size = s.pore_size_bins.and_then(|bins| {
+        let pore: Vec<bool> = phase.iter().map(|&v| v == PORE).collect();
+        let h = grid.h.iter().product::<f64>().cbrt();
+        pore_size_distribution(
+            &PoreField {
+                n: grid.n,
+                h,
+                pore: &pore,
+            },
+            bins,
+        )
+    });
     let counts = grid.count(&phase);
     let voxel = grid.h.iter().product::<f64>();
     let (v_am, v_cbd) = (counts[AM as usize] as f64 * voxel, counts[CBD as usize] as f64 * voxel);
@@ -251,7 +269,46 @@ pub fn characterize(p: &Particles, b: &SimBox, s: &AnalysisSettings) -> Result<C
         am_surface_um2,
         active_surface_fraction,
         tortuosity,
+        pore_size,
     })
+}
+
+/// Mean height of the film's top surface [µm, absolute z]: the highest sphere surface over
+/// each point of a lateral grid of `spacing`, averaged (what a profilometer averages). The
+/// film top (the highest sphere) follows a single particle; this follows the film. x, y
+/// periodic; points no sphere covers are left out.
+pub fn mean_surface_height(p: &Particles, b: &SimBox, spacing: f64) -> f64 {
+    let l = [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]];
+    let n = [
+        (l[0] / spacing).ceil().max(1.0) as usize,
+        (l[1] / spacing).ceil().max(1.0) as usize,
+    ];
+    let h = [l[0] / n[0] as f64, l[1] / n[1] as f64];
+    let mut top = vec![f64::NEG_INFINITY; n[0] * n[1]];
+    for k in 0..p.len() {
+        let (x, r) = (p.x[k], p.radius[k]);
+        // Grid points i·h within r of the centre, wrapped.
+        let span = |a: usize| {
+            let c = (x[a] - b.lo[a]) / h[a];
+            let w = r / h[a];
+            ((c - w).ceil() as i64, (c + w).floor() as i64, c)
+        };
+        let (i0, i1, cx) = span(0);
+        let (j0, j1, cy) = span(1);
+        for i in i0..=i1 {
+            let dx = (i as f64 - cx) * h[0];
+            for j in j0..=j1 {
+                let dy = (j as f64 - cy) * h[1];
+                let q = r * r - dx * dx - dy * dy;
+                if q >= 0.0 {
+                    let cell = i.rem_euclid(n[0] as i64) as usize * n[1] + j.rem_euclid(n[1] as i64) as usize;
+                    top[cell] = top[cell].max(x[2] + q.sqrt());
+                }
+            }
+        }
+    }
+    let covered: Vec<f64> = top.into_iter().filter(|t| t.is_finite()).collect();
+    covered.iter().sum::<f64>() / covered.len().max(1) as f64
 }
 
 /// A voxel grid over the control volume; x, y periodic.
@@ -517,4 +574,39 @@ fn active_surface(p: &Particles, b: &SimBox, is_cbd: &[bool]) -> (f64, f64) {
         .collect();
     let (total, active) = per_sphere.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     (total, if total > 0.0 { active / total } else { 0.0 })
+}
+
+#[cfg(test)]
+mod surface_tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_surface_of_one_sphere_is_its_hemisphere_volume_over_its_disc() {
+        // Mean cap height over the covered disc: (2/3 π r³) / (π r²) = 2r/3, wherever the
+        // sphere sits across the periodic edges.
+        let b = SimBox::orthogonal([0.0; 3], [20.0, 20.0, 20.0], [true, true, false]);
+        for centre in [[10.0, 10.0, 5.0], [0.3, 19.9, 5.0]] {
+            let mut p = Particles::default();
+            p.push(1, 1, centre, 3.0, 1.0);
+            let h = mean_surface_height(&p, &b, 0.02);
+            assert!((h - (5.0 + 2.0)).abs() < 2e-3 * 7.0, "{centre:?}: {h}");
+        }
+        // A raised sphere sets the maximum; the mean moves by its share of the area only.
+        let mut p = Particles::default();
+        for i in 0..4 {
+            for j in 0..4 {
+                p.push(
+                    1 + 4 * i + j,
+                    1,
+                    [2.5 + 5.0 * i as f64, 2.5 + 5.0 * j as f64, 2.5],
+                    2.5,
+                    1.0,
+                );
+            }
+        }
+        let flat = mean_surface_height(&p, &b, 0.05);
+        p.x[0][2] += 10.0;
+        let raised = mean_surface_height(&p, &b, 0.05);
+        assert!((raised - flat - 10.0 / 16.0).abs() < 0.02, "{flat} → {raised}");
+    }
 }

@@ -19,11 +19,14 @@
 //! Pressures are tool force / box cross-section. Thickness is collector to the lower of
 //! the tool and the highest sphere surface; strain is 1 − thickness / thickness before.
 
+pub mod calibrate;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::pore_size::PoreSizeDistribution;
 use crate::analysis::structure::{
-    characterize, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
+    characterize, mean_surface_height, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
 };
 use crate::drying::{film_top, Frame, ProfilePoint};
 use crate::error::{Error, Result};
@@ -82,6 +85,10 @@ pub struct CalenderingResult {
     pub thickness_min_um: f64,
     /// After relaxation (the tool's lowest position without it) [µm].
     pub thickness_um: f64,
+    /// Mean height of the film's top surface above the collector before loading and at the
+    /// end [µm]: the thickness a profilometer averages, robust to one protruding sphere.
+    pub surface_before_um: f64,
+    pub surface_um: f64,
     /// Structure before, voxelized with the CBD nano-pores as pore [-], and by sphere sum.
     pub porosity_before: f64,
     pub porosity_before_sum: f64,
@@ -95,11 +102,14 @@ pub struct CalenderingResult {
     pub max_pressure_mpa: f64,
     /// The loading branch.
     pub pressure_curve: Vec<CurvePoint>,
-    /// Mean collector / tool force over the hold (1 when quasi-static) [-].
+    /// Collector / tool force over the last fifth of the loading (1 when quasi-static) [-].
     pub force_balance: Option<f64>,
     /// ε̇ d̄ √(ρ̄/P) at the end of loading (≪ 1e-2: quasi-static) [-].
     pub inertial_number: f64,
     pub tortuosity_factor: Option<f64>,
+    /// Local-thickness pore-size distribution of the pores (CBD nano-pores excluded).
+    #[serde(default)]
+    pub pore_size: Option<PoreSizeDistribution>,
     pub active_surface_fraction: f64,
     pub contacts: Contacts,
     pub density_g_cm3: f64,
@@ -158,6 +168,9 @@ impl Fix for ForceMeter {
     }
 }
 
+/// Bins of the pore-size distribution after calendering.
+const PORE_SIZE_BINS: usize = 30;
+
 /// The calendering stage in progress; serializable for checkpoints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalenderingRun {
@@ -171,6 +184,9 @@ pub struct CalenderingRun {
     collector_z: f64,
     area: f64,
     h0: f64,
+    /// Mean surface height above the collector before loading [µm].
+    #[serde(default)]
+    surface0: f64,
     tool_start_z: f64,
     target_z: f64,
     am_radius_scale: f64,
@@ -184,7 +200,6 @@ pub struct CalenderingRun {
     rho_mean: f64,
     inertial_number: f64,
     relax: MinReport,
-    hold_forces: Vec<(f64, f64)>,
     n_particles: usize,
     pub rows: Vec<Vec<f64>>,
     pub frames: Vec<Frame>,
@@ -318,6 +333,7 @@ impl CalenderingRun {
         );
         let top = film_top(&sys.particles);
         let h0 = top - collector_z;
+        let surface0 = mean_surface_height(&sys.particles, &sys.simbox, c.voxel.get()) - collector_z;
         sys.simbox.hi[2] = top + 0.1 * h0;
         let target_z = match &c.target {
             Target::Compression(f) => collector_z + h0 * (1.0 - f),
@@ -370,6 +386,7 @@ impl CalenderingRun {
             collector_z,
             area,
             h0,
+            surface0,
             tool_start_z,
             target_z,
             am_radius_scale,
@@ -380,7 +397,6 @@ impl CalenderingRun {
             rho_mean,
             inertial_number: f64::NAN,
             relax,
-            hold_forces: Vec::new(),
             n_particles: p.len(),
             rows: Vec::new(),
             frames: Vec::new(),
@@ -444,9 +460,6 @@ impl CalenderingRun {
         if self.part == Part::Load && pressure_kpa > 0.0 {
             let speed = -sys.walls[TOOL].velocity[2];
             self.inertial_number = speed / h * self.d_mean * (self.rho_mean / pressure_kpa).sqrt();
-        }
-        if self.part == Part::Hold {
-            self.hold_forces.push((tool, coll));
         }
         self.rows.push(vec![
             self.steps as f64,
@@ -624,6 +637,7 @@ impl CalenderingRun {
                     cbd_diffusivity: t.cbd_diffusivity,
                     ..Default::default()
                 }),
+            pore_size_bins: tortuosity.then_some(PORE_SIZE_BINS),
         };
         characterize(p, b, &settings)
     }
@@ -645,6 +659,7 @@ impl CalenderingRun {
             + self.n_particles.saturating_sub(p.len());
         let h_min = self.target_z - self.collector_z;
         let thickness = top - self.collector_z;
+        let surface = mean_surface_height(p, &s.simbox, c.voxel.get()) - self.collector_z;
         let curve = self
             .rows
             .iter()
@@ -656,10 +671,20 @@ impl CalenderingRun {
             })
             .collect();
         let max_pressure = self.rows.iter().map(|r| r[7]).fold(0.0, f64::max);
-        let balance = (!self.hold_forces.is_empty()).then(|| {
-            let (t, k) = self.hold_forces.iter().fold((0.0, 0.0), |a, f| (a.0 + f.0, a.1 + f.1));
-            k / t
-        });
+        // Over the last fifth of the loading, where the film carries the tool: during the
+        // hold a yielding film relaxes away from the tool and the ratio loses its meaning.
+        let strain_end = self
+            .rows
+            .iter()
+            .filter(|r| r[2] == Part::Load.code())
+            .map(|r| r[5])
+            .fold(0.0, f64::max);
+        let (t, k) = self
+            .rows
+            .iter()
+            .filter(|r| r[2] == Part::Load.code() && r[5] >= 0.8 * strain_end)
+            .fold((0.0, 0.0), |a, r| (a.0 + r[6], a.1 + r[8] * 1e3 * self.area));
+        let balance = (t > 0.0).then(|| k / t);
         let result = CalenderingResult {
             relax: self.relax.clone(),
             tool: match c.tool {
@@ -673,6 +698,8 @@ impl CalenderingRun {
             } else {
                 h_min.min(thickness)
             },
+            surface_before_um: self.surface0,
+            surface_um: surface,
             porosity_before: self.porosity_before.0,
             porosity_before_sum: self.porosity_before.1,
             porosity: ch.porosity,
@@ -685,6 +712,7 @@ impl CalenderingRun {
             force_balance: balance,
             inertial_number: self.inertial_number,
             tortuosity_factor: ch.tortuosity.as_ref().map(|t| t.tau),
+            pore_size: ch.pore_size.clone(),
             active_surface_fraction: ch.active_surface_fraction,
             contacts: ch.contacts.clone(),
             density_g_cm3: ch.density_g_cm3,

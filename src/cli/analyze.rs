@@ -52,6 +52,10 @@ pub struct AnalyzeArgs {
     /// CBD diffusivity relative to the pores in that solve [-] (0 = blocking).
     #[arg(long, default_value_t = 0.0)]
     cbd_diffusivity: f64,
+    /// Also the pore-size distribution (local thickness of the pores, CBD nano-pores
+    /// excluded) on the porosity grid, in this many diameter bins (e.g. 30).
+    #[arg(long)]
+    pore_size_bins: Option<usize>,
     #[arg(long)]
     json: bool,
 }
@@ -83,6 +87,7 @@ pub fn run(a: AnalyzeArgs) -> Result<()> {
             cbd_diffusivity: a.cbd_diffusivity,
             ..Default::default()
         }),
+        pore_size_bins: a.pore_size_bins,
     };
     let c = characterize(&d.particles, &d.simbox, &settings)?;
     let seconds = t.elapsed().as_secs_f64();
@@ -130,6 +135,19 @@ fn print_text(c: &Characterization) {
             "tortuosity factor {:.3} (through-plane; D_eff/D₀ {:.4}, conducting fraction {:.4}; {} CG iterations)",
             t.tau, t.d_eff, t.porosity, t.iterations
         );
+    }
+    if let Some(p) = &c.pore_size {
+        println!(
+            "pore size (local thickness, by pore volume): mean {:.3} µm, d10 {:.3}, d50 {:.3}, d90 {:.3} µm (voxel {:.3} µm)",
+            p.mean_diameter_um, p.d10_um, p.d50_um, p.d90_um, p.voxel_um
+        );
+        println!("  diameter ≤ [µm]  volume fraction [-]  cumulative [-]");
+        for b in p.bins.iter().filter(|b| b.volume_fraction > 0.0) {
+            println!(
+                "  {:>14.3}  {:>19.4}  {:>14.4}",
+                b.diameter_um, b.volume_fraction, b.cumulative
+            );
+        }
     }
     println!("CBD profile (z above the bottom [µm]: CBD / AM volume fraction):");
     for s in &c.cbd_profile {

@@ -1,6 +1,7 @@
 //! Command-line front ends that grew past a screen in `main.rs`.
 
 pub mod analyze;
+pub mod calibrate;
 pub mod map;
 pub mod recommend;
 pub mod sweep;

@@ -442,6 +442,7 @@ impl DryingRun {
             z_range: ZRange::Given(self.substrate_z, film_top(p)),
             am_radius_scale: 1.0 / l.model.fixed.contact_factor,
             tortuosity: None,
+            pore_size_bins: None,
         };
         characterize(p, b, &settings)
     }

@@ -64,7 +64,15 @@ pub struct Line {
     /// Symmetric error of each point's y, drawn as a bar.
     pub y_err: Option<Vec<f64>>,
     pub color: RGBColor,
-    pub dashed: bool,
+    pub style: Stroke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    Solid,
+    Dashed,
+    /// Markers only (a scatter).
+    Points,
 }
 
 impl Line {
@@ -74,7 +82,7 @@ impl Line {
             points,
             y_err: None,
             color,
-            dashed: false,
+            style: Stroke::Solid,
         }
     }
 }
@@ -146,15 +154,15 @@ impl LineChart {
         for l in &self.lines {
             let c = l.color;
             let style = c.stroke_width(2);
-            let series = if l.dashed {
-                chart.draw_series(DashedLineSeries::new(l.points.iter().copied(), 6, 4, style))?
-            } else {
-                chart.draw_series(LineSeries::new(l.points.iter().copied(), style))?
+            let series = match l.style {
+                Stroke::Solid => chart.draw_series(LineSeries::new(l.points.iter().copied(), style))?,
+                Stroke::Dashed => chart.draw_series(DashedLineSeries::new(l.points.iter().copied(), 6, 4, style))?,
+                Stroke::Points => chart.draw_series(l.points.iter().map(|p| Circle::new(*p, 5, c.filled())))?,
             };
             series
                 .label(l.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-            if l.points.len() <= 40 {
+            if l.style != Stroke::Points && l.points.len() <= 40 {
                 chart.draw_series(l.points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
             }
             if let Some(err) = &l.y_err {

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::stats::min_max;
+use crate::analysis::stats::{least_squares, min_max};
 use crate::error::{Error, Result};
 use crate::io::sha256_hex;
 use crate::map::dataset::read_columns;
@@ -56,36 +56,6 @@ pub struct CalenderingModel {
     /// Half-width of the prediction interval [-] at `level`.
     pub half_width: f64,
     pub level: f64,
-}
-
-/// Least squares by the normal equations (a handful of columns); `None` if singular.
-pub fn least_squares(x: &[[f64; N]], y: &[f64]) -> Option<[f64; N]> {
-    let mut a = [[0.0; N + 1]; N];
-    for (r, &v) in x.iter().zip(y) {
-        for i in 0..N {
-            for j in 0..N {
-                a[i][j] += r[i] * r[j];
-            }
-            a[i][N] += r[i] * v;
-        }
-    }
-    for col in 0..N {
-        let p = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[p][col].abs() < 1e-12 * a[col][col].abs().max(1.0) {
-            return None;
-        }
-        a.swap(col, p);
-        let pivot = a[col];
-        for (r, row) in a.iter_mut().enumerate() {
-            if r != col {
-                let f = row[col] / pivot[col];
-                for (v, p) in row.iter_mut().zip(pivot).skip(col) {
-                    *v -= f * p;
-                }
-            }
-        }
-    }
-    Some(std::array::from_fn(|i| a[i][N] / a[i][i]))
 }
 
 /// (x_AM, ε, L₀, g) → the law's terms.

@@ -21,6 +21,10 @@ pub struct MaterialSpec {
     /// Cohesion energy density of the simplified JKR law [kPa]; write e.g. "1e6 J/m3".
     #[serde(default)]
     pub cohesion_energy_density: Q<Pressure>,
+    /// Contact pressure at which the material yields [kPa] (Thornton's elastic–perfectly
+    /// plastic contact), e.g. "100 MPa"; absent = elastic (Hertz gives all compression back).
+    #[serde(default)]
+    pub yield_pressure: Option<Q<Pressure>>,
 }
 
 impl MaterialSpec {
@@ -31,7 +35,14 @@ impl MaterialSpec {
             restitution,
             friction,
             cohesion_energy_density: Q::new(ced_j_m3 * 1e-3),
+            yield_pressure: None,
         }
+    }
+
+    /// With a yield pressure [MPa].
+    fn yielding(mut self, mpa: f64) -> Self {
+        self.yield_pressure = Some(Q::new(mpa * 1e3));
+        self
     }
 
     pub fn material(&self) -> Material {
@@ -41,6 +52,7 @@ impl MaterialSpec {
             restitution: self.restitution,
             friction: self.friction,
             cohesion_energy_density: self.cohesion_energy_density.get(),
+            yield_pressure: self.yield_pressure.map_or(0.0, |p| p.get()),
         }
     }
 
@@ -57,6 +69,13 @@ impl MaterialSpec {
         }
         if !(self.friction >= 0.0 && self.friction.is_finite()) {
             return Some(format!("friction {} must be ≥ 0", self.friction));
+        }
+        if let Some(p) = self.yield_pressure.map(|p| p.get()) {
+            if !(p > 0.0 && p.is_finite()) {
+                return Some(format!(
+                    "yield_pressure {p} kPa must be > 0 (leave it out for an elastic material)"
+                ));
+            }
         }
         let c = self.cohesion_energy_density.get();
         if !(c >= 0.0 && c.is_finite()) {
@@ -77,11 +96,13 @@ impl MaterialSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Materials {
+    /// Default NMC: 200 GPa, ν 0.3, e 0.3, μ 0.3, k_c 1e4 J/m³, yielding at 300 MPa.
     pub am: MaterialSpec,
+    /// Default CBD: 2 GPa, ν 0.5, e 0.3, μ 0.5, k_c 1e6 J/m³, yielding at 20 MPa.
     pub cbd: MaterialSpec,
-    /// The current collector (bottom wall).
+    /// The current collector (bottom wall); default aluminium 70 GPa, ν 0.33, elastic.
     pub collector: MaterialSpec,
-    /// The plate or roll.
+    /// The plate or roll; default steel 210 GPa, ν 0.3, no cohesion, elastic.
     pub tool: MaterialSpec,
     pub mixing: MixingRules,
 }
@@ -89,8 +110,8 @@ pub struct Materials {
 impl Default for Materials {
     fn default() -> Self {
         Materials {
-            am: MaterialSpec::new(200.0, 0.3, 0.3, 0.3, 1e4),
-            cbd: MaterialSpec::new(2.0, 0.5, 0.3, 0.5, 1e6),
+            am: MaterialSpec::new(200.0, 0.3, 0.3, 0.3, 1e4).yielding(300.0),
+            cbd: MaterialSpec::new(2.0, 0.5, 0.3, 0.5, 1e6).yielding(20.0),
             collector: MaterialSpec::new(70.0, 0.33, 0.3, 0.5, 1e6),
             tool: MaterialSpec::new(210.0, 0.3, 0.3, 0.3, 0.0),
             mixing: MixingRules::default(),
@@ -241,30 +262,35 @@ pub struct CalenderingSpec {
 }
 
 impl CalenderingSpec {
-    /// The first problem: (key, message, hint).
-    pub fn problem(&self) -> Option<(&'static str, String, &'static str)> {
+    /// The first problem: (key path below `calendering`, message, hint).
+    pub fn problem(&self) -> Option<(&'static [&'static str], String, &'static str)> {
         let m = &self.materials;
-        for (k, spec) in [
-            ("am", &m.am),
-            ("cbd", &m.cbd),
-            ("collector", &m.collector),
-            ("tool", &m.tool),
-        ] {
+        let materials: [(&'static [&'static str], _); 4] = [
+            (&["materials", "am"], &m.am),
+            (&["materials", "cbd"], &m.cbd),
+            (&["materials", "collector"], &m.collector),
+            (&["materials", "tool"], &m.tool),
+        ];
+        for (k, spec) in materials {
             if let Some(what) = spec.problem() {
-                return Some((k, what, "E in GPa (\"200 GPa\"), ν in (−1, 0.5], e in (0, 1]"));
+                return Some((
+                    k,
+                    what,
+                    "E in GPa (\"200 GPa\"), ν in (−1, 0.5], e in (0, 1], yield_pressure > 0 (\"20 MPa\") or left out",
+                ));
             }
         }
         match &self.target {
             Target::Compression(f) if !(*f > 0.0 && *f < 1.0) => {
                 return Some((
-                    "target",
+                    &["target"],
                     format!("compression {f} not in (0, 1)"),
                     "e.g. Compression(0.3)",
                 ))
             }
             Target::Gap(g) if !(g.get() > 0.0 && g.get().is_finite()) => {
                 return Some((
-                    "target",
+                    &["target"],
                     format!("gap {} µm must be > 0", g.get()),
                     "e.g. Gap(\"80 um\")",
                 ))
@@ -274,46 +300,47 @@ impl CalenderingSpec {
         if let Tool::Roll { radius, across_speed } = &self.tool {
             if !(radius.get() > 0.0 && radius.get().is_finite() && across_speed.get().is_finite()) {
                 return Some((
-                    "tool",
+                    &["tool"],
                     "roll radius must be > 0".into(),
                     "e.g. Roll(radius: \"100 mm\")",
                 ));
             }
         }
-        let positive = [
-            ("tool_speed", self.tool_speed.get()),
-            ("mass_scale", self.mass_scale),
-            ("rayleigh_fraction", self.rayleigh_fraction),
-            ("voxel", self.voxel.get()),
-            ("slab", self.slab.get()),
+        let positive: [(&'static [&'static str], f64); 5] = [
+            (&["tool_speed"], self.tool_speed.get()),
+            (&["mass_scale"], self.mass_scale),
+            (&["rayleigh_fraction"], self.rayleigh_fraction),
+            (&["voxel"], self.voxel.get()),
+            (&["slab"], self.slab.get()),
         ];
         for (k, v) in positive {
             if !(v > 0.0 && v.is_finite()) {
                 return Some((k, format!("{v} must be > 0"), "see the unit in the docs"));
             }
         }
-        for (k, v) in [
-            ("settle_time", self.settle_time.get()),
-            ("hold_time", self.hold_time.get()),
-        ] {
+        let times: [(&'static [&'static str], f64); 2] = [
+            (&["settle_time"], self.settle_time.get()),
+            (&["hold_time"], self.hold_time.get()),
+        ];
+        for (k, v) in times {
             if !(v >= 0.0 && v.is_finite()) {
                 return Some((k, format!("{v} µs must be ≥ 0"), "a time, e.g. \"10 us\""));
             }
         }
         if !(0.0..1.0).contains(&self.local_damping) {
             return Some((
-                "local_damping",
+                &["local_damping"],
                 format!("{} not in [0, 1)", self.local_damping),
                 "e.g. 0.3",
             ));
         }
         if self.sample_every == 0 {
-            return Some(("sample_every", "must be ≥ 1".into(), "e.g. 100"));
+            return Some((&["sample_every"], "must be ≥ 1".into(), "e.g. 100"));
         }
         if let Some(r) = &self.relaxation {
             if !(r.retract_speed.get() > 0.0 && r.time.get() >= 0.0 && r.time.get().is_finite()) {
                 return Some((
-                    "relaxation",
+                    &["relaxation"],
                     "retract_speed must be > 0 and time ≥ 0".into(),
                     "e.g. (retract_speed: \"0.1 m/s\", time: \"50 us\")",
                 ));
@@ -321,23 +348,23 @@ impl CalenderingSpec {
         }
         if let Some(p) = self.cbd_nanoporosity_after {
             if !(0.0..1.0).contains(&p) {
-                return Some(("cbd_nanoporosity_after", format!("{p} not in [0, 1)"), "e.g. 0.4"));
+                return Some((&["cbd_nanoporosity_after"], format!("{p} not in [0, 1)"), "e.g. 0.4"));
             }
         }
         if let Some(f) = self.am_contact_factor {
             if !(f > 0.5 && f < 2.0) {
-                return Some(("am_contact_factor", format!("{f} not in (0.5, 2)"), "e.g. 1.0"));
+                return Some((&["am_contact_factor"], format!("{f} not in (0.5, 2)"), "e.g. 1.0"));
             }
         }
         if let Some(t) = &self.timestep {
             if !(t.get() > 0.0 && t.get().is_finite()) {
-                return Some(("timestep", format!("{} µs must be > 0", t.get()), "or leave it out"));
+                return Some((&["timestep"], format!("{} µs must be > 0", t.get()), "or leave it out"));
             }
         }
         if let Some(t) = &self.tortuosity {
             if !(t.voxel.get() > 0.0 && (0.0..=1.0).contains(&t.cbd_diffusivity)) {
                 return Some((
-                    "tortuosity",
+                    &["tortuosity"],
                     "voxel must be > 0 and cbd_diffusivity in [0, 1]".into(),
                     "e.g. (voxel: \"0.5 um\")",
                 ));

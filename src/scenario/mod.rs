@@ -448,8 +448,12 @@ impl Scenario {
                 "import one with start_from and keep_imported_sizes: true, or add a drying block",
             );
         }
-        let (key, what, hint) = c.problem()?;
-        problem(&[("calendering", 0), (key, 0)], what, hint)
+        let (keys, what, hint) = c.problem()?;
+        let path: Vec<(&'static str, usize)> = std::iter::once("calendering")
+            .chain(keys.iter().copied())
+            .map(|k| (k, 0))
+            .collect();
+        problem(&path, what, hint)
     }
 
     /// Reads, parses and checks a scenario and its force field.

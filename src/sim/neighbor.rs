@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::sim::forcefield::{History, ReachTable};
+use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 
@@ -321,14 +321,14 @@ impl NeighborList {
         for i in 0..p.len() {
             for pair in self.pairs_of(i) {
                 let h = self.history[pair];
-                if h == [0.0; 3] {
+                if h == NO_HISTORY {
                     continue;
                 }
                 let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
                 if a < b {
                     map.insert((a, b), h);
                 } else {
-                    map.insert((b, a), [-h[0], -h[1], -h[2]]);
+                    map.insert((b, a), swapped(&h));
                 }
             }
         }
@@ -337,7 +337,7 @@ impl NeighborList {
 
     fn restore_histories(&mut self, p: &Particles, saved: FxHashMap<(u64, u64), History>) {
         self.history.clear();
-        self.history.resize(self.partner.len(), [0.0; 3]);
+        self.history.resize(self.partner.len(), NO_HISTORY);
         if saved.is_empty() {
             return;
         }
@@ -349,7 +349,7 @@ impl NeighborList {
                         self.history[pair] = *h;
                     }
                 } else if let Some(h) = saved.get(&(b, a)) {
-                    self.history[pair] = [-h[0], -h[1], -h[2]];
+                    self.history[pair] = swapped(h);
                 }
             }
         }
@@ -368,7 +368,7 @@ impl NeighborList {
                 }
                 if (p.id[i], other) == (b, a) {
                     let h = self.history[pair];
-                    return Some([-h[0], -h[1], -h[2]]);
+                    return Some(swapped(&h));
                 }
             }
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
-use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable};
+use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable, NO_HISTORY};
 use crate::sim::integrate;
 use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
@@ -418,8 +418,8 @@ impl System {
                         let rj = radius[j];
                         let range = reach.get(ki, kind[j]).range(ri, rj);
                         if rsq >= range * range {
-                            if *h != [0.0; 3] {
-                                *h = [0.0; 3];
+                            if *h != NO_HISTORY {
+                                *h = NO_HISTORY;
                             }
                             continue;
                         }

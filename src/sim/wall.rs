@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::forcefield::hertz_history::{Contact, HertzHistory, Kinematics};
 use crate::sim::forcefield::hertz_sjkr::{contact_area, PairParams};
-use crate::sim::forcefield::{History, PairOut};
+use crate::sim::forcefield::{History, PairOut, NO_HISTORY};
 use crate::sim::parallel::det_sum;
 use crate::sim::particles::Particles;
 
@@ -111,7 +111,7 @@ impl Wall {
     /// Adds wall forces and torques to the particles; returns the elastic energy [fJ].
     pub fn apply(&mut self, p: &mut Particles, dt: f64, update_history: bool) -> f64 {
         let n = p.len();
-        self.history.resize(n, [0.0; 3]);
+        self.history.resize(n, NO_HISTORY);
         let (axis, pos, vwall, shape, law) = (self.axis, self.position, self.velocity, self.shape, &self.law);
         let side = match self.side {
             Side::Lo => 1.0,
@@ -163,7 +163,7 @@ impl Wall {
                     }
                 };
                 if inside >= r {
-                    *h = [0.0; 3];
+                    *h = NO_HISTORY;
                     return;
                 }
                 // A centre that crossed the surface is still pushed back (one-sided wall,

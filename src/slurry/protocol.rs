@@ -42,6 +42,14 @@ pub trait Progress {
     fn finish(&mut self);
 }
 
+/// Reports nothing (sweep cases, calibration runs).
+pub struct Quiet;
+impl Progress for Quiet {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParticleCount {
     pub am: usize,

@@ -15,7 +15,7 @@ use crate::io::atomic::write_atomic;
 use crate::io::sha256_hex;
 use crate::scenario::Scenario;
 use crate::slurry::output::{results_without_timing, write_all};
-use crate::slurry::protocol::{self, Checkpointing, Progress, RunState, CHECKPOINT};
+use crate::slurry::protocol::{self, Checkpointing, Quiet, RunState, CHECKPOINT};
 use crate::sweep::spec::{Case, Plan};
 
 #[derive(Debug, Clone)]
@@ -55,14 +55,6 @@ pub const SHARD: &str = "shard.json";
 /// Receives a line per finished case (the CLI draws a bar with ETA).
 pub trait SweepProgress: Sync {
     fn case_done(&self, index: usize, skipped: bool);
-}
-
-/// A phase observer that reports nothing (cases run quietly).
-struct Quiet;
-impl Progress for Quiet {
-    fn start(&mut self, _: &str, _: u64) {}
-    fn advance(&mut self, _: u64) {}
-    fn finish(&mut self) {}
 }
 
 pub fn case_dir(out: &Path, index: usize) -> PathBuf {

@@ -8,7 +8,7 @@
 //! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
 
 use super::reference::ReferenceModel;
-use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach};
+use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HertzHistory {
@@ -65,7 +65,7 @@ impl HertzHistory {
         };
         if k.rsq >= radsum * radsum {
             // Not touching: the contact's history is erased.
-            *shear = [0.0; 3];
+            *shear = NO_HISTORY;
             return;
         }
         let [delx, dely, delz] = k.del;

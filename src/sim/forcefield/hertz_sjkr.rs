@@ -7,6 +7,9 @@
 //! β = ln e / √(ln² e + π²), S_n = 2Y*√(R*δ), S_t = 8G*√(R*δ):
 //! * normal: F_n = (4/3)Y*√(R*δ)·δ − γ_n v_n with γ_n = −2√(5/6) β √(S_n m*),
 //!   v_n the normal relative velocity (negative when approaching);
+//! * with a yield pressure p_y, the normal elastic force is Thornton's elastic–perfectly
+//!   plastic one instead (see [`PairParams::normal_force`]): calendering leaves a permanent
+//!   overlap, where Hertz alone gives every bit of the compression back;
 //! * cohesion (simplified JKR): −k_c·A, A the area of the lens where the spheres intersect
 //!   (π a², a the radius of the intersection circle), k_c the cohesion energy density;
 //! * tangential: shear history s (LAMMPS rotation), F_t = −S_t s − γ_t v_t with
@@ -20,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hertz_history::Kinematics;
-use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable};
+use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable, NO_HISTORY};
 
 /// √(5/6), from LIGGGHTS' damping coefficient.
 const SQRT_5_6: f64 = 0.912_870_929_175_276_9;
@@ -38,6 +41,9 @@ pub struct Material {
     pub friction: f64,
     /// Cohesion energy density k_c [kPa = J/m³ · 1e-3].
     pub cohesion_energy_density: f64,
+    /// Contact pressure at which the material yields [kPa]; 0 = elastic.
+    #[serde(default)]
+    pub yield_pressure: f64,
 }
 
 /// How a pair's value comes from its two materials' values.
@@ -102,6 +108,8 @@ pub struct PairParams {
     pub friction: f64,
     /// k_c [kPa].
     pub cohesion: f64,
+    /// p_y [kPa]: the softer yielding material's; 0 = elastic.
+    pub yield_pressure: f64,
 }
 
 impl PairParams {
@@ -117,7 +125,38 @@ impl PairParams {
             beta: ln_e / (ln_e * ln_e + std::f64::consts::PI.powi(2)).sqrt(),
             friction: rules.friction.mix(a.friction, b.friction),
             cohesion: rules.cohesion.mix(a.cohesion_energy_density, b.cohesion_energy_density),
+            yield_pressure: match (a.yield_pressure, b.yield_pressure) {
+                (x, y) if x > 0.0 && y > 0.0 => x.min(y),
+                (x, y) => x.max(y),
+            },
         }
+    }
+
+    /// Normal elastic(–plastic) force [nN] at overlap `delta` [µm] for R* `reff` [µm] after
+    /// a largest overlap `delta_max` [µm], and the overlap it would leave unloaded [µm].
+    ///
+    /// Thornton (1997): Hertz up to the yield overlap δ_y = (π p_y / 2Y*)² R*, where the
+    /// contact's centre pressure (2Y*/π)√(δ/R*) reaches p_y; then F = F_y + π p_y R* (δ − δ_y). Unloading
+    /// and reloading below δ_max follow a Hertz curve of a flattened radius R_p from the
+    /// plastic overlap δ_p: F = (4/3) Y* √R_p (δ − δ_p)^{3/2}, which meets the plastic
+    /// branch at δ_max. Elastic (p_y = 0): (4/3) Y* √R* δ^{3/2}, δ_p = 0.
+    #[inline]
+    pub fn normal_force(&self, reff: f64, delta: f64, delta_max: f64) -> (f64, f64) {
+        let py = self.yield_pressure;
+        let dm = delta.max(delta_max);
+        if py <= 0.0 {
+            return (self.hertz_force(reff, delta), 0.0);
+        }
+        let dy = (std::f64::consts::PI * py / (2.0 * self.y_eff)).powi(2) * reff;
+        if dm <= dy {
+            return (self.hertz_force(reff, delta), 0.0);
+        }
+        let fy = self.hertz_force(reff, dy);
+        let fmax = fy + std::f64::consts::PI * py * reff * (dm - dy);
+        let rp = 4.0 * self.y_eff / (3.0 * fmax) * ((2.0 * fmax + fy) / (2.0 * std::f64::consts::PI * py)).powf(1.5);
+        let dp = dm - (3.0 * fmax / (4.0 * self.y_eff * rp.sqrt())).powf(2.0 / 3.0);
+        let de = (delta - dp).max(0.0);
+        (4.0 / 3.0 * self.y_eff * rp.sqrt() * de * de.sqrt(), dp)
     }
 
     /// The elastic Hertz force (4/3)Y*√(R*δ)·δ [nN] at overlap `delta` [µm] for R* `reff` [µm].
@@ -159,11 +198,13 @@ impl PairParams {
         let st = 8.0 * self.g_eff * sqrtval;
         let gamma_n = -2.0 * SQRT_5_6 * self.beta * (sn * meff).sqrt();
         let gamma_t = -2.0 * SQRT_5_6 * self.beta * (st * meff).sqrt();
-        let kn = 2.0 / 3.0 * sn;
-        let fn_total = kn * delta - gamma_n * vn - self.cohesion * area;
-        out.elastic += 0.4 * kn * delta * delta;
+        let (f_el, dp) = self.normal_force(reff, delta, shear[3]);
+        let fn_total = f_el - gamma_n * vn - self.cohesion * area;
+        // What unloading would give back.
+        out.elastic += 0.4 * f_el * (delta - dp);
 
         if update {
+            shear[3] = shear[3].max(delta);
             shear[0] += vtr1 * dt;
             shear[1] += vtr2 * dt;
             shear[2] += vtr3 * dt;
@@ -254,7 +295,7 @@ impl PairStyle for HertzSjkr {
         let (ri, rj) = (ctx.radius[i], ctx.radius[j]);
         let radsum = ri + rj;
         if p.rsq >= radsum * radsum {
-            *shear = [0.0; 3];
+            *shear = NO_HISTORY;
             return;
         }
         let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);

@@ -77,8 +77,17 @@ pub struct PairOut {
     pub elastic: f64,
 }
 
-/// Per-contact state carried across steps (shear displacement [µm]).
-pub type History = [f64; 3];
+/// Per-contact state carried across steps: shear displacement [µm] (0..3) and the
+/// largest overlap reached [µm] (3; elastic–plastic laws).
+pub type History = [f64; 4];
+
+/// A contact's state before it exists.
+pub const NO_HISTORY: History = [0.0; 4];
+
+/// The same contact's state seen from the other sphere (the shear flips, the overlap not).
+pub fn swapped(h: &History) -> History {
+    [-h[0], -h[1], -h[2], h[3]]
+}
 
 /// One interaction law.
 pub trait PairStyle: Send + Sync {
