@@ -299,14 +299,21 @@ fn reference_electrode_loading_is_monotonic_balanced_and_springs_back() {
     assert!((ml - 37.71).abs() < 0.01, "mass loading {ml}");
 }
 
-/// `etwin run scenarios/chain_quick.ron`: all three stages in `results.json`, and the VTU
-/// frames and their PVD index parse with an independent VTK reader.
+/// `etwin run scenarios/chain_quick.ron`: all three stages in `results.json`, identical on 1
+/// and 2 threads, and the VTU frames and their PVD index parse with an independent VTK
+/// reader.
 #[test]
 fn chain_quick_writes_three_stages_and_readable_vtk() {
     let dir = tempfile::tempdir().unwrap();
     let r = common::run_scenario(&root().join("scenarios/chain_quick.ron"), 2, dir.path());
     for stage in ["slurry", "drying", "calendering"] {
         assert!(r[stage].is_object(), "{stage} missing");
+    }
+    // The whole chain, plastic contacts and wall-force sums included, on one thread.
+    let one = tempfile::tempdir().unwrap();
+    let r1 = common::run_scenario(&root().join("scenarios/chain_quick.ron"), 1, one.path());
+    for stage in ["slurry", "drying", "calendering"] {
+        assert_eq!(r1[stage], r[stage], "{stage} differs between 1 and 2 threads");
     }
     let c = &r["calendering"];
     assert!(c["tortuosity_factor"].as_f64().unwrap() > 1.0);
