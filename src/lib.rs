@@ -7,6 +7,7 @@ pub mod bench;
 pub mod calendering;
 pub mod drying;
 pub mod error;
+pub mod fit;
 pub mod io;
 pub mod map;
 pub mod recommend;

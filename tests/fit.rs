@@ -1,0 +1,171 @@
+//! The particle swarm (argmin solver): standard functions, bounds, thread invariance and
+//! checkpoint → kill → resume.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use argmin::core::checkpointing::CheckpointingFrequency;
+use argmin::core::{CostFunction, Error, Executor, State};
+use etwin::fit::checkpoint::FileCheckpoint;
+use etwin::fit::pso::{Pso, SwarmState};
+
+struct Sphere;
+impl CostFunction for Sphere {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, x: &Vec<f64>) -> Result<f64, Error> {
+        Ok(x.iter().map(|v| (v - 0.3) * (v - 0.3)).sum())
+    }
+}
+
+struct Rosenbrock;
+impl CostFunction for Rosenbrock {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, x: &Vec<f64>) -> Result<f64, Error> {
+        Ok(x.windows(2)
+            .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+            .sum())
+    }
+}
+
+fn run<O>(problem: O, pso: Pso, iters: u64) -> SwarmState
+where
+    O: CostFunction<Param = Vec<f64>, Output = f64> + Sync,
+{
+    Executor::new(problem, pso)
+        .configure(|s| s.max_iters(iters))
+        .run()
+        .unwrap()
+        .state
+}
+
+#[test]
+fn the_swarm_finds_the_minimum_of_the_sphere_and_of_rosenbrock() {
+    let pso = Pso::new(vec![-5.0; 4], vec![5.0; 4], 1).unwrap().with_swarm_size(20);
+    let s = run(Sphere, pso, 300);
+    let best = s.get_best_param().unwrap();
+    eprintln!("sphere 4-D: cost {:.3e}", s.get_best_cost());
+    assert!(s.get_best_cost() < 1e-10, "sphere: {}", s.get_best_cost());
+    assert!(best.iter().all(|v| (v - 0.3).abs() < 1e-5), "{best:?}");
+    // Rosenbrock in 4-D: a narrow curved valley to (1, 1, 1, 1).
+    let pso = Pso::new(vec![-2.0; 4], vec![2.0; 4], 7).unwrap().with_swarm_size(30);
+    let s = run(Rosenbrock, pso, 3000);
+    let best = s.get_best_param().unwrap();
+    eprintln!("rosenbrock 4-D: cost {:.3e} at {best:?}", s.get_best_cost());
+    assert!(s.get_best_cost() < 1e-6, "rosenbrock: {}", s.get_best_cost());
+    assert!(best.iter().all(|v| (v - 1.0).abs() < 1e-2), "{best:?}");
+}
+
+/// Records every point evaluated.
+struct Watched(Mutex<Vec<Vec<f64>>>);
+impl CostFunction for Watched {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, x: &Vec<f64>) -> Result<f64, Error> {
+        self.0.lock().unwrap().push(x.clone());
+        // The minimum (10, −10) lies outside the box.
+        Ok((x[0] - 10.0).powi(2) + (x[1] + 10.0).powi(2))
+    }
+}
+
+#[test]
+fn every_evaluated_point_lies_in_the_bounds() {
+    let (lo, hi) = (vec![-1.0, 0.0], vec![1.0, 2.0]);
+    let w = Watched(Mutex::new(Vec::new()));
+    let result = Executor::new(w, Pso::new(lo.clone(), hi.clone(), 3).unwrap())
+        .configure(|s| s.max_iters(100))
+        .run()
+        .unwrap();
+    let best = result.state.get_best_param().unwrap().clone();
+    let points = result.problem.problem.unwrap().0.into_inner().unwrap();
+    assert_eq!(points.len(), 8 * 101, "8 members, the start and 100 iterations");
+    for p in &points {
+        assert!((0..2).all(|k| p[k] >= lo[k] && p[k] <= hi[k]), "{p:?} outside the box");
+    }
+    assert_eq!(best, vec![1.0, 0.0], "the corner nearest the outside minimum");
+    assert!(Pso::new(vec![1.0], vec![0.0], 1).is_err(), "inverted bounds");
+    assert!(
+        Pso::new(vec![0.0, 0.0], vec![1.0], 1).is_err(),
+        "bounds of unequal length"
+    );
+}
+
+#[test]
+fn a_seed_gives_the_same_swarm_on_one_and_two_threads() {
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let pso = Pso::new(vec![-2.0; 4], vec![2.0; 4], 11).unwrap().with_swarm_size(12);
+                let s = run(Rosenbrock, pso, 200);
+                (s.get_best_param().unwrap().clone(), s.get_best_cost())
+            })
+    };
+    let (a, b) = (on(1), on(2));
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1.to_bits(), b.1.to_bits());
+    // A different seed is a different run.
+    let other = run(
+        Rosenbrock,
+        Pso::new(vec![-2.0; 4], vec![2.0; 4], 12).unwrap().with_swarm_size(12),
+        200,
+    );
+    assert_ne!(other.get_best_param().unwrap(), &a.0);
+}
+
+/// Rosenbrock that fails once `after` evaluations were made (a kill in the middle of an
+/// iteration), counting them.
+struct Dies {
+    calls: AtomicUsize,
+    after: usize,
+}
+impl CostFunction for Dies {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, x: &Vec<f64>) -> Result<f64, Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.after {
+            return Err(argmin::core::ArgminError::NotImplemented { text: "killed".into() }.into());
+        }
+        Rosenbrock.cost(x)
+    }
+}
+
+#[test]
+fn a_run_killed_mid_iteration_resumes_from_its_checkpoint_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = || FileCheckpoint {
+        path: dir.path().join("pso.json"),
+        frequency: CheckpointingFrequency::Always,
+    };
+    let pso = || Pso::new(vec![-2.0; 4], vec![2.0; 4], 5).unwrap().with_swarm_size(10);
+    let whole = run(Rosenbrock, pso(), 60);
+    // Killed during the 24th iteration's evaluations.
+    let dies = Dies {
+        calls: AtomicUsize::new(0),
+        after: 10 * 24 + 3,
+    };
+    let killed = Executor::new(dies, pso())
+        .configure(|s| s.max_iters(60))
+        .checkpointing(checkpoint())
+        .run();
+    assert!(killed.is_err());
+    let counted = Dies {
+        calls: AtomicUsize::new(0),
+        after: usize::MAX,
+    };
+    let result = Executor::new(counted, pso())
+        .configure(|s| s.max_iters(60))
+        .checkpointing(checkpoint())
+        .run()
+        .unwrap();
+    let resumed = result.state;
+    assert_eq!(resumed.get_iter(), 60);
+    // It went on from iteration 23, the last one finished: nothing finished is repeated.
+    let calls = result.problem.problem.unwrap().calls.into_inner();
+    assert_eq!(calls, 10 * (60 - 23), "evaluations after the resume");
+    assert_eq!(resumed.get_best_param(), whole.get_best_param());
+    assert_eq!(resumed.get_best_cost().to_bits(), whole.get_best_cost().to_bits());
+}
