@@ -67,6 +67,9 @@ enum Command {
     /// Calendering against experiments: the gap → compression mapping calibrated on half
     /// of them, the other half predicted by simulation (both ways round).
     CalibrateCalendering(cli::calibrate::CalibrateArgs),
+    /// Force-field fitting; so far `--benchmark`: the particle-swarm variants on a surface
+    /// fitted to the reference's LAMMPS evaluations.
+    Fit(cli::fit::FitArgs),
     /// Parameter sweeps: `etwin sweep SWEEP.ron [--shard I/N]`, `sweep merge`, `sweep slurm`.
     Sweep(cli::sweep::SweepArgs),
     /// Check a scenario (and its force field) without running it.
@@ -156,6 +159,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Recommend(args) => cli::recommend::run(args),
         Command::Analyze(args) => cli::analyze::run(args),
         Command::CalibrateCalendering(args) => cli::calibrate::run(args),
+        Command::Fit(args) => cli::fit::run(args),
         Command::Sweep(args) => cli::sweep::run_cli(args),
         Command::Forces {
             structure,

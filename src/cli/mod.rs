@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod calibrate;
+pub mod fit;
 pub mod map;
 pub mod recommend;
 pub mod sweep;

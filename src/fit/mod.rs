@@ -2,5 +2,6 @@
 //! ([`pso`]) with its atomic file checkpoint ([`checkpoint`]); the fit file, the evaluation
 //! log, the neural surrogate and the benchmark come next.
 
+pub mod benchmark;
 pub mod checkpoint;
 pub mod pso;

@@ -1,0 +1,112 @@
+//! `etwin fit --benchmark`: the swarm variants on the surface fitted to the reference's
+//! LAMMPS evaluations (fit files come later).
+
+use clap::Args;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use etwin::fit::benchmark::{
+    calls_to_reach, load_bounds, load_reference, load_start, Reach, Surface, SurfaceReport, Variant, REFERENCE_TARGETS,
+};
+use etwin::{Error, Result};
+
+use super::print_json;
+
+#[derive(Args)]
+pub struct FitArgs {
+    /// Compare the optimizer variants on the benchmark surface (needs ETWIN_DATA_DIR).
+    #[arg(long)]
+    benchmark: bool,
+    /// Seeds per variant.
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    /// Simulator calls each run may spend.
+    #[arg(long, default_value_t = 800)]
+    budget: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct VariantResult {
+    name: &'static str,
+    calls_to_0_01: Reach,
+    calls_to_0_0011: Reach,
+}
+
+#[derive(Serialize)]
+struct BenchmarkReport {
+    surface: SurfaceReport,
+    failed_rows_left_out: usize,
+    targets: [f64; 3],
+    budget: usize,
+    seeds: u64,
+    variants: Vec<VariantResult>,
+    wall_s: f64,
+}
+
+pub fn run(a: FitArgs) -> Result<()> {
+    if !a.benchmark {
+        return Err(Error::Setup(
+            "etwin fit: only --benchmark is built so far; fit files (FIT.ron) are not yet\n  hint: etwin fit --benchmark [--seeds N] [--json]".into(),
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    let data = std::env::var_os("ETWIN_DATA_DIR").ok_or_else(|| {
+        Error::Setup("etwin fit --benchmark: ETWIN_DATA_DIR is not set\n  hint: point it at the reference data folder (research-data)".into())
+    })?;
+    let dir = std::path::Path::new(&data).join("lombardo2020_pso_ff");
+    let (evals, failed) = load_reference(&dir)?;
+    let (lo, hi) = load_bounds(&dir)?;
+    let surface = Surface::fit(&evals, lo, hi, 1)?;
+    let start = load_start(&dir)?;
+    let mut variants = Vec::new();
+    for v in [Variant::Plain, Variant::HumanSeeded(start)] {
+        let calls: Vec<Vec<Option<usize>>> = (0..a.seeds)
+            .into_par_iter()
+            .map(|seed| calls_to_reach(&surface, REFERENCE_TARGETS, &v, seed, a.budget, &[0.01, 0.0011]))
+            .collect::<Result<_>>()?;
+        let at = |k: usize| Reach::of(&calls.iter().map(|c| c[k]).collect::<Vec<_>>());
+        variants.push(VariantResult {
+            name: v.name(),
+            calls_to_0_01: at(0),
+            calls_to_0_0011: at(1),
+        });
+    }
+    let report = BenchmarkReport {
+        surface: surface.report(),
+        failed_rows_left_out: failed,
+        targets: REFERENCE_TARGETS,
+        budget: a.budget,
+        seeds: a.seeds,
+        variants,
+        wall_s: t0.elapsed().as_secs_f64(),
+    };
+    if a.json {
+        return print_json(&report);
+    }
+    let s = &report.surface;
+    println!(
+        "surface            {} LAMMPS evaluations ({} failed rows left out); held-out error density {:.1} %, η18 {:.1} %, η125 {:.1} %",
+        s.rows,
+        failed,
+        100.0 * s.held_out_mare[0],
+        100.0 * s.held_out_mare[1],
+        100.0 * s.held_out_mare[2]
+    );
+    let show = |r: &Reach| match (r.median, r.p25, r.p75) {
+        (Some(m), Some(a), Some(b)) => format!("median {m:.0} [{a:.0}, {b:.0}], {}/{} reached", r.reached, r.runs),
+        (Some(m), _, _) => format!("median {m:.0}, {}/{} reached", r.reached, r.runs),
+        _ => format!("{}/{} reached", r.reached, r.runs),
+    };
+    for v in &report.variants {
+        println!(
+            "{:<18} calls to cost ≤ 0.01: {}; ≤ 0.0011: {}",
+            v.name,
+            show(&v.calls_to_0_01),
+            show(&v.calls_to_0_0011)
+        );
+    }
+    eprintln!("benchmark: {:.1} s", report.wall_s);
+    Ok(())
+}

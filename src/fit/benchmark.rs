@@ -1,0 +1,459 @@
+//! The cheap benchmark problem: a smooth regression of the reference's real LAMMPS
+//! evaluations (its 456-row PSO log and 220 DNN training rows) stands in for the simulator,
+//! so optimizers can be compared over many seeds in seconds.
+//!
+//! Inputs: the 7 free parameters (ε_AM, w_σ, ε'_CB, ρ_CBD, K_n, γ_n, x_u; d_CBD is fixed at
+//! 6.2 µm in both files), scaled to [0, 1] by the reference's bounds. Outputs: density
+//! [g/cm³] and ln η₁₈, ln η₁₂₅ [Pa·s]. Model: Gaussian-kernel ridge regression per output,
+//! length scale and ridge chosen on a held-out tenth (seeded), then refitted on all rows.
+//! The DNN rows are stored divided by the reference targets (2.24 g/cm³, 6.2 and 2.2 Pa·s:
+//! their shared rows with the PSO log match to 4 digits), and are scaled back.
+
+use std::path::Path;
+
+use argmin::core::{CostFunction, Error as ArgminError};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::map::dataset::read_columns;
+
+/// Parameter names in model order.
+pub const PARAMS: [&str; 7] = ["eps_am", "w_sigma", "eps_cb", "rho_cbd", "kn", "gamma_n", "xu"];
+/// The reference's targets: density [g/cm³], η at 18 and 125 1/s [Pa·s].
+pub const REFERENCE_TARGETS: [f64; 3] = [2.24, 6.2, 2.2];
+
+/// One LAMMPS evaluation: parameters and (density, η₁₈, η₁₂₅).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    pub params: [f64; 7],
+    pub observables: [f64; 3],
+}
+
+/// The reference's marks of a failed LAMMPS run: density 100, viscosities 1e6 mPa·s.
+fn failed(e: &Evaluation) -> bool {
+    e.observables[0] >= 100.0 || e.observables[1] >= 1e3 || e.observables[2] >= 1e3
+}
+
+/// Reads both files of `lombardo2020_pso_ff/`: the evaluations (identical parameter sets
+/// kept once) and how many rows were failed runs (left out).
+pub fn load_reference(dir: &Path) -> Result<(Vec<Evaluation>, usize)> {
+    let read = |name: &str, cols: &[(&str, &str)]| -> Result<Vec<Vec<f64>>> {
+        let path = dir.join(name);
+        let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        read_columns(&src, &path.display().to_string(), cols)
+    };
+    let log = read(
+        "results_0_example.csv",
+        &[
+            ("Epsiam", "Epsiam"),
+            ("Sigma", "Sigma"),
+            ("Epsicb", "Epsicb"),
+            ("RhoCBD", "RhoCBD"),
+            ("Kn", "Kn"),
+            ("Gamma", "Gamma"),
+            ("Xu", "Xu"),
+            ("density", "density"),
+            ("viscosity1", "viscosity1"),
+            ("viscosity2", "viscosity2"),
+        ],
+    )?;
+    let dnn = read(
+        "ML_data_sets.csv",
+        &[
+            ("Epsi_AM", "Epsi_AM"),
+            ("Sigma_AM", "Sigma_AM"),
+            ("Epsi_CBD", "Epsi_CBD"),
+            ("Rho_CBD", "Rho_CBD"),
+            ("Kn", "Kn"),
+            ("Gamman", "Gamman"),
+            ("Xu", "Xu"),
+            ("slurry_density", "slurry_density"),
+            ("visco1(18)", "visco1(18)"),
+            ("visco2(125)", "visco2(125)"),
+        ],
+    )?;
+    let mut out: Vec<Evaluation> = Vec::new();
+    let mut failures = 0;
+    let rows = log
+        .iter()
+        // mPa·s → Pa·s.
+        .map(|r| (r, [1.0, 1e-3, 1e-3]))
+        .chain(dnn.iter().map(|r| (r, REFERENCE_TARGETS)));
+    for (r, scale) in rows {
+        let e = Evaluation {
+            params: std::array::from_fn(|k| r[k]),
+            observables: std::array::from_fn(|k| r[7 + k] * scale[k]),
+        };
+        if failed(&e) {
+            failures += 1;
+        } else if !out.iter().any(|o| o.params == e.params) {
+            out.push(e);
+        }
+    }
+    Ok((out, failures))
+}
+
+/// Reads `paramlrcs_bounds.txt` (`NAME_MIN = v` lines) for the 7 free parameters.
+pub fn load_bounds(dir: &Path) -> Result<([f64; 7], [f64; 7])> {
+    let path = dir.join("paramlrcs_bounds.txt");
+    let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let keys = ["EPSIAM", "SIGMA", "EPSICB", "RHOCBD", "KN", "GAMMA", "XU"];
+    let get = |key: String| -> Result<f64> {
+        src.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .ok_or_else(|| Error::Setup(format!("{}: no number for {key}", path.display())))
+    };
+    let mut lo = [0.0; 7];
+    let mut hi = [0.0; 7];
+    for (k, key) in keys.iter().enumerate() {
+        lo[k] = get(format!("{key}_MIN"))?;
+        hi[k] = get(format!("{key}_MAX"))?;
+    }
+    Ok((lo, hi))
+}
+
+/// Reads `particle0_parameter.txt`: the human start point.
+pub fn load_start(dir: &Path) -> Result<[f64; 7]> {
+    let path = dir.join("particle0_parameter.txt");
+    let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let keys = ["EPSIAM", "SIGMA", "EPSICB", "RHOCBD", "KN", "GAMMA", "XU"];
+    let mut x = [0.0; 7];
+    for (k, key) in keys.iter().enumerate() {
+        x[k] = src
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(n, _)| n.trim() == *key)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .ok_or_else(|| Error::Setup(format!("{}: no number for {key}", path.display())))?;
+    }
+    Ok(x)
+}
+
+/// Gaussian-kernel ridge regression of one output on inputs in [0, 1]⁷.
+#[derive(Debug, Clone)]
+struct Kernel {
+    x: Vec<[f64; 7]>,
+    alpha: Vec<f64>,
+    mean: f64,
+    length: f64,
+}
+
+fn gauss(a: &[f64; 7], b: &[f64; 7], length: f64) -> f64 {
+    let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
+    (-0.5 * d2 / (length * length)).exp()
+}
+
+/// Solves the symmetric positive definite system `a x = b` (Cholesky); `None` if not SPD.
+fn cholesky_solve(mut a: Vec<f64>, n: usize, b: &[f64]) -> Option<Vec<f64>> {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d <= 0.0 {
+            return None;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    let mut y = b.to_vec();
+    for i in 0..n {
+        for k in 0..i {
+            y[i] -= a[i * n + k] * y[k];
+        }
+        y[i] /= a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            y[i] -= a[k * n + i] * y[k];
+        }
+        y[i] /= a[i * n + i];
+    }
+    Some(y)
+}
+
+impl Kernel {
+    fn fit(x: &[[f64; 7]], y: &[f64], length: f64, ridge: f64) -> Option<Kernel> {
+        let n = x.len();
+        let mean = y.iter().sum::<f64>() / n as f64;
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = gauss(&x[i], &x[j], length) + if i == j { ridge } else { 0.0 };
+            }
+        }
+        let centred: Vec<f64> = y.iter().map(|v| v - mean).collect();
+        let alpha = cholesky_solve(a, n, &centred)?;
+        Some(Kernel {
+            x: x.to_vec(),
+            alpha,
+            mean,
+            length,
+        })
+    }
+
+    fn predict(&self, q: &[f64; 7]) -> f64 {
+        self.mean
+            + self
+                .x
+                .iter()
+                .zip(&self.alpha)
+                .map(|(x, a)| a * gauss(x, q, self.length))
+                .sum::<f64>()
+    }
+}
+
+/// The stand-in simulator: parameters → (density [g/cm³], η₁₈, η₁₂₅ [Pa·s]).
+#[derive(Debug, Clone)]
+pub struct Surface {
+    lower: [f64; 7],
+    upper: [f64; 7],
+    models: Vec<Kernel>,
+    /// Held-out mean absolute relative error per observable [-], and the settings chosen.
+    pub held_out_mare: [f64; 3],
+    pub length: f64,
+    pub ridge: f64,
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SurfaceReport {
+    pub rows: usize,
+    pub length_scale: f64,
+    pub ridge: f64,
+    /// Held-out mean absolute relative error of density, η₁₈, η₁₂₅ [-].
+    pub held_out_mare: [f64; 3],
+}
+
+impl Surface {
+    fn scale(lower: &[f64; 7], upper: &[f64; 7], p: &[f64]) -> [f64; 7] {
+        std::array::from_fn(|k| (p[k] - lower[k]) / (upper[k] - lower[k]))
+    }
+
+    fn targets(e: &Evaluation) -> [f64; 3] {
+        [e.observables[0], e.observables[1].ln(), e.observables[2].ln()]
+    }
+
+    fn fit_all(x: &[[f64; 7]], y: &[[f64; 3]], length: f64, ridge: f64) -> Option<Vec<Kernel>> {
+        (0..3)
+            .map(|o| Kernel::fit(x, &y.iter().map(|t| t[o]).collect::<Vec<_>>(), length, ridge))
+            .collect()
+    }
+
+    /// Fits on `evals`; the settings come from a seeded 90/10 split.
+    pub fn fit(evals: &[Evaluation], lower: [f64; 7], upper: [f64; 7], seed: u64) -> Result<Surface> {
+        if evals.len() < 20 {
+            return Err(Error::Setup(format!(
+                "benchmark: {} evaluations are too few to fit",
+                evals.len()
+            )));
+        }
+        let x: Vec<[f64; 7]> = evals.iter().map(|e| Self::scale(&lower, &upper, &e.params)).collect();
+        let y: Vec<[f64; 3]> = evals.iter().map(Self::targets).collect();
+        let mut order: Vec<usize> = (0..evals.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let cut = evals.len() / 10;
+        let (test, train) = order.split_at(cut);
+        let pick = |idx: &[usize]| -> (Vec<[f64; 7]>, Vec<[f64; 3]>) {
+            (idx.iter().map(|&i| x[i]).collect(), idx.iter().map(|&i| y[i]).collect())
+        };
+        let (xt, yt) = pick(train);
+        let mut best: Option<(f64, f64, f64, [f64; 3])> = None;
+        for length in [0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0] {
+            for ridge in [1e-3, 1e-2, 1e-1, 1.0] {
+                let Some(models) = Self::fit_all(&xt, &yt, length, ridge) else {
+                    continue;
+                };
+                let mut err = [0.0; 3];
+                for &i in test {
+                    let truth = evals[i].observables;
+                    let pred = Self::observe(&models, &x[i]);
+                    for o in 0..3 {
+                        err[o] += ((pred[o] - truth[o]) / truth[o]).abs() / test.len() as f64;
+                    }
+                }
+                let score = err.iter().sum::<f64>();
+                if best.is_none_or(|b| score < b.0) {
+                    best = Some((score, length, ridge, err));
+                }
+            }
+        }
+        let (_, length, ridge, held_out_mare) =
+            best.ok_or_else(|| Error::Setup("benchmark: no kernel setting gave a solvable system".into()))?;
+        let models = Self::fit_all(&x, &y, length, ridge)
+            .ok_or_else(|| Error::Setup("benchmark: the kernel system on all rows is singular".into()))?;
+        Ok(Surface {
+            lower,
+            upper,
+            models,
+            held_out_mare,
+            length,
+            ridge,
+            rows: evals.len(),
+        })
+    }
+
+    fn observe(models: &[Kernel], q: &[f64; 7]) -> [f64; 3] {
+        [
+            models[0].predict(q),
+            models[1].predict(q).exp(),
+            models[2].predict(q).exp(),
+        ]
+    }
+
+    /// (density [g/cm³], η₁₈, η₁₂₅ [Pa·s]) at parameters `p` (model order).
+    pub fn predict(&self, p: &[f64]) -> [f64; 3] {
+        Self::observe(&self.models, &Self::scale(&self.lower, &self.upper, p))
+    }
+
+    pub fn report(&self) -> SurfaceReport {
+        SurfaceReport {
+            rows: self.rows,
+            length_scale: self.length,
+            ridge: self.ridge,
+            held_out_mare: self.held_out_mare,
+        }
+    }
+}
+
+/// The reference's cost: the mean of squared relative errors against `targets`.
+pub fn cost(observed: &[f64; 3], targets: &[f64; 3]) -> f64 {
+    observed
+        .iter()
+        .zip(targets)
+        .map(|(o, t)| ((o - t) / t).powi(2))
+        .sum::<f64>()
+        / 3.0
+}
+
+/// The surface as an argmin problem.
+pub struct SurfaceProblem<'a> {
+    pub surface: &'a Surface,
+    pub targets: [f64; 3],
+}
+
+impl CostFunction for SurfaceProblem<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, ArgminError> {
+        Ok(cost(&self.surface.predict(p), &self.targets))
+    }
+}
+
+/// Records every cost in call order (evaluated one after another: the surface is cheap, and
+/// the order makes "calls to reach" exact).
+struct Recorded<'a> {
+    inner: SurfaceProblem<'a>,
+    costs: std::sync::Mutex<Vec<f64>>,
+}
+
+impl CostFunction for Recorded<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, ArgminError> {
+        let c = self.inner.cost(p)?;
+        self.costs.lock().expect("not poisoned").push(c);
+        Ok(c)
+    }
+    fn parallelize(&self) -> bool {
+        false
+    }
+}
+
+/// How a swarm starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Variant {
+    /// Every member at random in the bounds.
+    Plain,
+    /// One member at the given point (the reference's human start).
+    HumanSeeded([f64; 7]),
+}
+
+impl Variant {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variant::Plain => "pso",
+            Variant::HumanSeeded(_) => "pso_human_seeded",
+        }
+    }
+}
+
+/// The simulator calls a run needed to reach each threshold (None: not within `budget`).
+pub fn calls_to_reach(
+    surface: &Surface,
+    targets: [f64; 3],
+    variant: &Variant,
+    seed: u64,
+    budget: usize,
+    thresholds: &[f64],
+) -> Result<Vec<Option<usize>>> {
+    let problem = Recorded {
+        inner: SurfaceProblem { surface, targets },
+        costs: std::sync::Mutex::new(Vec::new()),
+    };
+    let mut pso = crate::fit::pso::Pso::new(surface.lower.to_vec(), surface.upper.to_vec(), seed)
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    if let Variant::HumanSeeded(p) = variant {
+        pso = pso
+            .with_starts(vec![p.to_vec()])
+            .map_err(|e| Error::Setup(e.to_string()))?;
+    }
+    let iters = (budget / pso.swarm_size).saturating_sub(1) as u64;
+    let result = argmin::core::Executor::new(problem, pso)
+        .configure(|s| s.max_iters(iters))
+        .run()
+        .map_err(|e| Error::Setup(format!("benchmark run: {e}")))?;
+    let costs = result
+        .problem
+        .problem
+        .expect("the problem comes back")
+        .costs
+        .into_inner()
+        .expect("not poisoned");
+    Ok(thresholds
+        .iter()
+        .map(|t| costs.iter().take(budget).position(|c| c <= t).map(|i| i + 1))
+        .collect())
+}
+
+/// Median and quartiles of the calls of the runs that reached, and how many did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reach {
+    pub median: Option<f64>,
+    pub p25: Option<f64>,
+    pub p75: Option<f64>,
+    pub reached: usize,
+    pub runs: usize,
+}
+
+impl Reach {
+    /// Runs that did not reach count as beyond the budget: the median is None once half
+    /// of them failed.
+    pub fn of(calls: &[Option<usize>]) -> Reach {
+        let mut v: Vec<f64> = calls.iter().map(|c| c.map_or(f64::INFINITY, |c| c as f64)).collect();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let x = v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+            x.is_finite().then_some(x)
+        };
+        Reach {
+            median: q(0.5),
+            p25: q(0.25),
+            p75: q(0.75),
+            reached: calls.iter().filter(|c| c.is_some()).count(),
+            runs: calls.len(),
+        }
+    }
+}
