@@ -223,4 +223,10 @@ fn the_benchmark_surface_fits_the_reference_evaluations_and_the_swarms_run_on_it
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--benchmark"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["fit", "--benchmark", "--seeds", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hint"));
 }

@@ -51,6 +51,12 @@ pub fn run(a: FitArgs) -> Result<()> {
             "etwin fit: only --benchmark is built so far; fit files (FIT.ron) are not yet\n  hint: etwin fit --benchmark [--seeds N] [--json]".into(),
         ));
     }
+    if a.seeds == 0 || a.budget < 8 {
+        return Err(Error::Setup(format!(
+            "etwin fit --benchmark: --seeds {} and --budget {} (need ≥ 1 seed and a budget of at least one swarm, 8 calls)\n  hint: --seeds 20 --budget 800",
+            a.seeds, a.budget
+        )));
+    }
     let t0 = std::time::Instant::now();
     let data = std::env::var_os("ETWIN_DATA_DIR").ok_or_else(|| {
         Error::Setup("etwin fit --benchmark: ETWIN_DATA_DIR is not set\n  hint: point it at the reference data folder (research-data)".into())

@@ -442,6 +442,15 @@ impl Reach {
     /// Runs that did not reach count as beyond the budget: the median is None once half
     /// of them failed.
     pub fn of(calls: &[Option<usize>]) -> Reach {
+        if calls.is_empty() {
+            return Reach {
+                median: None,
+                p25: None,
+                p75: None,
+                reached: 0,
+                runs: 0,
+            };
+        }
         let mut v: Vec<f64> = calls.iter().map(|c| c.map_or(f64::INFINITY, |c| c as f64)).collect();
         v.sort_by(f64::total_cmp);
         let q = |p: f64| {
