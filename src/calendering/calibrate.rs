@@ -168,20 +168,20 @@ impl CompressionMap {
         f
     }
 
-    pub fn fit(train: &[Experiment], curve: &ResponseCurve, porosity_term: bool) -> Result<CompressionMap> {
-        let c: Vec<f64> = train
-            .iter()
-            .map(|e| curve.compression_for(e.thickness_ratio()))
-            .collect();
+    /// Least squares of the experiments' own compressions `c` (from the response curve) on
+    /// the map's features.
+    pub fn fit(train: &[Experiment], c: &[f64], porosity_term: bool) -> Result<CompressionMap> {
+        let shape = CompressionMap {
+            coef: Vec::new(),
+            porosity_term,
+        };
+        let rows: Vec<Vec<f64>> = train.iter().map(|e| shape.features(e)).collect();
         let coef = if porosity_term {
-            let x: Vec<[f64; 3]> = train
-                .iter()
-                .map(|e| [1.0, e.nominal_compression(), e.porosity_before])
-                .collect();
-            least_squares(&x, &c).map(|c| c.to_vec())
+            let x: Vec<[f64; 3]> = rows.iter().map(|r| std::array::from_fn(|i| r[i])).collect();
+            least_squares(&x, c).map(|c| c.to_vec())
         } else {
-            let x: Vec<[f64; 2]> = train.iter().map(|e| [1.0, e.nominal_compression()]).collect();
-            least_squares(&x, &c).map(|c| c.to_vec())
+            let x: Vec<[f64; 2]> = rows.iter().map(|r| std::array::from_fn(|i| r[i])).collect();
+            least_squares(&x, c).map(|c| c.to_vec())
         };
         let coef = coef.ok_or_else(|| {
             Error::Setup(
@@ -262,11 +262,11 @@ pub fn run_fold(
     porosity_term: bool,
     sim: &mut dyn Calender,
 ) -> Result<Fold> {
-    let map = CompressionMap::fit(train, curve, porosity_term)?;
     let train_compressions: Vec<f64> = train
         .iter()
         .map(|e| curve.compression_for(e.thickness_ratio()))
         .collect();
+    let map = CompressionMap::fit(train, &train_compressions, porosity_term)?;
     let baseline = linear_baseline(train);
     let mut predictions = Vec::with_capacity(test.len());
     for e in test {
@@ -322,6 +322,8 @@ pub fn two_folds(exps: &[Experiment]) -> [(Vec<Experiment>, Vec<Experiment>); 2]
 /// an interrupted calibration reruns nothing it finished.
 pub struct ScenarioCalender {
     pub base: Loaded,
+    /// SHA-256 of the scenario text, which keys the cache.
+    hash: String,
     cache: Option<PathBuf>,
     done: Vec<SimPoint>,
 }
@@ -347,7 +349,12 @@ impl ScenarioCalender {
             .and_then(|t| serde_json::from_str::<Cache>(&t).ok())
             .filter(|c| c.scenario_sha256 == hash)
             .map_or(Vec::new(), |c| c.runs);
-        Ok(ScenarioCalender { base, cache, done })
+        Ok(ScenarioCalender {
+            base,
+            hash,
+            cache,
+            done,
+        })
     }
 
     /// Runs already in the cache.
@@ -381,7 +388,7 @@ impl Calender for ScenarioCalender {
         self.done.push(p);
         if let Some(path) = &self.cache {
             let cache = Cache {
-                scenario_sha256: sha256_hex(self.base.source.as_bytes()),
+                scenario_sha256: self.hash.clone(),
                 runs: self.done.clone(),
             };
             let bytes = serde_json::to_vec_pretty(&cache).map_err(|e| Error::Setup(e.to_string()))?;

@@ -96,42 +96,37 @@ pub fn load_reference(dir: &Path) -> Result<(Vec<Evaluation>, usize)> {
     Ok((out, failures))
 }
 
-/// Reads `paramlrcs_bounds.txt` (`NAME_MIN = v` lines) for the 7 free parameters.
-pub fn load_bounds(dir: &Path) -> Result<([f64; 7], [f64; 7])> {
-    let path = dir.join("paramlrcs_bounds.txt");
-    let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let keys = ["EPSIAM", "SIGMA", "EPSICB", "RHOCBD", "KN", "GAMMA", "XU"];
-    let get = |key: String| -> Result<f64> {
-        src.lines()
-            .filter_map(|l| l.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .and_then(|(_, v)| v.trim().parse().ok())
-            .ok_or_else(|| Error::Setup(format!("{}: no number for {key}", path.display())))
-    };
-    let mut lo = [0.0; 7];
-    let mut hi = [0.0; 7];
-    for (k, key) in keys.iter().enumerate() {
-        lo[k] = get(format!("{key}_MIN"))?;
-        hi[k] = get(format!("{key}_MAX"))?;
-    }
-    Ok((lo, hi))
-}
+/// The reference's names of the 7 free parameters in its `NAME = value` files.
+const FILE_KEYS: [&str; 7] = ["EPSIAM", "SIGMA", "EPSICB", "RHOCBD", "KN", "GAMMA", "XU"];
 
-/// Reads `particle0_parameter.txt`: the human start point.
-pub fn load_start(dir: &Path) -> Result<[f64; 7]> {
-    let path = dir.join("particle0_parameter.txt");
+/// The 7 values `FILE_KEYS` + `suffix` of a `NAME = value` file in `dir`.
+fn read_keyed(dir: &Path, file: &str, suffix: &str) -> Result<[f64; 7]> {
+    let path = dir.join(file);
     let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let keys = ["EPSIAM", "SIGMA", "EPSICB", "RHOCBD", "KN", "GAMMA", "XU"];
     let mut x = [0.0; 7];
-    for (k, key) in keys.iter().enumerate() {
-        x[k] = src
+    for (v, key) in x.iter_mut().zip(FILE_KEYS) {
+        let key = format!("{key}{suffix}");
+        *v = src
             .lines()
             .filter_map(|l| l.split_once('='))
-            .find(|(n, _)| n.trim() == *key)
+            .find(|(n, _)| n.trim() == key)
             .and_then(|(_, v)| v.trim().parse().ok())
             .ok_or_else(|| Error::Setup(format!("{}: no number for {key}", path.display())))?;
     }
     Ok(x)
+}
+
+/// Reads `paramlrcs_bounds.txt` (`NAME_MIN = v`, `NAME_MAX = v`): (lower, upper).
+pub fn load_bounds(dir: &Path) -> Result<([f64; 7], [f64; 7])> {
+    Ok((
+        read_keyed(dir, "paramlrcs_bounds.txt", "_MIN")?,
+        read_keyed(dir, "paramlrcs_bounds.txt", "_MAX")?,
+    ))
+}
+
+/// Reads `particle0_parameter.txt`: the human start point.
+pub fn load_start(dir: &Path) -> Result<[f64; 7]> {
+    read_keyed(dir, "particle0_parameter.txt", "")
 }
 
 /// Gaussian-kernel ridge regression of one output on inputs in [0, 1]⁷.
