@@ -209,13 +209,45 @@ fn the_benchmark_surface_fits_the_reference_evaluations_and_the_swarms_run_on_it
     // A run is a function of its seed; the plain swarm reaches the reference's 0.01 in
     // some of its runs within 800 calls.
     let plain: Vec<Vec<Option<usize>>> = (0..5)
-        .map(|seed| calls_to_reach(&s, REFERENCE_TARGETS, &Variant::Plain, seed, 800, &[0.01, 0.0011]).unwrap())
+        .map(|seed| {
+            calls_to_reach(&s, REFERENCE_TARGETS, &Variant::Plain, seed, 800, &[0.01, 0.0011])
+                .unwrap()
+                .calls_to
+        })
         .collect();
-    let again = calls_to_reach(&s, REFERENCE_TARGETS, &Variant::Plain, 2, 800, &[0.01, 0.0011]).unwrap();
+    let again = calls_to_reach(&s, REFERENCE_TARGETS, &Variant::Plain, 2, 800, &[0.01, 0.0011])
+        .unwrap()
+        .calls_to;
     assert_eq!(again, plain[2]);
     assert!(plain.iter().any(|c| c[0].is_some()), "{plain:?}");
     let seeded = calls_to_reach(&s, REFERENCE_TARGETS, &Variant::HumanSeeded(p0), 0, 800, &[0.01]).unwrap();
     eprintln!("plain: {plain:?}; human-seeded seed 0: {seeded:?}");
+    // The surrogate-assisted swarm: every one of 4 seeds reaches 0.01, and a run is the
+    // same on 1 and 2 threads (the nets train in parallel).
+    let assisted = Variant::SurrogateAssisted(etwin::fit::swarm::Assist::default());
+    let on = |threads: usize, seed: u64| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run_variant(&s, REFERENCE_TARGETS, &assisted, seed, 800, 0.01).unwrap())
+    };
+    let runs: Vec<_> = (0..4).map(|seed| on(2, seed)).collect();
+    let reached: Vec<Option<usize>> = runs
+        .iter()
+        .map(|r| r.iter().position(|c| c.cost <= 0.01).map(|i| i + 1))
+        .collect();
+    eprintln!(
+        "surrogate-assisted calls to 0.01: {reached:?}; new bests of seed 0: {:?}",
+        new_bests(&runs[0])
+    );
+    assert!(reached.iter().all(|r| r.is_some_and(|n| n <= 400)), "{reached:?}");
+    let path = |r: &[etwin::fit::objective::Evaluation]| -> Vec<(Vec<f64>, u64, &'static str)> {
+        r.iter()
+            .map(|c| (c.x.clone(), c.cost.to_bits(), c.proposer.name()))
+            .collect()
+    };
+    assert_eq!(path(&on(1, 1)), path(&runs[1]), "the assisted run differs on 1 thread");
     // Bad use of the command: a located, clear error and exit 1.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
         .arg("fit")

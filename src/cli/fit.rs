@@ -6,8 +6,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use etwin::fit::benchmark::{
-    calls_to_reach, load_bounds, load_reference, load_start, Reach, Surface, SurfaceReport, Variant, REFERENCE_TARGETS,
+    calls_to_reach, load_bounds, load_reference, load_start, Reach, RunSummary, Surface, SurfaceReport, Variant,
+    REFERENCE_TARGETS,
 };
+use etwin::fit::swarm::Assist;
 use etwin::{Error, Result};
 
 use super::print_json;
@@ -20,6 +22,9 @@ pub struct FitArgs {
     /// Seeds per variant.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
+    /// The first seed (runs use seeds N, N+1, …).
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
     /// Simulator calls each run may spend.
     #[arg(long, default_value_t = 800)]
     budget: usize,
@@ -30,8 +35,13 @@ pub struct FitArgs {
 #[derive(Serialize)]
 struct VariantResult {
     name: &'static str,
+    /// Calls of the earlier run a warm start begins from (not counted below).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prior_calls: Option<usize>,
     calls_to_0_01: Reach,
     calls_to_0_0011: Reach,
+    /// New best costs by the proposer that found them, over all seeds.
+    new_bests_by_proposer: std::collections::BTreeMap<String, usize>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +50,7 @@ struct BenchmarkReport {
     failed_rows_left_out: usize,
     targets: [f64; 3],
     budget: usize,
+    first_seed: u64,
     seeds: u64,
     variants: Vec<VariantResult>,
     wall_s: f64,
@@ -67,16 +78,31 @@ pub fn run(a: FitArgs) -> Result<()> {
     let surface = Surface::fit(&evals, lo, hi, 1)?;
     let start = load_start(&dir)?;
     let mut variants = Vec::new();
-    for v in [Variant::Plain, Variant::HumanSeeded(start)] {
-        let calls: Vec<Vec<Option<usize>>> = (0..a.seeds)
+    let all = [
+        Variant::Plain,
+        Variant::HumanSeeded(start),
+        Variant::WarmStarted { prior_calls: 80 },
+        Variant::SurrogateAssisted(Assist::default()),
+    ];
+    for v in all {
+        let runs: Vec<RunSummary> = (a.first_seed..a.first_seed + a.seeds)
             .into_par_iter()
             .map(|seed| calls_to_reach(&surface, REFERENCE_TARGETS, &v, seed, a.budget, &[0.01, 0.0011]))
             .collect::<Result<_>>()?;
-        let at = |k: usize| Reach::of(&calls.iter().map(|c| c[k]).collect::<Vec<_>>());
+        let at = |k: usize| Reach::of(&runs.iter().map(|r| r.calls_to[k]).collect::<Vec<_>>());
+        let mut wins = std::collections::BTreeMap::new();
+        for (k, n) in runs.iter().flat_map(|r| &r.new_bests) {
+            *wins.entry(k.clone()).or_default() += n;
+        }
         variants.push(VariantResult {
             name: v.name(),
+            prior_calls: match v {
+                Variant::WarmStarted { prior_calls } => Some(prior_calls),
+                _ => None,
+            },
             calls_to_0_01: at(0),
             calls_to_0_0011: at(1),
+            new_bests_by_proposer: wins,
         });
     }
     let report = BenchmarkReport {
@@ -84,6 +110,7 @@ pub fn run(a: FitArgs) -> Result<()> {
         failed_rows_left_out: failed,
         targets: REFERENCE_TARGETS,
         budget: a.budget,
+        first_seed: a.first_seed,
         seeds: a.seeds,
         variants,
         wall_s: t0.elapsed().as_secs_f64(),
@@ -112,6 +139,16 @@ pub fn run(a: FitArgs) -> Result<()> {
             show(&v.calls_to_0_01),
             show(&v.calls_to_0_0011)
         );
+        let wins: Vec<String> = v
+            .new_bests_by_proposer
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let prior = v
+            .prior_calls
+            .map(|n| format!("; begins from {n} calls of an earlier run, not counted"))
+            .unwrap_or_default();
+        println!("{:<18} new bests by proposer: {}{prior}", "", wins.join(", "));
     }
     eprintln!("benchmark: {:.1} s", report.wall_s);
     Ok(())

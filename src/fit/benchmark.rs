@@ -9,15 +9,18 @@
 //! The DNN rows are stored divided by the reference targets (2.24 g/cm³, 6.2 and 2.2 Pa·s:
 //! their shared rows with the PSO log match to 4 digits), and are scaled back.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use argmin::core::{CostFunction, Error as ArgminError};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::fit::objective::{CostKind, Evaluation, Objective, Observed, Simulator, Targets};
+use crate::fit::pso::Pso;
+use crate::fit::swarm::{Assist, SwarmFit};
 use crate::map::dataset::read_columns;
 
 /// Parameter names in model order.
@@ -27,19 +30,19 @@ pub const REFERENCE_TARGETS: [f64; 3] = [2.24, 6.2, 2.2];
 
 /// One LAMMPS evaluation: parameters and (density, η₁₈, η₁₂₅).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
+pub struct LammpsRun {
     pub params: [f64; 7],
     pub observables: [f64; 3],
 }
 
 /// The reference's marks of a failed LAMMPS run: density 100, viscosities 1e6 mPa·s.
-fn failed(e: &Evaluation) -> bool {
+fn failed(e: &LammpsRun) -> bool {
     e.observables[0] >= 100.0 || e.observables[1] >= 1e3 || e.observables[2] >= 1e3
 }
 
 /// Reads both files of `lombardo2020_pso_ff/`: the evaluations (identical parameter sets
 /// kept once) and how many rows were failed runs (left out).
-pub fn load_reference(dir: &Path) -> Result<(Vec<Evaluation>, usize)> {
+pub fn load_reference(dir: &Path) -> Result<(Vec<LammpsRun>, usize)> {
     let read = |name: &str, cols: &[(&str, &str)]| -> Result<Vec<Vec<f64>>> {
         let path = dir.join(name);
         let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -75,7 +78,7 @@ pub fn load_reference(dir: &Path) -> Result<(Vec<Evaluation>, usize)> {
             ("visco2(125)", "visco2(125)"),
         ],
     )?;
-    let mut out: Vec<Evaluation> = Vec::new();
+    let mut out: Vec<LammpsRun> = Vec::new();
     let mut failures = 0;
     let rows = log
         .iter()
@@ -83,7 +86,7 @@ pub fn load_reference(dir: &Path) -> Result<(Vec<Evaluation>, usize)> {
         .map(|r| (r, [1.0, 1e-3, 1e-3]))
         .chain(dnn.iter().map(|r| (r, REFERENCE_TARGETS)));
     for (r, scale) in rows {
-        let e = Evaluation {
+        let e = LammpsRun {
             params: std::array::from_fn(|k| r[k]),
             observables: std::array::from_fn(|k| r[7 + k] * scale[k]),
         };
@@ -237,7 +240,7 @@ impl Surface {
         std::array::from_fn(|k| (p[k] - lower[k]) / (upper[k] - lower[k]))
     }
 
-    fn targets(e: &Evaluation) -> [f64; 3] {
+    fn targets(e: &LammpsRun) -> [f64; 3] {
         [e.observables[0], e.observables[1].ln(), e.observables[2].ln()]
     }
 
@@ -248,7 +251,7 @@ impl Surface {
     }
 
     /// Fits on `evals`; the settings come from a seeded 90/10 split.
-    pub fn fit(evals: &[Evaluation], lower: [f64; 7], upper: [f64; 7], seed: u64) -> Result<Surface> {
+    pub fn fit(evals: &[LammpsRun], lower: [f64; 7], upper: [f64; 7], seed: u64) -> Result<Surface> {
         if evals.len() < 20 {
             return Err(Error::Setup(format!(
                 "benchmark: {} evaluations are too few to fit",
@@ -325,55 +328,35 @@ impl Surface {
 
 /// The reference's cost: the mean of squared relative errors against `targets`.
 pub fn cost(observed: &[f64; 3], targets: &[f64; 3]) -> f64 {
-    observed
-        .iter()
-        .zip(targets)
-        .map(|(o, t)| ((o - t) / t).powi(2))
-        .sum::<f64>()
-        / 3.0
+    Targets {
+        values: targets.to_vec(),
+        uncertainty: vec![1.0; 3],
+        kind: CostKind::MeanSquaredRelative,
+    }
+    .cost(observed)
 }
 
-/// The surface as an argmin problem.
-pub struct SurfaceProblem<'a> {
-    pub surface: &'a Surface,
-    pub targets: [f64; 3],
-}
-
-impl CostFunction for SurfaceProblem<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, ArgminError> {
-        Ok(cost(&self.surface.predict(p), &self.targets))
+impl Simulator for &Surface {
+    fn observe(&self, x: &[f64]) -> std::result::Result<Observed, String> {
+        Ok(Observed {
+            values: self.predict(x).to_vec(),
+            stderr: vec![0.0; 3],
+        })
     }
 }
 
-/// Records every cost in call order (evaluated one after another: the surface is cheap, and
-/// the order makes "calls to reach" exact).
-struct Recorded<'a> {
-    inner: SurfaceProblem<'a>,
-    costs: std::sync::Mutex<Vec<f64>>,
-}
-
-impl CostFunction for Recorded<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, ArgminError> {
-        let c = self.inner.cost(p)?;
-        self.costs.lock().expect("not poisoned").push(c);
-        Ok(c)
-    }
-    fn parallelize(&self) -> bool {
-        false
-    }
-}
-
-/// How a swarm starts.
+/// How a swarm starts and moves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Variant {
     /// Every member at random in the bounds.
     Plain,
     /// One member at the given point (the reference's human start).
     HumanSeeded([f64; 7]),
+    /// Members at the best points of an earlier plain run of `prior_calls` calls (another
+    /// seed); only the new run's calls count.
+    WarmStarted { prior_calls: usize },
+    /// Forward screening and inverse placement by the neural surrogates.
+    SurrogateAssisted(Assist),
 }
 
 impl Variant {
@@ -381,11 +364,85 @@ impl Variant {
         match self {
             Variant::Plain => "pso",
             Variant::HumanSeeded(_) => "pso_human_seeded",
+            Variant::WarmStarted { .. } => "pso_warm_started",
+            Variant::SurrogateAssisted(_) => "pso_surrogate",
         }
     }
 }
 
-/// The simulator calls a run needed to reach each threshold (None: not within `budget`).
+fn setup(e: impl std::fmt::Display) -> Error {
+    Error::Setup(format!("benchmark run: {e}"))
+}
+
+/// Every simulator call of one run, in call order (members one after another). The run
+/// stops at the budget or once the cost reaches `stop_at`.
+pub fn run_variant(
+    surface: &Surface,
+    targets: [f64; 3],
+    variant: &Variant,
+    seed: u64,
+    budget: usize,
+    stop_at: f64,
+) -> Result<Vec<Evaluation>> {
+    let mut pso = Pso::new(surface.lower.to_vec(), surface.upper.to_vec(), seed).map_err(setup)?;
+    let mut assist = None;
+    match variant {
+        Variant::Plain => {}
+        Variant::HumanSeeded(p) => pso = pso.with_starts(vec![p.to_vec()]).map_err(setup)?,
+        Variant::WarmStarted { prior_calls } => {
+            let prior = run_variant(surface, targets, &Variant::Plain, seed ^ 0x5EED, *prior_calls, 0.0)?;
+            let n = pso.swarm_size;
+            pso = pso.with_starts(best_points(&prior, n)).map_err(setup)?;
+        }
+        Variant::SurrogateAssisted(a) => assist = Some(a.clone()),
+    }
+    let mut objective = Objective::new(
+        surface,
+        Targets {
+            values: targets.to_vec(),
+            uncertainty: vec![1.0; 3],
+            kind: CostKind::MeanSquaredRelative,
+        },
+    );
+    objective.parallel = false;
+    let iters = (budget / pso.swarm_size).saturating_sub(1) as u64;
+    let result = argmin::core::Executor::new(objective, SwarmFit::new(pso, assist, seed))
+        .configure(|s| s.max_iters(iters).target_cost(stop_at))
+        .run()
+        .map_err(setup)?;
+    let mut calls = result.problem.problem.map(|o| o.calls()).unwrap_or_default();
+    calls.truncate(budget);
+    Ok(calls)
+}
+
+/// The `n` lowest-cost distinct points of a run, best first.
+pub fn best_points(calls: &[Evaluation], n: usize) -> Vec<Vec<f64>> {
+    let mut sorted: Vec<&Evaluation> = calls.iter().collect();
+    sorted.sort_by(|a, b| a.cost.total_cmp(&b.cost).then(a.call.cmp(&b.call)));
+    sorted.into_iter().take(n).map(|e| e.x.clone()).collect()
+}
+
+/// What one run shows: the calls it needed to reach each threshold (None: not within
+/// the budget), and which proposer found each new best.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub calls_to: Vec<Option<usize>>,
+    pub new_bests: BTreeMap<String, usize>,
+}
+
+/// The proposers of the calls that lowered the best cost.
+pub fn new_bests(calls: &[Evaluation]) -> BTreeMap<String, usize> {
+    let mut best = f64::INFINITY;
+    let mut out = BTreeMap::new();
+    for c in calls {
+        if c.cost < best {
+            best = c.cost;
+            *out.entry(c.proposer.name().to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
 pub fn calls_to_reach(
     surface: &Surface,
     targets: [f64; 3],
@@ -393,36 +450,17 @@ pub fn calls_to_reach(
     seed: u64,
     budget: usize,
     thresholds: &[f64],
-) -> Result<Vec<Option<usize>>> {
-    let problem = Recorded {
-        inner: SurfaceProblem { surface, targets },
-        costs: std::sync::Mutex::new(Vec::new()),
-    };
-    let mut pso = crate::fit::pso::Pso::new(surface.lower.to_vec(), surface.upper.to_vec(), seed)
-        .map_err(|e| Error::Setup(e.to_string()))?;
-    if let Variant::HumanSeeded(p) = variant {
-        pso = pso
-            .with_starts(vec![p.to_vec()])
-            .map_err(|e| Error::Setup(e.to_string()))?;
-    }
-    let iters = (budget / pso.swarm_size).saturating_sub(1) as u64;
-    let result = argmin::core::Executor::new(problem, pso)
-        .configure(|s| s.max_iters(iters))
-        .run()
-        .map_err(|e| Error::Setup(format!("benchmark run: {e}")))?;
-    let costs = result
-        .problem
-        .problem
-        .expect("the problem comes back")
-        .costs
-        .into_inner()
-        .expect("not poisoned");
-    Ok(thresholds
-        .iter()
-        .map(|t| costs.iter().take(budget).position(|c| c <= t).map(|i| i + 1))
-        .collect())
+) -> Result<RunSummary> {
+    let stop = thresholds.iter().copied().fold(f64::INFINITY, f64::min);
+    let calls = run_variant(surface, targets, variant, seed, budget, stop)?;
+    Ok(RunSummary {
+        calls_to: thresholds
+            .iter()
+            .map(|t| calls.iter().position(|c| c.cost <= *t).map(|i| i + 1))
+            .collect(),
+        new_bests: new_bests(&calls),
+    })
 }
-
 /// Median and quartiles of the calls of the runs that reached, and how many did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reach {

@@ -1,7 +1,11 @@
-//! Force-field fitting (issue 6): the optimizers. So far the particle swarm on argmin
-//! ([`pso`]) with its atomic file checkpoint ([`checkpoint`]); the fit file, the evaluation
-//! log, the neural surrogate and the benchmark come next.
+//! Force-field fitting (issue 6): an [`objective`] (simulator, targets, the record of
+//! every evaluation), the particle swarm on argmin ([`pso`]), the surrogate-assisted fit
+//! solver ([`swarm`]) with its burn nets ([`surrogate`]), atomic checkpoints
+//! ([`checkpoint`]) and the cheap benchmark problem ([`benchmark`]).
 
 pub mod benchmark;
 pub mod checkpoint;
+pub mod objective;
 pub mod pso;
+pub mod surrogate;
+pub mod swarm;

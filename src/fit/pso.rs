@@ -100,12 +100,12 @@ impl Pso {
         x
     }
 
-    fn v_max(&self, k: usize) -> f64 {
+    pub fn v_max(&self, k: usize) -> f64 {
         self.v_max_fraction * (self.upper[k] - self.lower[k])
     }
 
     /// The swarm's best (p, cost); ties go to the lower member index.
-    fn global_best(&self) -> (Vec<f64>, f64) {
+    pub fn global_best(&self) -> (Vec<f64>, f64) {
         let m = self
             .members
             .iter()
@@ -114,33 +114,8 @@ impl Pso {
         (m.best_x.clone(), m.best_cost)
     }
 
-    fn record<O>(&mut self, problem: &mut Problem<O>, state: SwarmState) -> Result<(SwarmState, Option<KV>), Error>
-    where
-        O: CostFunction<Param = Vec<f64>, Output = f64> + Sync,
-    {
-        let xs: Vec<Vec<f64>> = self.members.iter().map(|m| m.x.clone()).collect();
-        let costs = problem.bulk_cost(&xs)?;
-        for (m, c) in self.members.iter_mut().zip(&costs) {
-            // NaN never becomes a best.
-            if *c < m.best_cost {
-                m.best_cost = *c;
-                m.best_x = m.x.clone();
-            }
-        }
-        let (g, gc) = self.global_best();
-        Ok((state.individual(g).cost(gc).population(xs), None))
-    }
-}
-
-impl<O> Solver<O, SwarmState> for Pso
-where
-    O: CostFunction<Param = Vec<f64>, Output = f64> + Sync,
-{
-    fn name(&self) -> &str {
-        "PSO (constriction)"
-    }
-
-    fn init(&mut self, problem: &mut Problem<O>, state: SwarmState) -> Result<(SwarmState, Option<KV>), Error> {
+    /// Places the members: at the start points, the rest at random; random velocities.
+    pub fn spawn(&mut self) {
         let dims = self.lower.len();
         let n = self.swarm_size.max(self.starts.len());
         self.members = (0..n)
@@ -165,28 +140,88 @@ where
                 }
             })
             .collect();
+    }
+
+    /// Where member `m` moves, toward its own best and the swarm's best `g`, with the
+    /// random numbers of `rng` (two per dimension): (x, v).
+    pub fn moved(&self, m: &Member, g: &[f64], rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+        let (mut x, mut v) = (m.x.clone(), m.v.clone());
+        for (k, &gk) in g.iter().enumerate() {
+            let (r1, r2): (f64, f64) = (rng.random(), rng.random());
+            let vm = self.v_max(k);
+            let (lo, hi) = (self.lower[k], self.upper[k]);
+            let vk = self.chi * (m.v[k] + self.c1 * r1 * (m.best_x[k] - m.x[k]) + self.c2 * r2 * (gk - m.x[k]));
+            v[k] = vk.clamp(-vm, vm);
+            let xk = m.x[k] + v[k];
+            if xk < lo || xk > hi {
+                x[k] = xk.clamp(lo, hi);
+                v[k] = 0.0;
+            } else {
+                x[k] = xk;
+            }
+        }
+        (x, v)
+    }
+
+    /// Moves every member once (member order, one random stream).
+    pub fn step_all(&mut self) {
+        let (g, _) = self.global_best();
+        let mut rng = self.rng.clone();
+        for i in 0..self.members.len() {
+            let (x, v) = self.moved(&self.members[i], &g, &mut rng);
+            self.members[i].x = x;
+            self.members[i].v = v;
+        }
+        self.rng = rng;
+    }
+
+    /// The seeded stream the swarm draws from (for proposals made beside the swarm).
+    pub fn rng_mut(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    pub fn bounds(&self) -> (&[f64], &[f64]) {
+        (&self.lower, &self.upper)
+    }
+
+    /// Takes the costs of the members' current positions (member order) into their bests.
+    pub fn absorb(&mut self, costs: &[f64]) {
+        for (m, c) in self.members.iter_mut().zip(costs) {
+            // NaN never becomes a best.
+            if *c < m.best_cost {
+                m.best_cost = *c;
+                m.best_x = m.x.clone();
+            }
+        }
+    }
+
+    fn record<O>(&mut self, problem: &mut Problem<O>, state: SwarmState) -> Result<(SwarmState, Option<KV>), Error>
+    where
+        O: CostFunction<Param = Vec<f64>, Output = f64> + Sync,
+    {
+        let xs: Vec<Vec<f64>> = self.members.iter().map(|m| m.x.clone()).collect();
+        let costs = problem.bulk_cost(&xs)?;
+        self.absorb(&costs);
+        let (g, gc) = self.global_best();
+        Ok((state.individual(g).cost(gc).population(xs), None))
+    }
+}
+
+impl<O> Solver<O, SwarmState> for Pso
+where
+    O: CostFunction<Param = Vec<f64>, Output = f64> + Sync,
+{
+    fn name(&self) -> &str {
+        "PSO (constriction)"
+    }
+
+    fn init(&mut self, problem: &mut Problem<O>, state: SwarmState) -> Result<(SwarmState, Option<KV>), Error> {
+        self.spawn();
         self.record(problem, state)
     }
 
     fn next_iter(&mut self, problem: &mut Problem<O>, state: SwarmState) -> Result<(SwarmState, Option<KV>), Error> {
-        let (g, _) = self.global_best();
-        for i in 0..self.members.len() {
-            for (k, &gk) in g.iter().enumerate() {
-                let (r1, r2): (f64, f64) = (self.rng.random(), self.rng.random());
-                let vm = self.v_max(k);
-                let (lo, hi) = (self.lower[k], self.upper[k]);
-                let m = &mut self.members[i];
-                let v = self.chi * (m.v[k] + self.c1 * r1 * (m.best_x[k] - m.x[k]) + self.c2 * r2 * (gk - m.x[k]));
-                m.v[k] = v.clamp(-vm, vm);
-                let x = m.x[k] + m.v[k];
-                if x < lo || x > hi {
-                    m.x[k] = x.clamp(lo, hi);
-                    m.v[k] = 0.0;
-                } else {
-                    m.x[k] = x;
-                }
-            }
-        }
+        self.step_all();
         self.record(problem, state)
     }
 }
