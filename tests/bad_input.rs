@@ -146,3 +146,40 @@ fn cli_reports_bad_input_with_exit_code_1_and_no_panic() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.data"));
 }
+
+/// Bad fit files: a located error with a hint, from the library and from `etwin fit`.
+#[test]
+fn every_malformed_fit_file_gives_a_located_error() {
+    const BAD_FIT: &[(&str, &str, &str)] = &[
+        ("bounds_inverted.ron", "8:22", "bounds [30, 3.5] nN/um2"),
+        ("parameter_wrong_unit.ron", "7:52", "`J` for eps_am"),
+        ("target_without_unit.ron", "12:83", "missing field named `unit`"),
+        ("target_wrong_unit.ron", "12:67", "`mPa*s` for a Viscosity target"),
+        ("unknown_key.ron", "15:11", "unknown key `budget`"),
+        ("unknown_parameter.ron", "8:10", "unknown parameter `stiffness`"),
+        (
+            "viscosity_without_rate.ron",
+            "12:10",
+            "a viscosity without its shear rate",
+        ),
+    ];
+    for (name, at, phrase) in BAD_FIT {
+        let path = fixture(&format!("bad/fit/{name}"));
+        let e = etwin::fit::spec::FitSpec::load(&path).expect_err(name);
+        assert_located(&e, &path, at, phrase);
+        let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+            .arg("fit")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(&format!("{}:{at}", path.display())), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+    // The bundled fit files are good.
+    for name in ["fit_quick.ron", "fit_benchmark.ron"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+        etwin::fit::spec::FitSpec::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

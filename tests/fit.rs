@@ -262,3 +262,121 @@ fn the_benchmark_surface_fits_the_reference_evaluations_and_the_swarms_run_on_it
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("hint"));
 }
+
+/// A fit file run end to end on the benchmark surface: log, force field, plot, results;
+/// stopped after iteration 3 with the last calls of that iteration lost (a kill while they
+/// ran), `resume` finishes it with the same evaluations as an uninterrupted fit, and runs
+/// again only the lost calls.
+#[test]
+fn a_fit_file_stopped_and_resumed_gives_the_same_evaluations_as_an_uninterrupted_fit() {
+    use etwin::fit::run::{run_fit, FitProgress};
+    use etwin::fit::spec::FitSpec;
+    if common::env_dir("ETWIN_DATA_DIR", "fit file on the benchmark").is_none() {
+        return;
+    }
+    struct StopAfter(u64);
+    impl FitProgress for StopAfter {
+        fn iteration(&mut self, iteration: u64, _: f64, _: usize) -> bool {
+            iteration < self.0
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fit_benchmark.ron");
+    let (mut spec, _) = FitSpec::load(&path).unwrap();
+    spec.optimizer.iterations = 6;
+    spec.optimizer.target_cost = 0.0;
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
+    let a = run_fit(&spec, &path, &whole, false, StopAfter(u64::MAX)).unwrap();
+    assert_eq!(a.calls, 8 * 7);
+    for f in [
+        "evaluations.csv",
+        "best_forcefield.ron",
+        "convergence.png",
+        "results.json",
+        "checkpoint.ron",
+    ] {
+        assert!(whole.join(f).exists(), "{f}");
+    }
+    // The best force field loads as a scenario's force field.
+    let ff: etwin::sim::forcefield::reference::ReferenceModel =
+        ron::from_str(&std::fs::read_to_string(whole.join("best_forcefield.ron")).unwrap()).unwrap();
+    assert!((ff.eps_am - a.best[0].value).abs() < 1e-12);
+    let e = run_fit(&spec, &path, &cut, false, StopAfter(3)).unwrap_err();
+    assert!(e.to_string().contains("stopped"), "{e}");
+    // Lose the last 3 calls of the log, as a kill during them would.
+    let log = cut.join("evaluations.csv");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines.len() - 1 - 3;
+    std::fs::write(&log, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
+    let e = run_fit(&spec, &path, &cut, false, StopAfter(u64::MAX)).unwrap_err();
+    assert!(e.to_string().contains("--resume"), "a second start over a fit: {e}");
+    let b = run_fit(&spec, &path, &cut, true, StopAfter(u64::MAX)).unwrap();
+    assert_eq!(b.calls, a.calls);
+    assert_eq!(b.calls_this_run, a.calls - kept, "finished calls were run again");
+    assert_eq!(b.best_cost.to_bits(), a.best_cost.to_bits());
+    // Same evaluations (call order within an iteration follows completion).
+    let rows = |dir: &std::path::Path| {
+        let t = std::fs::read_to_string(dir.join("evaluations.csv")).unwrap();
+        let mut r: Vec<String> = t
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                // iteration, member, proposer, parameters, observables, errors, cost
+                c[1..c.len() - 2].join(",")
+            })
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(rows(&cut), rows(&whole));
+}
+
+/// The particle engine as the fit's simulator (a short fit_quick): every call gives finite
+/// observables with standard errors, the fitted parameters reach the simulation (distinct
+/// candidates, distinct viscosities), and the best force field keeps the scenario's other
+/// parameters.
+#[test]
+fn a_fit_runs_end_to_end_on_the_particle_engine() {
+    use etwin::fit::run::{run_fit, FitProgress};
+    use etwin::fit::spec::FitSpec;
+    struct Go;
+    impl FitProgress for Go {
+        fn iteration(&mut self, _: u64, _: f64, _: usize) -> bool {
+            true
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fit_quick.ron");
+    let (mut spec, _) = FitSpec::load(&path).unwrap();
+    spec.optimizer.swarm = 2;
+    spec.optimizer.iterations = 1;
+    spec.optimizer.surrogate = None;
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let r = run_fit(&spec, &path, tmp.path(), false, Go).unwrap();
+    eprintln!("{r:#?}\nin {:.1} s", t0.elapsed().as_secs_f64());
+    assert_eq!(r.calls, 4);
+    let log = std::fs::read_to_string(tmp.path().join("evaluations.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(4).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    for row in &rows {
+        // rho_cbd, gamma_n, 3 observables, 3 errors, cost, best, wall
+        assert!(row[2..8].iter().all(|v| v.is_finite() && *v > 0.0), "{row:?}");
+    }
+    let etas: Vec<u64> = rows.iter().map(|r| r[3].to_bits()).collect();
+    assert!(
+        etas.windows(2).any(|w| w[0] != w[1]),
+        "the candidates changed nothing: {rows:?}"
+    );
+    let ff: etwin::sim::forcefield::reference::ReferenceModel =
+        ron::from_str(&std::fs::read_to_string(tmp.path().join("best_forcefield.ron")).unwrap()).unwrap();
+    assert!((0.002..=0.05).contains(&ff.rho_cbd) && (10.0..=100.0).contains(&ff.gamma_n));
+    assert_eq!(
+        (ff.eps_am, ff.kn, ff.fixed.am_diameters.clone()),
+        (0.0280144, 8.05968, vec![2.5, 3.5, 4.5])
+    );
+}

@@ -78,8 +78,11 @@ fn bundled_scenarios_validate() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "ron") {
             // Sweep files build and check all their cases.
-            if std::fs::read_to_string(&p).unwrap().contains("\nSweep(") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            if text.contains("\nSweep(") {
                 etwin::sweep::spec::Plan::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            } else if text.contains("\nFit(") {
+                etwin::fit::spec::FitSpec::load(&p).unwrap_or_else(|e| panic!("{e}"));
             } else {
                 Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
             }

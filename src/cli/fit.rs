@@ -1,5 +1,6 @@
+//! `etwin fit FIT.ron [--out DIR] [--resume DIR] [--json]`: a force-field fit; and
 //! `etwin fit --benchmark`: the swarm variants on the surface fitted to the reference's
-//! LAMMPS evaluations (fit files come later).
+//! LAMMPS evaluations.
 
 use clap::Args;
 use rayon::prelude::*;
@@ -9,6 +10,8 @@ use etwin::fit::benchmark::{
     calls_to_reach, load_bounds, load_reference, load_start, Reach, RunSummary, Surface, SurfaceReport, Variant,
     REFERENCE_TARGETS,
 };
+use etwin::fit::run::{run_fit, FitProgress};
+use etwin::fit::spec::FitSpec;
 use etwin::fit::swarm::Assist;
 use etwin::{Error, Result};
 
@@ -16,6 +19,14 @@ use super::print_json;
 
 #[derive(Args)]
 pub struct FitArgs {
+    /// The fit file (RON).
+    fit: Option<std::path::PathBuf>,
+    /// Output folder (default out/<fit name>/).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Continue the fit killed in DIR (with the same fit file).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<std::path::PathBuf>,
     /// Compare the optimizer variants on the benchmark surface (needs ETWIN_DATA_DIR).
     #[arg(long)]
     benchmark: bool,
@@ -58,9 +69,7 @@ struct BenchmarkReport {
 
 pub fn run(a: FitArgs) -> Result<()> {
     if !a.benchmark {
-        return Err(Error::Setup(
-            "etwin fit: only --benchmark is built so far; fit files (FIT.ron) are not yet\n  hint: etwin fit --benchmark [--seeds N] [--json]".into(),
-        ));
+        return fit_file(a);
     }
     if a.seeds == 0 || a.budget < 8 {
         return Err(Error::Setup(format!(
@@ -151,5 +160,79 @@ pub fn run(a: FitArgs) -> Result<()> {
         println!("{:<18} new bests by proposer: {}{prior}", "", wins.join(", "));
     }
     eprintln!("benchmark: {:.1} s", report.wall_s);
+    Ok(())
+}
+
+/// Prints one line per iteration (not under --json).
+struct Lines {
+    quiet: bool,
+}
+
+impl FitProgress for Lines {
+    fn iteration(&mut self, iteration: u64, best_cost: f64, points: usize) -> bool {
+        if !self.quiet {
+            eprintln!("iteration {iteration:>3}: best cost {best_cost:.4e} ({points} points learned from)");
+        }
+        true
+    }
+}
+
+fn fit_file(a: FitArgs) -> Result<()> {
+    let Some(path) = a.fit.as_deref() else {
+        return Err(Error::Setup(
+            "etwin fit: no fit file\n  hint: etwin fit FIT.ron [--out DIR] [--resume DIR] [--json], or etwin fit --benchmark".into(),
+        ));
+    };
+    let (spec, src) = FitSpec::load(path)?;
+    let out = match (&a.resume, &a.out) {
+        (Some(r), _) => r.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => std::path::Path::new("out").join(&spec.name),
+    };
+    let copy = out.join("fit.ron");
+    if a.resume.is_some() {
+        let before = std::fs::read_to_string(&copy).map_err(|e| Error::io(&copy, e))?;
+        if before != src {
+            return Err(Error::Setup(format!(
+                "{}: differs from the fit file this fit started with ({})\n  hint: resume with the same fit file, or start a new fit in another folder",
+                path.display(),
+                copy.display()
+            )));
+        }
+    } else if !out.join("evaluations.csv").exists() {
+        etwin::io::atomic::write_atomic(&copy, |w| w.write_all(src.as_bytes()))?;
+    }
+    let report = run_fit(&spec, path, &out, a.resume.is_some(), Lines { quiet: a.json })?;
+    if a.json {
+        return print_json(&report);
+    }
+    for p in &report.best {
+        println!("{:<10} {:>12.6} {}", p.name, p.value, p.unit);
+    }
+    for t in &report.targets {
+        println!(
+            "{:<28} fitted {:.4} ± {:.4}, target {:.4} ± {:.4}",
+            t.observable, t.fitted, t.fitted_stderr, t.target, t.uncertainty
+        );
+    }
+    let wins: Vec<String> = report
+        .new_bests_by_proposer
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "cost {:.4e} after {} calls ({} in this run, {} iterations); new bests by proposer: {}",
+        report.best_cost,
+        report.calls,
+        report.calls_this_run,
+        report.iterations,
+        wins.join(", ")
+    );
+    println!("force field  {}", report.forcefield_file);
+    println!("log          {}", out.join("evaluations.csv").display());
+    eprintln!(
+        "timing: simulator calls {:.1} s (summed over the members run in parallel), total {:.1} s",
+        report.simulation_s, report.total_s
+    );
     Ok(())
 }

@@ -5,7 +5,10 @@
 
 pub mod benchmark;
 pub mod checkpoint;
+pub mod log;
 pub mod objective;
 pub mod pso;
+pub mod run;
+pub mod spec;
 pub mod surrogate;
 pub mod swarm;

@@ -24,6 +24,12 @@ pub trait Simulator: Sync {
     fn observe(&self, x: &[f64]) -> std::result::Result<Observed, String>;
 }
 
+impl<S: Simulator + ?Sized> Simulator for Box<S> {
+    fn observe(&self, x: &[f64]) -> std::result::Result<Observed, String> {
+        (**self).observe(x)
+    }
+}
+
 /// How the misfit of each observable counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CostKind {
@@ -64,6 +70,8 @@ pub enum Proposer {
     Swarm,
     /// The swarm move chosen among several by the forward surrogate.
     Screened,
+    /// The forward ensemble's best point of a pool drawn over the whole box.
+    Pool,
     /// The inverse surrogate queried at the targets.
     Inverse,
 }
@@ -74,14 +82,21 @@ impl Proposer {
             Proposer::Start => "start",
             Proposer::Swarm => "swarm",
             Proposer::Screened => "screened",
+            Proposer::Pool => "pool",
             Proposer::Inverse => "inverse",
         }
     }
 
     pub fn parse(s: &str) -> Option<Proposer> {
-        [Proposer::Start, Proposer::Swarm, Proposer::Screened, Proposer::Inverse]
-            .into_iter()
-            .find(|p| p.name() == s)
+        [
+            Proposer::Start,
+            Proposer::Swarm,
+            Proposer::Screened,
+            Proposer::Pool,
+            Proposer::Inverse,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
     }
 }
 
@@ -114,14 +129,16 @@ struct Origin {
     proposer: Proposer,
 }
 
-fn key(x: &[f64]) -> Vec<u64> {
-    x.iter().map(|v| v.to_bits()).collect()
+/// Points equal to 12 significant digits are the same point (a log read back after a
+/// kill gives values that may differ in the last bit from the swarm's).
+fn key(x: &[f64]) -> Vec<String> {
+    x.iter().map(|v| format!("{v:.11e}")).collect()
 }
 
 struct Book {
-    done: HashMap<Vec<u64>, Observed>,
+    done: HashMap<Vec<String>, Observed>,
     calls: Vec<Evaluation>,
-    pending: HashMap<Vec<u64>, Origin>,
+    pending: HashMap<Vec<String>, Origin>,
     best: f64,
     sink: Option<Box<dyn EvaluationSink>>,
 }

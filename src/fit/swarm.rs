@@ -163,7 +163,7 @@ impl SwarmFit {
             }
         }
         let population = self.pso.members.iter().map(|m| m.x.clone()).collect();
-        let kv = argmin::kv!("iteration" => self.iteration; "evaluated" => self.history.len() as u64;);
+        let kv = argmin::kv!("iteration" => self.iteration as i64; "evaluated" => self.history.len() as i64;);
         Ok((state.individual(g).cost(gc).population(population), Some(kv)))
     }
 
@@ -317,7 +317,7 @@ impl SwarmFit {
             }
             for x in picked {
                 if let Some(i) = order.next() {
-                    self.relocate(i, x, Proposer::Screened);
+                    self.relocate(i, x, Proposer::Pool);
                 }
             }
         }

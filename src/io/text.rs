@@ -58,6 +58,31 @@ fn key_offsets(src: &str, key: &str) -> Vec<usize> {
     out
 }
 
+/// A checked value's first problem: where (key occurrences to search), the key path
+/// shown, what is wrong, a hint.
+pub type Problem = (Vec<(&'static str, usize)>, String, String, String);
+
+/// Parses RON text (`Some(…)` optional) and checks it: a syntax or schema error, or the
+/// first problem `check` finds, as a located error.
+pub fn parse_checked<T: serde::de::DeserializeOwned>(
+    src: &str,
+    file: &str,
+    expected: &str,
+    check: impl FnOnce(&T) -> Option<Problem>,
+) -> Result<T, Error> {
+    let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let value: T = options.from_str(src).map_err(|e| ron_error(&e, src, file, expected))?;
+    if let Some((path, key, what, hint)) = check(&value) {
+        return Err(Error::Value {
+            at: locate_path(src, &path, file),
+            key,
+            what,
+            hint,
+        });
+    }
+    Ok(value)
+}
+
 /// Converts a RON syntax or schema error into a located [`Error::Parse`]; `src` is the
 /// text that failed, used to name the key whose value is at fault.
 pub fn ron_error(e: &ron::error::SpannedError, src: &str, file: &str, expected: &str) -> Error {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::text::{locate_path, ron_error};
+use crate::io::text::{locate_path, parse_checked, Problem};
 use crate::sim::ensemble::CouplingMode;
 use crate::sim::forcefield::reference::ReferenceModel;
 use crate::slurry::recipe::Formulation;
@@ -270,9 +270,6 @@ pub struct Loaded {
     pub source: String,
 }
 
-/// Where (key occurrences to search), the key path shown, what is wrong, a hint.
-type Problem = (Vec<(&'static str, usize)>, String, String, String);
-
 fn problem(path: &[(&'static str, usize)], what: String, hint: &str) -> Option<Problem> {
     let shown = path.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(".");
     Some((path.to_vec(), shown, what, hint.to_string()))
@@ -281,20 +278,7 @@ fn problem(path: &[(&'static str, usize)], what: String, hint: &str) -> Option<P
 impl Scenario {
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(src: &str, file: &str) -> Result<Scenario> {
-        // Optional blocks may be written without `Some(…)`.
-        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-        let sc: Scenario = options
-            .from_str(src)
-            .map_err(|e| ron_error(&e, src, file, "a Scenario(...) file"))?;
-        if let Some((path, key, what, hint)) = sc.problem() {
-            return Err(Error::Value {
-                at: locate_path(src, &path, file),
-                key,
-                what,
-                hint,
-            });
-        }
-        Ok(sc)
+        parse_checked(src, file, "a Scenario(...) file", Scenario::problem)
     }
 
     /// The first problem: key path (key, occurrence), message, hint.
