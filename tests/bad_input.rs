@@ -152,6 +152,11 @@ fn cli_reports_bad_input_with_exit_code_1_and_no_panic() {
 fn every_malformed_fit_file_gives_a_located_error() {
     const BAD_FIT: &[(&str, &str, &str)] = &[
         ("bounds_inverted.ron", "8:22", "bounds [30, 3.5] nN/um2"),
+        (
+            "formulation_on_benchmark.ron",
+            "11:10",
+            "the benchmark surface has one formulation",
+        ),
         ("parameter_wrong_unit.ron", "7:52", "`J` for eps_am"),
         ("target_without_unit.ron", "12:83", "missing field named `unit`"),
         ("target_wrong_unit.ron", "12:67", "`mPa*s` for a Viscosity target"),

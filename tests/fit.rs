@@ -352,6 +352,11 @@ fn a_fit_runs_end_to_end_on_the_particle_engine() {
     spec.optimizer.swarm = 2;
     spec.optimizer.iterations = 1;
     spec.optimizer.surrogate = None;
+    // A second formulation (here the same scenario again, density only): built on its own,
+    // with its own column; the same scenario and candidate give the same density.
+    let mut again = spec.targets[0].clone();
+    again.formulation = Some("fit_quick_slurry.ron".into());
+    spec.targets.push(again);
     let tmp = tempfile::tempdir().unwrap();
     let t0 = std::time::Instant::now();
     let r = run_fit(&spec, &path, tmp.path(), false, Go).unwrap();
@@ -363,9 +368,22 @@ fn a_fit_runs_end_to_end_on_the_particle_engine() {
         .skip(1)
         .map(|l| l.split(',').skip(4).map(|v| v.parse().unwrap()).collect())
         .collect();
+    assert!(
+        log.starts_with("call,")
+            && log
+                .lines()
+                .next()
+                .unwrap()
+                .contains(",fit_quick_slurry:density[g/cm3],")
+    );
     for row in &rows {
-        // rho_cbd, gamma_n, 3 observables, 3 errors, cost, best, wall
-        assert!(row[2..8].iter().all(|v| v.is_finite() && *v > 0.0), "{row:?}");
+        // rho_cbd, gamma_n, 4 observables, 4 errors, cost, best, wall
+        assert!(row[2..10].iter().all(|v| v.is_finite() && *v > 0.0), "{row:?}");
+        assert_eq!(
+            row[2].to_bits(),
+            row[5].to_bits(),
+            "the same formulation twice: {row:?}"
+        );
     }
     let etas: Vec<u64> = rows.iter().map(|r| r[3].to_bits()).collect();
     assert!(

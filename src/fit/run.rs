@@ -54,75 +54,122 @@ fn model_at(spec: &FitSpec, base: &ReferenceModel, x: &[f64]) -> ReferenceModel 
     m
 }
 
-/// The particle engine on a scenario's slurry stage.
-pub struct EngineSimulator {
-    spec: FitSpec,
+/// One formulation the engine builds: its scenario, set up to measure its targets.
+struct Formulation {
+    rel: Option<String>,
     loaded: crate::scenario::Loaded,
 }
 
-impl EngineSimulator {
-    pub fn new(spec: &FitSpec, scenario: &Path) -> Result<EngineSimulator> {
-        let mut loaded = Scenario::load(scenario)?;
-        let p = &mut loaded.scenario.protocol;
-        p.drying = None;
-        p.calendering = None;
-        let mut rates: Vec<f64> = spec.targets.iter().filter_map(|t| t.shear_rate_per_s()).collect();
-        rates.sort_by(f64::total_cmp);
-        rates.dedup();
-        match (&mut p.nemd, rates.is_empty()) {
-            (_, true) => p.nemd = None,
-            (Some(n), false) => {
-                n.shear_rates = rates
-                    .iter()
-                    .map(|r| crate::scenario::quantity::Q::new(r * 1e-6))
-                    .collect()
-            }
-            (None, false) => {
-                return Err(Error::Setup(format!(
-                    "{}: viscosity targets need an nemd block in the scenario\n  hint: add nemd: (shear_rates: [...], strain: …)",
-                    scenario.display()
-                )))
-            }
+/// The particle engine on the slurry stage of each formulation's scenario.
+pub struct EngineSimulator {
+    spec: FitSpec,
+    formulations: Vec<Formulation>,
+}
+
+/// `scenario` made to measure `targets`: drying and calendering dropped, the NEMD shear
+/// rates the targets'.
+fn measuring(scenario: &Path, targets: &[&super::spec::TargetSpec]) -> Result<crate::scenario::Loaded> {
+    let mut loaded = Scenario::load(scenario)?;
+    let p = &mut loaded.scenario.protocol;
+    p.drying = None;
+    p.calendering = None;
+    let mut rates: Vec<f64> = targets.iter().filter_map(|t| t.shear_rate_per_s()).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    match (&mut p.nemd, rates.is_empty()) {
+        (_, true) => p.nemd = None,
+        (Some(n), false) => {
+            n.shear_rates = rates
+                .iter()
+                .map(|r| crate::scenario::quantity::Q::new(r * 1e-6))
+                .collect()
         }
-        if p.npt.is_none() {
+        (None, false) => {
             return Err(Error::Setup(format!(
-                "{}: the fit builds the slurry and measures its density: the scenario needs an npt block",
+                "{}: viscosity targets need an nemd block in the scenario\n  hint: add nemd: (shear_rates: [...], strain: …)",
                 scenario.display()
-            )));
+            )))
         }
+    }
+    if p.npt.is_none() {
+        return Err(Error::Setup(format!(
+            "{}: the fit builds the slurry and measures its density: the scenario needs an npt block",
+            scenario.display()
+        )));
+    }
+    Ok(loaded)
+}
+
+impl EngineSimulator {
+    /// `main`: the scenario of `evaluate`; targets with their own formulation name theirs
+    /// (relative to `spec_path`).
+    pub fn new(spec: &FitSpec, main: &Path, spec_path: &Path) -> Result<EngineSimulator> {
+        let mut names: Vec<Option<String>> = vec![None];
+        for t in &spec.targets {
+            if !names.contains(&t.formulation) {
+                names.push(t.formulation.clone());
+            }
+        }
+        let formulations = names
+            .into_iter()
+            .map(|rel| {
+                let path = match &rel {
+                    Some(r) => resolve_path(r, spec_path)?,
+                    None => main.to_path_buf(),
+                };
+                let targets: Vec<_> = spec.targets.iter().filter(|t| t.formulation == rel).collect();
+                Ok(Formulation {
+                    loaded: measuring(&path, &targets)?,
+                    rel,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(EngineSimulator {
             spec: spec.clone(),
-            loaded,
+            formulations,
         })
+    }
+
+    /// The force field of `evaluate`'s scenario (the base of the fitted one).
+    pub fn model(&self) -> &ReferenceModel {
+        &self.formulations[0].loaded.model
     }
 }
 
 impl Simulator for EngineSimulator {
     fn observe(&self, x: &[f64]) -> std::result::Result<Observed, String> {
-        let mut l = self.loaded.clone();
-        l.model = model_at(&self.spec, &self.loaded.model, x);
-        // Each candidate's own placement, a function of the fit seed and the point.
-        let mut h = self.loaded.scenario.seed ^ self.spec.seed.rotate_left(17);
-        for v in x {
-            h = (h ^ v.to_bits()).wrapping_mul(0x100_0000_01B3);
-        }
-        l.scenario.seed = h;
-        let run = run_slurry(&l, &mut Quiet, None).map_err(|e| e.to_string())?;
-        let r = &run.result;
-        let mut values = Vec::new();
-        let mut stderr = Vec::new();
-        for t in &self.spec.targets {
-            let (v, e) = match (t.observable, t.shear_rate_per_s()) {
-                (Observable::Density, _) => (r.density_g_cm3, r.density_stderr_g_cm3),
-                (Observable::Viscosity, Some(rate)) => r
-                    .viscosity
-                    .iter()
-                    .find(|p| (p.shear_rate_per_s - rate).abs() <= 1e-6 * rate)
-                    .map_or((None, None), |p| (Some(p.viscosity_pa_s), Some(p.stderr_pa_s))),
-                _ => (None, None),
-            };
-            values.push(v.unwrap_or(f64::NAN));
-            stderr.push(e.unwrap_or(f64::NAN));
+        let mut values = vec![f64::NAN; self.spec.targets.len()];
+        let mut stderr = vec![f64::NAN; self.spec.targets.len()];
+        for f in &self.formulations {
+            if !self.spec.targets.iter().any(|t| t.formulation == f.rel) {
+                continue;
+            }
+            let mut l = f.loaded.clone();
+            l.model = model_at(&self.spec, &f.loaded.model, x);
+            // Each candidate's own placement, a function of the fit seed and the point.
+            let mut h = f.loaded.scenario.seed ^ self.spec.seed.rotate_left(17);
+            for v in x {
+                h = (h ^ v.to_bits()).wrapping_mul(0x100_0000_01B3);
+            }
+            l.scenario.seed = h;
+            let run = run_slurry(&l, &mut Quiet, None).map_err(|e| e.to_string())?;
+            let r = &run.result;
+            for (k, t) in self.spec.targets.iter().enumerate() {
+                if t.formulation != f.rel {
+                    continue;
+                }
+                let (v, e) = match (t.observable, t.shear_rate_per_s()) {
+                    (Observable::Density, _) => (r.density_g_cm3, r.density_stderr_g_cm3),
+                    (Observable::Viscosity, Some(rate)) => r
+                        .viscosity
+                        .iter()
+                        .find(|p| (p.shear_rate_per_s - rate).abs() <= 1e-6 * rate)
+                        .map_or((None, None), |p| (Some(p.viscosity_pa_s), Some(p.stderr_pa_s))),
+                    _ => (None, None),
+                };
+                values[k] = v.unwrap_or(f64::NAN);
+                stderr[k] = e.unwrap_or(f64::NAN);
+            }
         }
         Ok(Observed { values, stderr })
     }
@@ -265,8 +312,8 @@ pub fn run_fit(
     let (simulator, base): (Box<dyn Simulator>, ReferenceModel) = match &spec.evaluate {
         Evaluator::Scenario(rel) => {
             let path = resolve_path(rel, spec_path)?;
-            let sim = EngineSimulator::new(spec, &path)?;
-            let base = sim.loaded.model.clone();
+            let sim = EngineSimulator::new(spec, &path, spec_path)?;
+            let base = sim.model().clone();
             (Box::new(sim), base)
         }
         Evaluator::Benchmark => {

@@ -89,6 +89,11 @@ impl Observable {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
+    /// The formulation measured: a scenario file (relative to the fit file) whose slurry
+    /// the engine builds for this target; default: the one of `evaluate`. Several
+    /// formulations fit one force field at once.
+    #[serde(default)]
+    pub formulation: Option<String>,
     pub observable: Observable,
     /// The condition of a viscosity: shear rate, "18 1/s" or a number in 1/µs.
     #[serde(default)]
@@ -107,11 +112,21 @@ impl TargetSpec {
         Some(r * 1e6)
     }
 
-    /// Column name with unit, e.g. `viscosity@18/s[Pa*s]`.
+    /// Column name with unit, e.g. `viscosity@18/s[Pa*s]`, prefixed by the formulation's
+    /// file stem when it has its own (`nmc_b:density[g/cm3]`).
     pub fn column(&self) -> String {
-        match (self.observable, self.shear_rate_per_s()) {
+        let name = match (self.observable, self.shear_rate_per_s()) {
             (Observable::Viscosity, Some(r)) => format!("viscosity@{}/s[Pa*s]", (r * 1e3).round() / 1e3),
             (o, _) => format!("{}[{}]", format!("{o:?}").to_lowercase(), o.unit()),
+        };
+        match &self.formulation {
+            Some(f) => {
+                let stem = std::path::Path::new(f)
+                    .file_stem()
+                    .map_or(f.clone(), |s| s.to_string_lossy().into());
+                format!("{stem}:{name}")
+            }
+            None => name,
         }
     }
 }
@@ -329,6 +344,14 @@ impl FitSpec {
             }
         }
         if self.evaluate == Evaluator::Benchmark {
+            if let Some(i) = self.targets.iter().position(|t| t.formulation.is_some()) {
+                return at(
+                    vec![("targets", 0), ("formulation", 0)],
+                    format!("targets[{i}].formulation"),
+                    "the benchmark surface has one formulation".into(),
+                    "fit several formulations with the particle engine: evaluate: Scenario(\"…\")",
+                );
+            }
             let ok = self.targets.iter().all(|t| match t.observable {
                 Observable::Density => true,
                 Observable::Viscosity => matches!(t.shear_rate_per_s().map(|r| r.round()), Some(18.0) | Some(125.0)),
