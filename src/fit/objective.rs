@@ -196,8 +196,11 @@ impl<S: Simulator> Objective<S> {
         self.book().calls.clone()
     }
 
-    pub fn call_count(&self) -> usize {
-        self.book().calls.len()
+    /// A failed simulation (NaN observables) costs +∞: it never becomes a best.
+    fn cost_or_inf(&self, values: &[f64]) -> f64 {
+        Some(self.targets.cost(values))
+            .filter(|c| c.is_finite())
+            .unwrap_or(f64::INFINITY)
     }
 }
 
@@ -246,7 +249,7 @@ impl<S: Simulator> CostFunction for Objective<S> {
     fn cost(&self, x: &Vec<f64>) -> std::result::Result<f64, ArgminErr> {
         let k = key(x);
         if let Some(o) = self.book().done.get(&k) {
-            return Ok(self.targets.cost(&o.values));
+            return Ok(self.cost_or_inf(&o.values));
         }
         let t0 = Instant::now();
         let observed = self
@@ -263,10 +266,7 @@ impl<S: Simulator> CostFunction for Objective<S> {
             }
             .into());
         }
-        // A failed simulation (NaN) costs +∞: it never becomes a best.
-        let cost = Some(self.targets.cost(&observed.values))
-            .filter(|c| c.is_finite())
-            .unwrap_or(f64::INFINITY);
+        let cost = self.cost_or_inf(&observed.values);
         let mut b = self.book();
         if b.done.contains_key(&k) {
             return Ok(cost);

@@ -238,7 +238,7 @@ struct Relay<P: FitProgress> {
 
 impl<P: FitProgress> Observe<SwarmState> for Relay<P> {
     fn observe_iter(&mut self, state: &SwarmState, kv: &KV) -> std::result::Result<(), argmin::core::Error> {
-        let points = kv.get("evaluated").and_then(|v| v.get_int()).unwrap_or(0) as usize;
+        let points = kv.get("points").and_then(|v| v.get_int()).unwrap_or(0) as usize;
         let iteration = kv.get("iteration").and_then(|v| v.get_int()).unwrap_or(0) as u64;
         if self.inner.iteration(iteration, state.get_best_cost(), points) {
             Ok(())
@@ -285,6 +285,60 @@ pub struct FitReport {
     pub total_s: f64,
 }
 
+/// The simulator of `evaluate`, and the force field a fitted point completes.
+fn simulator(spec: &FitSpec, spec_path: &Path) -> Result<(Box<dyn Simulator>, ReferenceModel)> {
+    Ok(match &spec.evaluate {
+        Evaluator::Scenario(rel) => {
+            let path = resolve_path(rel, spec_path)?;
+            let sim = EngineSimulator::new(spec, &path, spec_path)?;
+            let base = sim.model().clone();
+            (Box::new(sim), base)
+        }
+        Evaluator::Benchmark => {
+            let dir = data_dir()?;
+            let (evals, _) = load_reference(&dir)?;
+            let (lo, hi) = load_bounds(&dir)?;
+            let surface = Surface::fit(&evals, lo, hi, 1)?;
+            let s = load_start(&dir)?;
+            let base =
+                ReferenceModel::from_vector("lombardo2020_start", [s[0], s[1], s[2], 6.2, s[3], s[4], s[5], s[6]]);
+            (
+                Box::new(SurfaceSimulator {
+                    spec: spec.clone(),
+                    surface,
+                    base: s,
+                }),
+                base,
+            )
+        }
+    })
+}
+
+/// The swarm, started as the fit file says (a warm start also feeds the surrogate).
+fn solver(spec: &FitSpec, spec_path: &Path) -> Result<SwarmFit> {
+    let (lo, hi) = spec.bounds();
+    let setup = |e: argmin::core::Error| Error::Setup(format!("fit: {e}"));
+    let o = &spec.optimizer;
+    let mut pso = Pso::new(lo, hi, spec.seed).map_err(setup)?.with_swarm_size(o.swarm);
+    let mut prior = Vec::new();
+    match &o.start {
+        Start::Random => {}
+        Start::Point(p) => {
+            let x = spec.parameters.iter().zip(p).map(|(s, v)| s.to_internal(*v)).collect();
+            pso = pso.with_starts(vec![x]).map_err(setup)?;
+        }
+        Start::Log(rel) => {
+            let path = resolve_path(rel, spec_path)?;
+            let calls = read_log(&path, spec)?;
+            pso = pso
+                .with_starts(super::benchmark::best_points(&calls, o.swarm))
+                .map_err(setup)?;
+            prior = calls.into_iter().map(|c| (c.x, c.observed.values)).collect();
+        }
+    }
+    Ok(SwarmFit::new(pso, o.surrogate.clone(), spec.seed).with_prior(prior))
+}
+
 /// Runs (or, with `resume`, continues) the fit of `spec` into `out`.
 pub fn run_fit(
     spec: &FitSpec,
@@ -309,31 +363,7 @@ pub fn run_fit(
     } else {
         Vec::new()
     };
-    let (simulator, base): (Box<dyn Simulator>, ReferenceModel) = match &spec.evaluate {
-        Evaluator::Scenario(rel) => {
-            let path = resolve_path(rel, spec_path)?;
-            let sim = EngineSimulator::new(spec, &path, spec_path)?;
-            let base = sim.model().clone();
-            (Box::new(sim), base)
-        }
-        Evaluator::Benchmark => {
-            let dir = data_dir()?;
-            let (evals, _) = load_reference(&dir)?;
-            let (lo, hi) = load_bounds(&dir)?;
-            let surface = Surface::fit(&evals, lo, hi, 1)?;
-            let s = load_start(&dir)?;
-            let base =
-                ReferenceModel::from_vector("lombardo2020_start", [s[0], s[1], s[2], 6.2, s[3], s[4], s[5], s[6]]);
-            (
-                Box::new(SurfaceSimulator {
-                    spec: spec.clone(),
-                    surface,
-                    base: s,
-                }),
-                base,
-            )
-        }
-    };
+    let (simulator, base) = simulator(spec, spec_path)?;
     let targets = Targets {
         values: spec.targets.iter().map(|t| t.value).collect(),
         uncertainty: spec.targets.iter().map(|t| t.uncertainty).collect(),
@@ -343,27 +373,9 @@ pub fn run_fit(
     let objective = Objective::new(simulator, targets)
         .with_finished(&earlier)
         .with_sink(Box::new(CsvLog::open(&log_path, spec)?));
-    let (lo, hi) = spec.bounds();
     let setup = |e: argmin::core::Error| Error::Setup(format!("fit: {e}"));
     let o = &spec.optimizer;
-    let mut pso = Pso::new(lo, hi, spec.seed).map_err(setup)?.with_swarm_size(o.swarm);
-    let mut prior = Vec::new();
-    match &o.start {
-        Start::Random => {}
-        Start::Point(p) => {
-            let x = spec.parameters.iter().zip(p).map(|(s, v)| s.to_internal(*v)).collect();
-            pso = pso.with_starts(vec![x]).map_err(setup)?;
-        }
-        Start::Log(rel) => {
-            let path = resolve_path(rel, spec_path)?;
-            let calls = read_log(&path, spec)?;
-            pso = pso
-                .with_starts(super::benchmark::best_points(&calls, o.swarm))
-                .map_err(setup)?;
-            prior = calls.into_iter().map(|c| (c.x, c.observed.values)).collect();
-        }
-    }
-    let solver = SwarmFit::new(pso, o.surrogate.clone(), spec.seed).with_prior(prior);
+    let solver = solver(spec, spec_path)?;
     let result = Executor::new(objective, solver)
         .configure(|s| s.max_iters(o.iterations).target_cost(o.target_cost))
         .checkpointing(FileCheckpoint {

@@ -6,15 +6,18 @@
 //!    random numbers, drawn again) and an ensemble of forward nets (parameters →
 //!    observables) picks the one with the lowest optimistic cost, mean − κ·spread over the
 //!    ensemble; the simulator then runs on that one only;
-//! 2. **inverse placement** — a net trained the other way (observables → parameters), as
-//!    in the reference, is queried at the targets, and the member with the worst own best
-//!    moves there.
+//! 2. **pool** — the `global` worst members move to the ensemble's best points among a
+//!    pool of random points of the whole box (half uniform, half near the best
+//!    evaluations), away from points already run: a way out of a basin the swarm has
+//!    settled in;
+//! 3. **inverse placement** — a net trained the other way (observables → parameters), as
+//!    in the reference, is queried at the targets, and the worst member moves there.
 //!
 //! Observables are learned as logarithms when all are positive (viscosities span decades).
 //! Everything the solver decides on is in its state (history, random stream, iteration),
 //! so a checkpoint resumes the same run; the nets are retrained, not saved.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use argmin::core::{CostFunction, Error, Problem, Solver, KV};
 use rand::Rng;
@@ -68,10 +71,10 @@ pub struct SwarmFit {
     /// Every distinct evaluated point: (x, observables), in member order per iteration.
     history: Vec<(Vec<f64>, Vec<f64>)>,
     seen: HashSet<Vec<u64>>,
+    /// Every observable seen so far is positive: the nets learn logarithms.
+    log_space: bool,
     /// What placed each member for the coming evaluation.
     proposers: Vec<Proposer>,
-    /// New swarm bests by proposer.
-    pub wins: BTreeMap<String, usize>,
 }
 
 fn bits(x: &[f64]) -> Vec<u64> {
@@ -87,8 +90,8 @@ impl SwarmFit {
             iteration: 0,
             history: Vec::new(),
             seen: HashSet::new(),
+            log_space: true,
             proposers: Vec::new(),
-            wins: BTreeMap::new(),
         }
     }
 
@@ -102,16 +105,13 @@ impl SwarmFit {
 
     fn learn(&mut self, x: Vec<f64>, y: Vec<f64>) {
         if y.iter().all(|v| v.is_finite()) && self.seen.insert(bits(&x)) {
+            self.log_space &= y.iter().all(|v| *v > 0.0);
             self.history.push((x, y));
         }
     }
 
-    fn log_space(&self) -> bool {
-        self.history.iter().all(|(_, y)| y.iter().all(|v| *v > 0.0))
-    }
-
     fn observables_to_net(&self, y: &[f64]) -> Vec<f64> {
-        if self.log_space() {
+        if self.log_space {
             y.iter().map(|v| v.ln()).collect()
         } else {
             y.to_vec()
@@ -119,7 +119,7 @@ impl SwarmFit {
     }
 
     fn net_to_observables(&self, y: &[f64]) -> Vec<f64> {
-        if self.log_space() {
+        if self.log_space {
             y.iter().map(|v| v.exp()).collect()
         } else {
             y.to_vec()
@@ -141,18 +141,9 @@ impl SwarmFit {
             o.announce(&announced);
             Ok(())
         })?;
-        let before = self.pso.global_best().1;
         let costs = problem.bulk_cost(&xs)?;
         self.pso.absorb(&costs);
         let (g, gc) = self.pso.global_best();
-        if gc < before {
-            let winner = (0..costs.len())
-                .filter(|&i| costs[i] == gc)
-                .map(|i| self.proposers[i])
-                .next()
-                .unwrap_or(Proposer::Swarm);
-            *self.wins.entry(winner.name().to_string()).or_default() += 1;
-        }
         let observed: Vec<Option<Vec<f64>>> = xs
             .iter()
             .map(|x| problem.problem.as_ref().and_then(|o| o.observed(x)).map(|o| o.values))
@@ -163,7 +154,7 @@ impl SwarmFit {
             }
         }
         let population = self.pso.members.iter().map(|m| m.x.clone()).collect();
-        let kv = argmin::kv!("iteration" => self.iteration as i64; "evaluated" => self.history.len() as i64;);
+        let kv = argmin::kv!("iteration" => self.iteration as i64; "points" => self.history.len() as i64;);
         Ok((state.individual(g).cost(gc).population(population), Some(kv)))
     }
 
