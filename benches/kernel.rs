@@ -13,7 +13,7 @@ fn prepared(case: etwin::Result<Case>) -> Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut v = vec![prepared(gas_case(0))];
+    let mut v = vec![prepared(gas_case(27, 0))];
     match std::env::var_os("ETWIN_DATA_DIR") {
         Some(d) => v.push(prepared(reference_case(&PathBuf::from(d), "thick", 0))),
         None => eprintln!("kernel bench: ETWIN_DATA_DIR unset, reference slurry cases skipped"),

@@ -120,8 +120,9 @@ pub struct Case {
     pub timed_steps: u64,
 }
 
-pub fn gas_case(timed_steps: u64) -> Result<Case> {
-    let d = gas_structure(27, 2024);
+/// The granular gas of `cells`³ spheres (27: the 19,683 of the engine's benchmark).
+pub fn gas_case(cells: usize, timed_steps: u64) -> Result<Case> {
+    let d = gas_structure(cells, 2024);
     let settings = StepSettings {
         dt: 2e-4,
         skin: 0.2,

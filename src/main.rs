@@ -67,8 +67,8 @@ enum Command {
     /// Calendering against experiments: the gap → compression mapping calibrated on half
     /// of them, the other half predicted by simulation (both ways round).
     CalibrateCalendering(cli::calibrate::CalibrateArgs),
-    /// Force-field fitting; so far `--benchmark`: the particle-swarm variants on a surface
-    /// fitted to the reference's LAMMPS evaluations.
+    /// Force-field fitting: `etwin fit FIT.ron [--out DIR] [--resume DIR] [--json]`, and
+    /// `--benchmark`: the swarm variants on a surface fitted to the reference's LAMMPS runs.
     Fit(cli::fit::FitArgs),
     /// Parameter sweeps: `etwin sweep SWEEP.ron [--shard I/N]`, `sweep merge`, `sweep slurm`.
     Sweep(cli::sweep::SweepArgs),
@@ -115,6 +115,9 @@ enum Command {
         /// Timed steps of the gas case.
         #[arg(long, default_value_t = 1000)]
         steps_gas: u64,
+        /// Lattice cells per edge of the gas case: N³ spheres (27: 19,683; 100: 1,000,000).
+        #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u64).range(2..=200))]
+        gas_cells: u64,
         /// Timed steps of the reference cases (thick, pso).
         #[arg(long, default_value_t = 200)]
         steps_reference: u64,
@@ -184,9 +187,16 @@ fn dispatch(cmd: Command) -> Result<()> {
             json,
             cases,
             steps_gas,
+            gas_cells,
             steps_reference,
             write_gas_state,
-        } => run_bench(json, &cases, (steps_gas, steps_reference), write_gas_state.as_deref()),
+        } => run_bench(
+            json,
+            &cases,
+            (steps_gas, steps_reference),
+            gas_cells as usize,
+            write_gas_state.as_deref(),
+        ),
     }
 }
 
@@ -279,17 +289,18 @@ fn run_bench(
     json: bool,
     cases: &[String],
     (steps_gas, steps_reference): (u64, u64),
+    gas_cells: usize,
     write_gas_state: Option<&Path>,
 ) -> Result<()> {
     if let Some(path) = write_gas_state {
-        bench::gas_structure(27, 2024).write(path)?;
+        bench::gas_structure(gas_cells, 2024).write(path)?;
     }
     let data_dir = std::env::var_os("ETWIN_DATA_DIR").map(PathBuf::from);
     let mut results: Vec<CaseResult> = Vec::new();
     for name in cases {
         let case = match name.as_str() {
             "none" => continue,
-            "gas" => bench::gas_case(steps_gas)?,
+            "gas" => bench::gas_case(gas_cells, steps_gas)?,
             "thick" | "pso" => match &data_dir {
                 Some(dir) => bench::reference_case(dir, name, steps_reference)?,
                 None => {
