@@ -23,8 +23,6 @@ use crate::fit::pso::Pso;
 use crate::fit::swarm::{Assist, SwarmFit};
 use crate::map::dataset::read_columns;
 
-/// Parameter names in model order.
-pub const PARAMS: [&str; 7] = ["eps_am", "w_sigma", "eps_cb", "rho_cbd", "kn", "gamma_n", "xu"];
 /// The reference's targets: density [g/cm³], η at 18 and 125 1/s [Pa·s].
 pub const REFERENCE_TARGETS: [f64; 3] = [2.24, 6.2, 2.2];
 
@@ -326,14 +324,13 @@ impl Surface {
     }
 }
 
-/// The reference's cost: the mean of squared relative errors against `targets`.
-pub fn cost(observed: &[f64; 3], targets: &[f64; 3]) -> f64 {
+/// The reference's cost against `targets`: the mean of squared relative errors.
+fn reference_cost(targets: [f64; 3]) -> Targets {
     Targets {
         values: targets.to_vec(),
         uncertainty: vec![1.0; 3],
         kind: CostKind::MeanSquaredRelative,
     }
-    .cost(observed)
 }
 
 impl Simulator for &Surface {
@@ -396,14 +393,7 @@ pub fn run_variant(
         }
         Variant::SurrogateAssisted(a) => assist = Some(a.clone()),
     }
-    let mut objective = Objective::new(
-        surface,
-        Targets {
-            values: targets.to_vec(),
-            uncertainty: vec![1.0; 3],
-            kind: CostKind::MeanSquaredRelative,
-        },
-    );
+    let mut objective = Objective::new(surface, reference_cost(targets));
     objective.parallel = false;
     let iters = (budget / pso.swarm_size).saturating_sub(1) as u64;
     let result = argmin::core::Executor::new(objective, SwarmFit::new(pso, assist, seed))

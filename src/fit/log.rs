@@ -10,14 +10,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 use super::objective::{Evaluation, EvaluationSink, Observed, Proposer};
-use super::spec::{FitSpec, PARAMETERS};
+use super::spec::FitSpec;
 
 /// The header of a fit's log.
 pub fn header(spec: &FitSpec) -> String {
     let mut cols: Vec<String> = ["call", "iteration", "member", "proposer"].map(String::from).to_vec();
     for p in &spec.parameters {
-        let unit = PARAMETERS.iter().find(|(n, _)| *n == p.name).map_or("-", |(_, u)| u);
-        cols.push(format!("{}[{unit}]", p.name));
+        cols.push(format!("{}[{}]", p.name, p.unit));
     }
     for t in &spec.targets {
         cols.push(t.column());

@@ -139,7 +139,6 @@ struct Book {
     done: HashMap<Vec<String>, Observed>,
     calls: Vec<Evaluation>,
     pending: HashMap<Vec<String>, Origin>,
-    best: f64,
     sink: Option<Box<dyn EvaluationSink>>,
 }
 
@@ -163,7 +162,6 @@ impl<S: Simulator> Objective<S> {
                 done: HashMap::new(),
                 calls: Vec::new(),
                 pending: HashMap::new(),
-                best: f64::INFINITY,
                 sink: None,
             }),
         }
@@ -180,7 +178,6 @@ impl<S: Simulator> Objective<S> {
             let mut b = self.book();
             for e in earlier {
                 b.done.insert(key(&e.x), e.observed.clone());
-                b.best = b.best.min(e.cost);
                 b.calls.push(e.clone());
             }
         }
@@ -272,7 +269,7 @@ impl<S: Simulator> CostFunction for Objective<S> {
             return Ok(cost);
         }
         b.done.insert(k.clone(), observed.clone());
-        b.best = b.best.min(cost);
+        let best_cost = b.calls.iter().map(|c| c.cost).fold(cost, f64::min);
         let origin = b.pending.get(&k).copied().unwrap_or(Origin {
             iteration: 0,
             member: 0,
@@ -286,7 +283,7 @@ impl<S: Simulator> CostFunction for Objective<S> {
             x: x.clone(),
             observed,
             cost,
-            best_cost: b.best,
+            best_cost,
             wall_s: t0.elapsed().as_secs_f64(),
         };
         if let Some(sink) = b.sink.as_mut() {

@@ -25,32 +25,19 @@ use super::checkpoint::FileCheckpoint;
 use super::log::{read as read_log, CsvLog};
 use super::objective::{Evaluation, Objective, Observed, Simulator, Targets};
 use super::pso::{Pso, SwarmState};
-use super::spec::{parameter_index, Evaluator, FitSpec, Observable, Start, PARAMETERS};
+use super::spec::{parameter_index, Evaluator, FitSpec, Observable, Start};
 use super::swarm::SwarmFit;
-
-/// Sets parameter `k` (P1…P8 order) of a model.
-pub fn set_parameter(m: &mut ReferenceModel, k: usize, v: f64) {
-    let slot = match k {
-        0 => &mut m.eps_am,
-        1 => &mut m.w_sigma,
-        2 => &mut m.eps_cb,
-        3 => &mut m.d_cbd,
-        4 => &mut m.rho_cbd,
-        5 => &mut m.kn,
-        6 => &mut m.gamma_n,
-        _ => &mut m.xu,
-    };
-    *slot = v;
-}
 
 /// The model with the fitted parameters at the swarm coordinates `x`.
 fn model_at(spec: &FitSpec, base: &ReferenceModel, x: &[f64]) -> ReferenceModel {
-    let mut m = base.clone();
+    let mut v = base.vector();
     for (p, xi) in spec.parameters.iter().zip(x) {
         if let Some(k) = parameter_index(&p.name) {
-            set_parameter(&mut m, k, p.to_value(*xi));
+            v[k] = p.to_value(*xi);
         }
     }
+    let mut m = base.clone();
+    m.set_vector(v);
     m
 }
 
@@ -179,26 +166,14 @@ impl Simulator for EngineSimulator {
 pub struct SurfaceSimulator {
     spec: FitSpec,
     surface: Surface,
-    base: [f64; 7],
-}
-
-/// The surface's 7 parameters are P1–P3 and P5–P8 (d_cbd is fixed).
-fn surface_slot(k: usize) -> usize {
-    if k < 3 {
-        k
-    } else {
-        k - 1
-    }
+    base: ReferenceModel,
 }
 
 impl Simulator for SurfaceSimulator {
     fn observe(&self, x: &[f64]) -> std::result::Result<Observed, String> {
-        let mut p = self.base;
-        for (s, xi) in self.spec.parameters.iter().zip(x) {
-            let k = parameter_index(&s.name).ok_or("unknown parameter")?;
-            p[surface_slot(k)] = s.to_value(*xi);
-        }
-        let o = self.surface.predict(&p);
+        // The surface's 7 parameters are P1–P3 and P5–P8 (d_cbd is fixed).
+        let v = model_at(&self.spec, &self.base, x).vector();
+        let o = self.surface.predict(&[v[0], v[1], v[2], v[4], v[5], v[6], v[7]]);
         let values = self
             .spec
             .targets
@@ -244,7 +219,7 @@ impl<P: FitProgress> Observe<SwarmState> for Relay<P> {
             Ok(())
         } else {
             Err(argmin::core::ArgminError::InvalidParameter {
-                text: format!("stopped after iteration {}", state.get_iter()),
+                text: format!("stopped after iteration {iteration}"),
             }
             .into())
         }
@@ -306,7 +281,7 @@ fn simulator(spec: &FitSpec, spec_path: &Path) -> Result<(Box<dyn Simulator>, Re
                 Box::new(SurfaceSimulator {
                     spec: spec.clone(),
                     surface,
-                    base: s,
+                    base: base.clone(),
                 }),
                 base,
             )
@@ -416,7 +391,7 @@ pub fn run_fit(
             .map(|(p, x)| Fitted {
                 name: p.name.clone(),
                 value: p.to_value(*x),
-                unit: PARAMETERS[parameter_index(&p.name).unwrap_or(0)].1.into(),
+                unit: p.unit.clone(),
             })
             .collect(),
         best_cost: best.cost,

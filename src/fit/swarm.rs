@@ -17,8 +17,6 @@
 //! Everything the solver decides on is in its state (history, random stream, iteration),
 //! so a checkpoint resumes the same run; the nets are retrained, not saved.
 
-use std::collections::HashSet;
-
 use argmin::core::{CostFunction, Error, Problem, Solver, KV};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -70,15 +68,10 @@ pub struct SwarmFit {
     iteration: u64,
     /// Every distinct evaluated point: (x, observables), in member order per iteration.
     history: Vec<(Vec<f64>, Vec<f64>)>,
-    seen: HashSet<Vec<u64>>,
     /// Every observable seen so far is positive: the nets learn logarithms.
     log_space: bool,
     /// What placed each member for the coming evaluation.
     proposers: Vec<Proposer>,
-}
-
-fn bits(x: &[f64]) -> Vec<u64> {
-    x.iter().map(|v| v.to_bits()).collect()
 }
 
 impl SwarmFit {
@@ -89,7 +82,6 @@ impl SwarmFit {
             seed,
             iteration: 0,
             history: Vec::new(),
-            seen: HashSet::new(),
             log_space: true,
             proposers: Vec::new(),
         }
@@ -104,7 +96,7 @@ impl SwarmFit {
     }
 
     fn learn(&mut self, x: Vec<f64>, y: Vec<f64>) {
-        if y.iter().all(|v| v.is_finite()) && self.seen.insert(bits(&x)) {
+        if y.iter().all(|v| v.is_finite()) && !self.history.iter().any(|(h, _)| *h == x) {
             self.log_space &= y.iter().all(|v| *v > 0.0);
             self.history.push((x, y));
         }

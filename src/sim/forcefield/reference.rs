@@ -102,22 +102,38 @@ impl ReferenceModel {
         ]
     }
 
+    /// Sets the parameter vector (P1…P8); the fixed parameters stay.
+    pub fn set_vector(&mut self, p: [f64; 8]) {
+        [
+            self.eps_am,
+            self.w_sigma,
+            self.eps_cb,
+            self.d_cbd,
+            self.rho_cbd,
+            self.kn,
+            self.gamma_n,
+            self.xu,
+        ] = p;
+    }
+
     /// Builds a model from a parameter vector with the default fixed parameters.
     pub fn from_vector(name: &str, p: [f64; 8]) -> Self {
-        ReferenceModel {
+        let mut m = ReferenceModel {
             version: 1,
             name: name.into(),
-            eps_am: p[0],
-            w_sigma: p[1],
-            eps_cb: p[2],
-            d_cbd: p[3],
-            rho_cbd: p[4],
-            kn: p[5],
-            gamma_n: p[6],
-            xu: p[7],
+            eps_am: 0.0,
+            w_sigma: 0.0,
+            eps_cb: 0.0,
+            d_cbd: 0.0,
+            rho_cbd: 0.0,
+            kn: 0.0,
+            gamma_n: 0.0,
+            xu: 0.0,
             fixed: FixedParams::default(),
             pair_styles: default_styles(),
-        }
+        };
+        m.set_vector(p);
+        m
     }
 
     pub fn n_types(&self) -> usize {
