@@ -95,6 +95,8 @@ pub struct CaseResult {
     pub name: String,
     pub particles: usize,
     pub threads: usize,
+    /// Instruction-set level of the kernels.
+    pub simd: crate::sim::simd::Level,
     pub steps: u64,
     pub particle_steps_per_s: f64,
     pub phases: Phases,
@@ -173,6 +175,7 @@ pub fn run_case(mut case: Case) -> Result<CaseResult> {
         name: case.name,
         particles: n,
         threads: rayon::current_num_threads(),
+        simd: crate::sim::simd::level(),
         steps: case.timed_steps,
         particle_steps_per_s: n as f64 * case.timed_steps as f64 / wall,
         phases: Phases {

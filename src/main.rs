@@ -124,7 +124,15 @@ enum Command {
         /// Write the gas initial state as a LAMMPS data file here (for LAMMPS comparisons).
         #[arg(long)]
         write_gas_state: Option<PathBuf>,
+        /// Cap the kernels' instruction set (baseline, avx2, avx512; default: the best this
+        /// processor has). Results are the same bits at every level; only speed changes.
+        #[arg(long, value_parser = parse_simd)]
+        simd: Option<etwin::sim::simd::Level>,
     },
+}
+
+fn parse_simd(s: &str) -> std::result::Result<etwin::sim::simd::Level, String> {
+    etwin::sim::simd::Level::parse(s).ok_or_else(|| format!("unknown level `{s}`; levels: baseline, avx2, avx512"))
 }
 
 fn main() -> ExitCode {
@@ -190,12 +198,14 @@ fn dispatch(cmd: Command) -> Result<()> {
             gas_cells,
             steps_reference,
             write_gas_state,
+            simd,
         } => run_bench(
             json,
             &cases,
             (steps_gas, steps_reference),
             gas_cells as usize,
             write_gas_state.as_deref(),
+            simd,
         ),
     }
 }
@@ -291,7 +301,11 @@ fn run_bench(
     (steps_gas, steps_reference): (u64, u64),
     gas_cells: usize,
     write_gas_state: Option<&Path>,
+    simd: Option<etwin::sim::simd::Level>,
 ) -> Result<()> {
+    if let Some(cap) = simd {
+        etwin::sim::simd::set_cap(cap);
+    }
     if let Some(path) = write_gas_state {
         bench::gas_structure(gas_cells, 2024).write(path)?;
     }
@@ -320,10 +334,11 @@ fn run_bench(
         let r = bench::run_case(case)?;
         if !json {
             println!(
-                "{:<6} {:>6} particles  {:>2} threads  {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle",
+                "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle",
                 r.name,
                 r.particles,
                 r.threads,
+                r.simd.name(),
                 r.steps,
                 r.particle_steps_per_s / 1e6,
                 r.phases.neighbor_s,

@@ -10,6 +10,7 @@ pub mod observer;
 pub mod parallel;
 pub mod particles;
 pub mod simbox;
+pub mod simd;
 pub mod system;
 pub mod timers;
 pub mod wall;

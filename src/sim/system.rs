@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
-use crate::sim::forcefield::{ForceField, PairContext, PairInput, ReachTable, NO_HISTORY};
+use crate::sim::forcefield::{ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY};
 use crate::sim::integrate;
 use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
@@ -111,6 +111,59 @@ pub struct SystemState {
 struct JSide {
     f: [f64; 3],
     tor: [f64; 3],
+}
+
+/// Where pass 1 of the force loop puts a block's results.
+struct BlockSink<'a> {
+    /// First owner of the block.
+    lo: usize,
+    /// Owner forces (summed in pair order).
+    f: &'a mut [[f64; 3]],
+    /// Owner torque terms Σ tor (turned into torques when the block ends).
+    tsum: &'a mut [[f64; 3]],
+    hist: &'a mut [History],
+    js: &'a mut Vec<(u32, JSide)>,
+    /// pe, virial[6], contacts, elastic.
+    acc: &'a mut [f64; 9],
+    radius: &'a [f64],
+}
+
+impl BlockSink<'_> {
+    /// Computes the batch and adds its lanes, in pair order, to the block's sums.
+    fn flush(&mut self, b: &mut PairBatch, ff: &ForceField, ctx: &PairContext) {
+        if b.len == 0 {
+            return;
+        }
+        b.prepare();
+        ff.compute_batch(b, ctx);
+        for k in 0..b.len {
+            let (i, j) = (b.i[k] as usize, b.j[k] as usize);
+            let f = [b.f[0][k], b.f[1][k], b.f[2][k]];
+            let tor = [b.tor[0][k], b.tor[1][k], b.tor[2][k]];
+            let del = [b.del[0][k], b.del[1][k], b.del[2][k]];
+            let (fi, ti) = (&mut self.f[i - self.lo], &mut self.tsum[i - self.lo]);
+            for a in 0..3 {
+                fi[a] += f[a];
+                ti[a] += tor[a];
+            }
+            self.hist[b.slot[k] as usize] = b.history(k);
+            self.js.push((j as u32, JSide { f, tor }));
+            let acc = &mut *self.acc;
+            acc[0] += b.energy[k];
+            acc[1] += del[0] * f[0];
+            acc[2] += del[1] * f[1];
+            acc[3] += del[2] * f[2];
+            acc[4] += del[0] * f[1];
+            acc[5] += del[0] * f[2];
+            acc[6] += del[1] * f[2];
+            let rs = self.radius[i] + self.radius[j];
+            if b.rsq[k] < rs * rs {
+                acc[7] += 1.0;
+            }
+            acc[8] += b.elastic[k];
+        }
+        b.len = 0;
+    }
 }
 
 pub struct System {
@@ -399,53 +452,45 @@ impl System {
         }
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
-            .map(|(lo, fblk, tblk, hist, js)| {
+            .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, js)| {
                 js.clear();
+                fblk.fill([0.0; 3]);
+                tblk.fill([0.0; 3]); // torque sums Σ tor until the block ends
                 let mut acc = [0.0f64; 9]; // pe, virial[6], contacts, elastic
                 let base = offsets[lo];
-                for (k, (fi, ti)) in fblk.iter_mut().zip(tblk.iter_mut()).enumerate() {
-                    let i = lo + k;
+                let mut sink = BlockSink {
+                    lo,
+                    f: fblk,
+                    tsum: tblk,
+                    hist,
+                    js,
+                    acc: &mut acc,
+                    radius,
+                };
+                for i in lo..lo + sink.f.len() {
                     let (xi, ri, ki) = (x[i], radius[i], kind[i]);
-                    let mut fsum = [0.0; 3];
-                    let mut tsum = [0.0; 3];
-                    let first = offsets[i] - base;
-                    let hist_i = &mut hist[first..first + offsets[i + 1] - offsets[i]];
-                    for (&j, h) in partner[offsets[i]..offsets[i + 1]].iter().zip(hist_i.iter_mut()) {
-                        let j = j as usize;
+                    for slot in offsets[i] - base..offsets[i + 1] - base {
+                        let j = partner[base + slot] as usize;
                         let xj = x[j];
                         let (del, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                        let rj = radius[j];
-                        let range = reach.get(ki, kind[j]).range(ri, rj);
+                        let range = reach.get(ki, kind[j]).range(ri, radius[j]);
                         if rsq >= range * range {
-                            if *h != NO_HISTORY {
-                                *h = NO_HISTORY;
+                            if sink.hist[slot] != NO_HISTORY {
+                                sink.hist[slot] = NO_HISTORY;
                             }
                             continue;
                         }
-                        let dv = [count[0] * xy_rate, 0.0, 0.0];
-                        let r = rsq.sqrt();
-                        let out = ff.compute(&PairInput { i, j, del, rsq, r, dv }, &ctx, h);
-                        for a in 0..3 {
-                            fsum[a] += out.f[a];
-                            tsum[a] += out.tor[a];
+                        batch.push(i, j, slot, del, rsq, count[0] * xy_rate, &sink.hist[slot]);
+                        if batch.is_full() {
+                            sink.flush(batch, ff, &ctx);
                         }
-                        js.push((j as u32, JSide { f: out.f, tor: out.tor }));
-                        acc[0] += out.energy;
-                        acc[1] += del[0] * out.f[0];
-                        acc[2] += del[1] * out.f[1];
-                        acc[3] += del[2] * out.f[2];
-                        acc[4] += del[0] * out.f[1];
-                        acc[5] += del[0] * out.f[2];
-                        acc[6] += del[1] * out.f[2];
-                        let rs = ri + rj;
-                        if rsq < rs * rs {
-                            acc[7] += 1.0;
-                        }
-                        acc[8] += out.elastic;
                     }
-                    *fi = fsum;
-                    *ti = [-ri * tsum[0], -ri * tsum[1], -ri * tsum[2]];
+                }
+                sink.flush(batch, ff, &ctx);
+                for (k, t) in sink.tsum.iter_mut().enumerate() {
+                    let ri = radius[lo + k];
+                    *t = [-ri * t[0], -ri * t[1], -ri * t[2]];
                 }
                 acc
             })

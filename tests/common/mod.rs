@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use etwin::io::lammps_data::DataFile;
+use etwin::sim::forcefield::reference::ReferenceModel;
+
 /// The folder named by `var`. Unset → `None` after printing that the test skipped;
 /// set but missing → the test fails (CI must not silently skip).
 pub fn env_dir(var: &str, test: &str) -> Option<PathBuf> {
@@ -251,4 +254,65 @@ pub fn run_killed_and_resumed(
         "the checkpoint is removed once the results are written"
     );
     serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
+}
+
+/// Every per-particle array in id order, as bits, plus the force sums.
+pub fn fingerprint(sys: &System) -> Vec<u64> {
+    let p = &sys.particles;
+    let mut out = Vec::new();
+    for k in p.order_by_id() {
+        out.push(p.id[k]);
+        for a in [p.x[k], p.v[k], p.omega[k], p.f[k], p.torque[k]] {
+            out.extend(a.iter().map(|v| v.to_bits()));
+        }
+    }
+    out.push(sys.summary.pe.to_bits());
+    out.extend(sys.summary.virial.iter().map(|v| v.to_bits()));
+    out.push(sys.summary.contacts);
+    out
+}
+
+pub fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+pub fn run_polydisperse(steps: u64) -> (Vec<u64>, Vec<u64>, u64) {
+    let radii = [0.65, 1.2, 2.3, 4.1];
+    let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
+    let mut sys = System::new(
+        p,
+        b,
+        mixed_forcefield(&radii, 2e4, true, true),
+        StepSettings {
+            dt: 2e-4,
+            skin: 0.3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sys.setup().unwrap();
+    let first = fingerprint(&sys);
+    sys.run(steps, &mut []);
+    (first, fingerprint(&sys), sys.timers.neighbor_builds)
+}
+
+/// The relaxed reference slurry at the reference's best parameters: fingerprints after
+/// setup and after `steps` steps.
+pub fn run_reference_slurry(data: &std::path::Path, steps: u64) -> (Vec<u64>, Vec<u64>) {
+    let d = DataFile::read(&data.join("artistic_structures/thick_slurry_relaxed.data")).unwrap();
+    let ff = ReferenceModel::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/forcefields/lombardo2020_best.ron"),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut sys = System::new(d.particles, d.simbox, ff, StepSettings::default()).unwrap();
+    sys.setup().unwrap();
+    let first = fingerprint(&sys);
+    sys.run(steps, &mut []);
+    (first, fingerprint(&sys))
 }

@@ -7,6 +7,7 @@
 //! sphere of infinite radius and mass: h = √(δ r_i), m_eff = m_i, see [`Contact::Wall`].
 //! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
 
+use super::batch::{Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
 use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
 
@@ -190,5 +191,139 @@ impl PairStyle for HertzHistory {
             mj: ctx.mass[j],
         };
         self.contact(c, &k, shear, ctx.dt, ctx.update_history, out);
+    }
+
+    fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
+        let mut g = Gathered::default();
+        for k in 0..b.len {
+            let (i, j) = (b.i[k] as usize, b.j[k] as usize);
+            let (ri, rj) = (ctx.radius[i], ctx.radius[j]);
+            let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
+            g.ri[k] = ri;
+            g.rj[k] = rj;
+            g.mi[k] = ctx.mass[i];
+            g.mj[k] = ctx.mass[j];
+            g.vr[0][k] = vi[0] - vj[0] - b.dvx[k];
+            for a in 1..3 {
+                g.vr[a][k] = vi[a] - vj[a];
+            }
+            for a in 0..3 {
+                g.wsum[a][k] = ri * wi[a] + rj * wj[a];
+            }
+        }
+        contact_lanes(self, &g, b, ctx.dt, ctx.update_history);
+    }
+}
+
+/// Per-lane particle data of a batch's pairs.
+struct Gathered {
+    ri: Lane,
+    rj: Lane,
+    mi: Lane,
+    mj: Lane,
+    /// v_i − v_j − Δv [µm/µs].
+    vr: [Lane; 3],
+    /// r_i ω_i + r_j ω_j [µm/µs].
+    wsum: [Lane; 3],
+}
+
+impl Default for Gathered {
+    fn default() -> Self {
+        let z = [0.0; LANES];
+        Gathered {
+            ri: z,
+            rj: z,
+            mi: z,
+            mj: z,
+            vr: [z; 3],
+            wsum: [z; 3],
+        }
+    }
+}
+
+crate::multiversioned! {
+    /// [`HertzHistory::contact`] over the lanes, branch-free: the same operations in the
+    /// same order, with selects in place of branches, so each lane's result is bit-identical.
+    fn contact_lanes(s: &HertzHistory, g: &Gathered, b: &mut PairBatch, dt: f64, update: bool) {
+        let kt = if s.kt > 0.0 { s.kt } else { f64::INFINITY };
+        for k in 0..b.len.min(LANES) {
+            let (ri, rj) = (g.ri[k], g.rj[k]);
+            let radsum = ri + rj;
+            let touch = b.rsq[k] < radsum * radsum;
+            let (delx, dely, delz) = (b.del[0][k], b.del[1][k], b.del[2][k]);
+            let r = b.r[k];
+            let rinv = 1.0 / r;
+            let rsqinv = rinv * rinv;
+            let (vr1, vr2, vr3) = (g.vr[0][k], g.vr[1][k], g.vr[2][k]);
+            let vnnr = vr1 * delx + vr2 * dely + vr3 * delz;
+            let vt1 = vr1 - delx * vnnr * rsqinv;
+            let vt2 = vr2 - dely * vnnr * rsqinv;
+            let vt3 = vr3 - delz * vnnr * rsqinv;
+            let wr1 = g.wsum[0][k] * rinv;
+            let wr2 = g.wsum[1][k] * rinv;
+            let wr3 = g.wsum[2][k] * rinv;
+            let (mi, mj) = (g.mi[k], g.mj[k]);
+            let meff = mi * mj / (mi + mj);
+            let overlap = radsum - r;
+            // Apart lanes take 0 under the root; their results are discarded below.
+            let polyhertz = (if touch { overlap } else { 0.0 } * ri * rj / radsum).sqrt();
+            let damp = meff * s.gamma_n * vnnr * rsqinv;
+            let ccel = (s.kn * overlap * rinv - damp) * polyhertz;
+            let elastic = 0.4 * s.kn * polyhertz * overlap * overlap;
+
+            let vtr1 = vt1 - (delz * wr2 - dely * wr3);
+            let vtr2 = vt2 - (delx * wr3 - delz * wr1);
+            let vtr3 = vt3 - (dely * wr1 - delx * wr2);
+
+            let (h1, h2, h3) = (b.hist[0][k], b.hist[1][k], b.hist[2][k]);
+            let (a1, a2, a3) = (h1 + vtr1 * dt, h2 + vtr2 * dt, h3 + vtr3 * dt);
+            let (mut s1, mut s2, mut s3) = if update { (a1, a2, a3) } else { (h1, h2, h3) };
+            let shrmag = (s1 * s1 + s2 * s2 + s3 * s3).sqrt();
+            let rsht = (s1 * delx + s2 * dely + s3 * delz) * rsqinv;
+            let (p1, p2, p3) = (s1 - rsht * delx, s2 - rsht * dely, s3 - rsht * delz);
+            if update {
+                (s1, s2, s3) = (p1, p2, p3);
+            }
+
+            let mgt = meff * s.gamma_t;
+            let fs1 = -polyhertz * (s.kt * s1 + mgt * vtr1);
+            let fs2 = -polyhertz * (s.kt * s2 + mgt * vtr2);
+            let fs3 = -polyhertz * (s.kt * s3 + mgt * vtr3);
+            let fs = (fs1 * fs1 + fs2 * fs2 + fs3 * fs3).sqrt();
+            let fnmax = s.xmu * (ccel * r).abs();
+            let slide = fs > fnmax;
+            let rescale = slide && shrmag != 0.0;
+            let ratio = fnmax / fs;
+            let d1 = mgt * vtr1 / kt;
+            let d2 = mgt * vtr2 / kt;
+            let d3 = mgt * vtr3 / kt;
+            if rescale {
+                s1 = ratio * (s1 + d1) - d1;
+                s2 = ratio * (s2 + d2) - d2;
+                s3 = ratio * (s3 + d3) - d3;
+            }
+            // Sliding on a fresh contact: LAMMPS zeroes the tangential force.
+            let (fs1, fs2, fs3) = match (slide, rescale) {
+                (false, _) => (fs1, fs2, fs3),
+                (true, true) => (fs1 * ratio, fs2 * ratio, fs3 * ratio),
+                (true, false) => (0.0, 0.0, 0.0),
+            };
+
+            b.hist[0][k] = if touch { s1 } else { 0.0 };
+            b.hist[1][k] = if touch { s2 } else { 0.0 };
+            b.hist[2][k] = if touch { s3 } else { 0.0 };
+            b.hist[3][k] = if touch { b.hist[3][k] } else { 0.0 };
+            let f = [delx * ccel + fs1, dely * ccel + fs2, delz * ccel + fs3];
+            let tor = [
+                rinv * (dely * fs3 - delz * fs2),
+                rinv * (delz * fs1 - delx * fs3),
+                rinv * (delx * fs2 - dely * fs1),
+            ];
+            for a in 0..3 {
+                b.f[a][k] = if touch { b.f[a][k] + f[a] } else { b.f[a][k] };
+                b.tor[a][k] = if touch { b.tor[a][k] + tor[a] } else { b.tor[a][k] };
+            }
+            b.elastic[k] = if touch { b.elastic[k] + elastic } else { b.elastic[k] };
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! F(r) = F_LJ(r) − F_LJ(r_c) along del, E(r) = E_LJ(r) − E_LJ(r_c) + (r − r_c)·F_LJ(r_c),
 //! for r < r_c, with F_LJ(r) = 24ε(2(σ/r)¹² − (σ/r)⁶)/r. Force and energy reach zero at r_c.
 
+use super::batch::{Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
 use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable};
 
@@ -122,5 +123,55 @@ impl PairStyle for LjSf {
         out.f[1] += p.del[1] * fpair;
         out.f[2] += p.del[2] * fpair;
         out.energy += r6inv * (c.lj3 * r6inv - c.lj4) - c.eoffset + (p.r - c.cut) * c.foffset;
+    }
+
+    fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
+        let z = [0.0; LANES];
+        let mut g = Gathered {
+            lj: [z; 4],
+            cut: z,
+            foffset: z,
+            eoffset: z,
+        };
+        for k in 0..b.len {
+            let c = self.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
+            g.lj[0][k] = c.lj1;
+            g.lj[1][k] = c.lj2;
+            g.lj[2][k] = c.lj3;
+            g.lj[3][k] = c.lj4;
+            g.cut[k] = c.cut;
+            g.foffset[k] = c.foffset;
+            g.eoffset[k] = c.eoffset;
+        }
+        lj_lanes(&g, b);
+    }
+}
+
+/// Per-lane coefficients of a batch's pairs.
+struct Gathered {
+    lj: [Lane; 4],
+    cut: Lane,
+    foffset: Lane,
+    eoffset: Lane,
+}
+
+crate::multiversioned! {
+    /// [`LjSf::compute`] over the lanes, with a select for the cutoff (bit-identical).
+    fn lj_lanes(g: &Gathered, b: &mut PairBatch) {
+        for k in 0..b.len.min(LANES) {
+            let cut = g.cut[k];
+            let inside = b.rsq[k] < cut * cut;
+            let r = b.r[k];
+            let rinv = 1.0 / r;
+            let r2inv = rinv * rinv;
+            let r6inv = r2inv * r2inv * r2inv;
+            let forcelj = r6inv * (g.lj[0][k] * r6inv - g.lj[1][k]);
+            let fpair = (rinv * forcelj - g.foffset[k]) * rinv;
+            let energy = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r - cut) * g.foffset[k];
+            for a in 0..3 {
+                b.f[a][k] = if inside { b.f[a][k] + b.del[a][k] * fpair } else { b.f[a][k] };
+            }
+            b.energy[k] = if inside { b.energy[k] + energy } else { b.energy[k] };
+        }
     }
 }

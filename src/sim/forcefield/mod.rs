@@ -1,12 +1,15 @@
 //! Pair interactions. Each law is one type implementing [`PairStyle`], registered by name
 //! in [`PAIR_STYLES`]; a force field overlays several styles (LAMMPS `hybrid/overlay`).
 
+pub mod batch;
 pub mod hertz_history;
 pub mod hertz_sjkr;
 pub mod lj_sf;
 pub mod reference;
 
 use crate::sim::particles::{sphere_mass, Particles};
+
+pub use batch::PairBatch;
 
 /// How far a style reaches for a type pair: `max(fixed, r_i + r_j if radius_sum)` [µm].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -101,6 +104,11 @@ pub trait PairStyle: Send + Sync {
     }
     /// Adds the pair's force, torque term and energy to `out`.
     fn compute(&self, p: &PairInput, ctx: &PairContext, hist: &mut History, out: &mut PairOut);
+    /// [`compute`](Self::compute) for every lane of a batch. Styles on the hot path override
+    /// it with a vector loop that gives the same result bit for bit.
+    fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
+        b.compute_scalar(self, ctx);
+    }
 }
 
 /// What a style may be built from: the slurry model's parameters, and for the dry-state
@@ -209,6 +217,13 @@ impl ForceField {
             s.compute(p, ctx, hist, &mut out);
         }
         out
+    }
+
+    /// Computes all styles for the pairs of a batch (outputs must be zeroed).
+    pub fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
+        for s in &self.styles {
+            s.compute_batch(b, ctx);
+        }
     }
 }
 
