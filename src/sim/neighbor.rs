@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::Particles;
-use crate::sim::simbox::SimBox;
+use crate::sim::simbox::{ImageMap, SimBox};
 
 /// Owners per parallel work item. Fixed, so the work split never depends on the threads.
 pub const OWNER_BLOCK: usize = 128;
@@ -28,6 +28,14 @@ pub struct NeighborList {
     pub offsets: Vec<usize>,
     /// Partner j of each pair.
     pub partner: Vec<u32>,
+    /// Periodic image of j each pair uses ([`ImageMap::code`]), fixed until the next build.
+    #[serde(default)]
+    pub image: Vec<u8>,
+    /// Whether `image` holds for the whole life of the list: the box was at least twice
+    /// (range + skin) wide along every periodic axis, so no other image of a partner can
+    /// come within range. Otherwise the force loop takes the minimum image every step.
+    #[serde(default)]
+    pub fixed_images: bool,
     /// Shear history of each pair, oriented along x_owner − x_partner.
     pub history: Vec<History>,
     /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
@@ -158,7 +166,7 @@ impl NeighborList {
         let Some(b0) = &self.box_build else {
             return true;
         };
-        if self.x_build.len() != x.len() {
+        if self.x_build.len() != x.len() || basis_jumped(b0, simbox) {
             return true;
         }
         let max_sq = x
@@ -231,10 +239,11 @@ impl NeighborList {
         let skin = self.skin;
         let n = p.len();
         let image = simbox.image_map();
-        let blocks: Vec<(Vec<u32>, Vec<usize>)> = (0..n.div_ceil(OWNER_BLOCK))
+        let blocks: Vec<(Vec<u32>, Vec<u8>, Vec<usize>)> = (0..n.div_ceil(OWNER_BLOCK))
             .into_par_iter()
             .map(|blk| {
                 let mut partners = Vec::new();
+                let mut codes = Vec::new();
                 let mut counts = Vec::with_capacity(OWNER_BLOCK);
                 let mut stencil: [Vec<usize>; 3] = Default::default();
                 for i in blk * OWNER_BLOCK..((blk + 1) * OWNER_BLOCK).min(n) {
@@ -258,11 +267,13 @@ impl NeighborList {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let d = image.apply([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                        let (d, count) =
+                                            image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                                         let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
+                                            codes.push(ImageMap::code(count).unwrap_or(u8::MAX));
                                         }
                                     }
                                 }
@@ -271,20 +282,24 @@ impl NeighborList {
                     }
                     counts.push(partners.len() - before);
                 }
-                (partners, counts)
+                (partners, codes, counts)
             })
             .collect();
 
         self.offsets.clear();
         self.offsets.push(0);
         self.partner.clear();
-        for (partners, counts) in blocks {
+        self.image.clear();
+        for (partners, codes, counts) in blocks {
             for c in counts {
                 let last = *self.offsets.last().expect("starts with 0");
                 self.offsets.push(last + c);
             }
             self.partner.extend_from_slice(&partners);
+            self.image.extend_from_slice(&codes);
         }
+        let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
+        self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
         self.build_reverse(n);
         self.restore_histories(p, saved);
         self.x_build = p.x.clone();
@@ -393,6 +408,14 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
         .sum()
+}
+
+/// Whether the box changed lattice basis (a Lees–Edwards flip): a tilt moved by half the
+/// edge it tilts along or more. Image codes of the old basis no longer apply.
+fn basis_jumped(b0: &SimBox, b1: &SimBox) -> bool {
+    let l = b1.lengths();
+    let edge = [l[0], l[0], l[1]];
+    (0..3).any(|k| (b1.tilt[k] - b0.tilt[k]).abs() >= 0.5 * edge[k])
 }
 
 /// Size classes: radii within a factor 2 share a class.

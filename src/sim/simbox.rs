@@ -163,10 +163,10 @@ impl ImageMap {
         self.apply_counted(d).0
     }
 
-    /// The minimum image and the number of b (y) and c (z) cell vectors removed.
+    /// The minimum image and the number of a (x), b (y) and c (z) cell vectors removed.
     #[inline]
-    pub fn apply_counted(&self, mut d: [f64; 3]) -> ([f64; 3], [f64; 2]) {
-        let mut count = [0.0; 2];
+    pub fn apply_counted(&self, mut d: [f64; 3]) -> ([f64; 3], [f64; 3]) {
+        let mut count = [0.0; 3];
         let [lx, ly, lz] = self.l;
         let [xy, xz, yz] = self.tilt;
         if self.periodic[2] {
@@ -175,7 +175,7 @@ impl ImageMap {
                 d[2] -= n * lz;
                 d[1] -= n * yz;
                 d[0] -= n * xz;
-                count[1] = n;
+                count[2] = n;
             }
         }
         if self.periodic[1] {
@@ -183,17 +183,50 @@ impl ImageMap {
             if n != 0.0 {
                 d[1] -= n * ly;
                 d[0] -= n * xy;
-                count[0] = n;
+                count[1] = n;
             }
         }
         if self.periodic[0] {
             let n = images(d[0], lx);
             if n != 0.0 {
                 d[0] -= n * lx;
+                count[0] = n;
             }
         }
         (d, count)
     }
+
+    /// The byte naming an image of at most one cell vector along each axis, `None` beyond.
+    pub fn code(count: [f64; 3]) -> Option<u8> {
+        count
+            .iter()
+            .rev()
+            .try_fold(0u8, |acc, &n| (n.abs() <= 1.0).then(|| 3 * acc + (n + 1.0) as u8))
+    }
+
+    /// The separation shift n_a a + n_b b + n_c c of every image code, and n_b (for the
+    /// Lees–Edwards velocity offset), in the current box.
+    pub fn shifts(&self) -> ImageShifts {
+        let [lx, ly, lz] = self.l;
+        let [xy, xz, yz] = self.tilt;
+        let mut t = ImageShifts {
+            shift: [[0.0; 3]; 27],
+            nb: [0.0; 27],
+        };
+        for code in 0..27 {
+            let [na, nb, nc] = [code % 3, code / 3 % 3, code / 9].map(|v| v as f64 - 1.0);
+            t.shift[code] = [na * lx + nb * xy + nc * xz, nb * ly + nc * yz, nc * lz];
+            t.nb[code] = nb;
+        }
+        t
+    }
+}
+
+/// Separation shifts of the 27 image codes (see [`ImageMap::code`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ImageShifts {
+    pub shift: [[f64; 3]; 27],
+    pub nb: [f64; 27],
 }
 
 /// Number of periods to remove from `d` (nearest integer of d/l). The branch spares most

@@ -433,7 +433,9 @@ impl System {
             update_history,
         };
         let (image, reach, ff, xy_rate) = (self.simbox.image_map(), &self.reach, &self.ff, self.xy_rate);
-        let (offsets, partner) = (&nl.offsets, &nl.partner);
+        let (offsets, partner, codes) = (&nl.offsets, &nl.partner, &nl.image);
+        let fixed_images = nl.fixed_images && codes.len() == partner.len();
+        let shifts = self.simbox.image_map().shifts();
 
         // Pass 1.
         let n_blocks = n.div_ceil(OWNER_BLOCK);
@@ -472,7 +474,14 @@ impl System {
                     for slot in offsets[i] - base..offsets[i + 1] - base {
                         let j = partner[base + slot] as usize;
                         let xj = x[j];
-                        let (del, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                        let (del, nb) = if fixed_images {
+                            let c = codes[base + slot] as usize;
+                            let s = shifts.shift[c];
+                            ([xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]], shifts.nb[c])
+                        } else {
+                            let (d, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                            (d, count[1])
+                        };
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                         let range = reach.get(ki, kind[j]).range(ri, radius[j]);
                         if rsq >= range * range {
@@ -481,7 +490,7 @@ impl System {
                             }
                             continue;
                         }
-                        batch.push(i, j, slot, del, rsq, count[0] * xy_rate, &sink.hist[slot]);
+                        batch.push(i, j, slot, del, rsq, nb * xy_rate, &sink.hist[slot]);
                         if batch.is_full() {
                             sink.flush(batch, ff, &ctx);
                         }
@@ -613,7 +622,7 @@ impl System {
                     continue;
                 }
                 let mut h = nl.history[slot];
-                let dv = [count[0] * self.xy_rate, 0.0, 0.0];
+                let dv = [count[1] * self.xy_rate, 0.0, 0.0];
                 let out = self.ff.compute(
                     &PairInput {
                         i,
