@@ -24,8 +24,6 @@ pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: boo
 }
 
 fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: bool) {
-    let dtf = 0.5 * dt;
-    let vmax = max_step.map(|l| l / dt);
     let Particles {
         x,
         v,
@@ -36,34 +34,72 @@ fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: 
         mass,
         ..
     } = p;
+    let s = KickSettings {
+        dt,
+        vmax: max_step.map(|l| l / dt),
+        drift,
+        rotate,
+    };
     x.par_chunks_mut(CHUNK)
         .zip(v.par_chunks_mut(CHUNK))
         .zip(omega.par_chunks_mut(CHUNK))
         .zip(f.par_chunks(CHUNK).zip(torque.par_chunks(CHUNK)))
         .zip(radius.par_chunks(CHUNK).zip(mass.par_chunks(CHUNK)))
-        .for_each(|((((x, v), w), (f, t)), (r, m))| {
-            for k in 0..v.len() {
-                let dtfm = dtf / m[k];
-                let vk = &mut v[k];
+        .for_each(|((((x, v), w), (f, t)), (r, m))| kick_chunk(&s, x, v, w, f, t, r, m));
+}
+
+struct KickSettings {
+    dt: f64,
+    vmax: Option<f64>,
+    drift: bool,
+    rotate: bool,
+}
+
+crate::multiversioned! {
+    /// One chunk of particles. The divisions go first as a vector loop of their own.
+    #[allow(clippy::too_many_arguments)]
+    fn kick_chunk(
+        s: &KickSettings,
+        x: &mut [[f64; 3]],
+        v: &mut [[f64; 3]],
+        w: &mut [[f64; 3]],
+        f: &[[f64; 3]],
+        t: &[[f64; 3]],
+        r: &[f64],
+        m: &[f64],
+    ) {
+        let dtf = 0.5 * s.dt;
+        let n = v.len().min(CHUNK);
+        let mut dtfm = [0.0f64; CHUNK];
+        let mut dtirot = [0.0f64; CHUNK];
+        for k in 0..n {
+            dtfm[k] = dtf / m[k];
+            dtirot[k] = dtf / (0.4 * r[k] * r[k] * m[k]);
+        }
+        // One simple loop per update, each of which vectorizes.
+        for k in 0..n {
+            for a in 0..3 {
+                v[k][a] += dtfm[k] * f[k][a];
+            }
+        }
+        if let Some(vmax) = s.vmax {
+            for vk in v.iter_mut() {
+                limit_velocity(vk, vmax);
+            }
+        }
+        if s.drift {
+            for (xa, va) in x.as_flattened_mut().iter_mut().zip(v.as_flattened()) {
+                *xa += s.dt * va;
+            }
+        }
+        if s.rotate {
+            for k in 0..n {
                 for a in 0..3 {
-                    vk[a] += dtfm * f[k][a];
-                }
-                if let Some(vmax) = vmax {
-                    limit_velocity(vk, vmax);
-                }
-                if drift {
-                    for a in 0..3 {
-                        x[k][a] += dt * vk[a];
-                    }
-                }
-                if rotate {
-                    let dtirot = dtf / (0.4 * r[k] * r[k] * m[k]);
-                    for a in 0..3 {
-                        w[k][a] += dtirot * t[k][a];
-                    }
+                    w[k][a] += dtirot[k] * t[k][a];
                 }
             }
-        });
+        }
+    }
 }
 
 #[inline]

@@ -36,6 +36,10 @@ pub struct NeighborList {
     /// come within range. Otherwise the force loop takes the minimum image every step.
     #[serde(default)]
     pub fixed_images: bool,
+    /// Squared interaction range of each pair at the build [µm²], rounded up to f32: a
+    /// cheap first test in the force loop (the styles test their exact ranges).
+    #[serde(default)]
+    pub range_sq: Vec<f32>,
     /// Shear history of each pair, oriented along x_owner − x_partner.
     pub history: Vec<History>,
     /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
@@ -102,6 +106,15 @@ impl Grid {
             cell_items,
         }
     }
+}
+
+/// The pairs one block of owners found, in pair order.
+struct BlockPairs {
+    partners: Vec<u32>,
+    codes: Vec<u8>,
+    ranges: Vec<f32>,
+    /// Pairs per owner.
+    counts: Vec<usize>,
 }
 
 /// How a build may reorder the particles.
@@ -239,11 +252,12 @@ impl NeighborList {
         let skin = self.skin;
         let n = p.len();
         let image = simbox.image_map();
-        let blocks: Vec<(Vec<u32>, Vec<u8>, Vec<usize>)> = (0..n.div_ceil(OWNER_BLOCK))
+        let blocks: Vec<BlockPairs> = (0..n.div_ceil(OWNER_BLOCK))
             .into_par_iter()
             .map(|blk| {
                 let mut partners = Vec::new();
                 let mut codes = Vec::new();
+                let mut ranges = Vec::new();
                 let mut counts = Vec::with_capacity(OWNER_BLOCK);
                 let mut stencil: [Vec<usize>; 3] = Default::default();
                 for i in blk * OWNER_BLOCK..((blk + 1) * OWNER_BLOCK).min(n) {
@@ -270,10 +284,12 @@ impl NeighborList {
                                         let (d, count) =
                                             image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                                        let rc = reach.get(ti, p.kind[j]).range(ri, p.radius[j]) + skin;
+                                        let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
+                                        let rc = range + skin;
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
                                             codes.push(ImageMap::code(count).unwrap_or(u8::MAX));
+                                            ranges.push(f32_at_least(range * range));
                                         }
                                     }
                                 }
@@ -282,7 +298,12 @@ impl NeighborList {
                     }
                     counts.push(partners.len() - before);
                 }
-                (partners, codes, counts)
+                BlockPairs {
+                    partners,
+                    codes,
+                    ranges,
+                    counts,
+                }
             })
             .collect();
 
@@ -290,13 +311,21 @@ impl NeighborList {
         self.offsets.push(0);
         self.partner.clear();
         self.image.clear();
-        for (partners, codes, counts) in blocks {
+        self.range_sq.clear();
+        for BlockPairs {
+            partners,
+            codes,
+            ranges,
+            counts,
+        } in blocks
+        {
             for c in counts {
                 let last = *self.offsets.last().expect("starts with 0");
                 self.offsets.push(last + c);
             }
             self.partner.extend_from_slice(&partners);
             self.image.extend_from_slice(&codes);
+            self.range_sq.extend_from_slice(&ranges);
         }
         let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
         self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
@@ -408,6 +437,16 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
         .sum()
+}
+
+/// The smallest f32 not below `v`.
+fn f32_at_least(v: f64) -> f32 {
+    let f = v as f32;
+    if (f as f64) < v {
+        f.next_up()
+    } else {
+        f
+    }
 }
 
 /// Whether the box changed lattice basis (a Lees–Edwards flip): a tilt moved by half the

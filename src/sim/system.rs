@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
+use crate::sim::forcefield::batch::LaneInput;
 use crate::sim::forcefield::{ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY};
 use crate::sim::integrate;
 use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
@@ -125,7 +126,6 @@ struct BlockSink<'a> {
     js: &'a mut Vec<(u32, JSide)>,
     /// pe, virial[6], contacts, elastic.
     acc: &'a mut [f64; 9],
-    radius: &'a [f64],
 }
 
 impl BlockSink<'_> {
@@ -136,19 +136,40 @@ impl BlockSink<'_> {
         }
         b.prepare();
         ff.compute_batch(b, ctx);
+        // Sums stay in registers: lanes come in pair order, so each owner's lanes are one
+        // run, and its force is loaded once and stored once per batch.
+        let mut acc = *self.acc;
+        let mut owner = usize::MAX;
+        let (mut fsum, mut tsum) = ([0.0; 3], [0.0; 3]);
         for k in 0..b.len {
-            let (i, j) = (b.i[k] as usize, b.j[k] as usize);
+            let i = b.i[k] as usize - self.lo;
+            if i != owner {
+                if owner != usize::MAX {
+                    (self.f[owner], self.tsum[owner]) = (fsum, tsum);
+                }
+                owner = i;
+                (fsum, tsum) = (self.f[i], self.tsum[i]);
+            }
             let f = [b.f[0][k], b.f[1][k], b.f[2][k]];
             let tor = [b.tor[0][k], b.tor[1][k], b.tor[2][k]];
             let del = [b.del[0][k], b.del[1][k], b.del[2][k]];
-            let (fi, ti) = (&mut self.f[i - self.lo], &mut self.tsum[i - self.lo]);
             for a in 0..3 {
-                fi[a] += f[a];
-                ti[a] += tor[a];
+                fsum[a] += f[a];
+                tsum[a] += tor[a];
             }
             self.hist[b.slot[k] as usize] = b.history(k);
-            self.js.push((j as u32, JSide { f, tor }));
-            let acc = &mut *self.acc;
+            // A partner inside the block takes its share now (its torque term joins the
+            // owner sums, which end up times −r); others wait for pass 2.
+            let j = (b.j[k] as usize).wrapping_sub(self.lo);
+            if j < self.f.len() {
+                let (fj, tj) = (&mut self.f[j], &mut self.tsum[j]);
+                for a in 0..3 {
+                    fj[a] -= f[a];
+                    tj[a] += tor[a];
+                }
+            } else {
+                self.js.push((b.j[k], JSide { f, tor }));
+            }
             acc[0] += b.energy[k];
             acc[1] += del[0] * f[0];
             acc[2] += del[1] * f[1];
@@ -156,12 +177,14 @@ impl BlockSink<'_> {
             acc[4] += del[0] * f[1];
             acc[5] += del[0] * f[2];
             acc[6] += del[1] * f[2];
-            let rs = self.radius[i] + self.radius[j];
+            let rs = b.ri[k] + b.rj[k];
             if b.rsq[k] < rs * rs {
                 acc[7] += 1.0;
             }
             acc[8] += b.elastic[k];
         }
+        (self.f[owner], self.tsum[owner]) = (fsum, tsum);
+        *self.acc = acc;
         b.len = 0;
     }
 }
@@ -433,8 +456,9 @@ impl System {
             update_history,
         };
         let (image, reach, ff, xy_rate) = (self.simbox.image_map(), &self.reach, &self.ff, self.xy_rate);
-        let (offsets, partner, codes) = (&nl.offsets, &nl.partner, &nl.image);
+        let (offsets, partner, codes, range_sq) = (&nl.offsets, &nl.partner, &nl.image, &nl.range_sq);
         let fixed_images = nl.fixed_images && codes.len() == partner.len();
+        let stored_ranges = range_sq.len() == partner.len();
         let shifts = self.simbox.image_map().shifts();
 
         // Pass 1.
@@ -467,7 +491,6 @@ impl System {
                     hist,
                     js,
                     acc: &mut acc,
-                    radius,
                 };
                 for i in lo..lo + sink.f.len() {
                     let (xi, ri, ki) = (x[i], radius[i], kind[i]);
@@ -477,20 +500,40 @@ impl System {
                         let (del, nb) = if fixed_images {
                             let c = codes[base + slot] as usize;
                             let s = shifts.shift[c];
-                            ([xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]], shifts.nb[c])
+                            (
+                                [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]],
+                                shifts.nb[c],
+                            )
                         } else {
                             let (d, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                             (d, count[1])
                         };
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                        let range = reach.get(ki, kind[j]).range(ri, radius[j]);
-                        if rsq >= range * range {
-                            if sink.hist[slot] != NO_HISTORY {
-                                sink.hist[slot] = NO_HISTORY;
+                        let out_of_range = if stored_ranges {
+                            rsq >= range_sq[base + slot] as f64
+                        } else {
+                            let range = reach.get(ki, kind[j]).range(ri, radius[j]);
+                            rsq >= range * range
+                        };
+                        if out_of_range {
+                            // One test on the bits (−0.0 counts as set and is cleared too).
+                            let h = &mut sink.hist[slot];
+                            if h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0 {
+                                *h = NO_HISTORY;
                             }
                             continue;
                         }
-                        batch.push(i, j, slot, del, rsq, nb * xy_rate, &sink.hist[slot]);
+                        let lane = LaneInput {
+                            i,
+                            j,
+                            slot,
+                            del,
+                            rsq,
+                            dvx: nb * xy_rate,
+                            ri,
+                            rj: radius[j],
+                        };
+                        batch.push(&lane, &sink.hist[slot]);
                         if batch.is_full() {
                             sink.flush(batch, ff, &ctx);
                         }

@@ -13,6 +13,23 @@ pub const LANES: usize = 64;
 /// One value per lane.
 pub type Lane = [f64; LANES];
 
+/// What the force loop knows of a pair when it adds it to a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneInput {
+    pub i: usize,
+    pub j: usize,
+    /// Where the pair's history lives in the caller's storage.
+    pub slot: usize,
+    /// x_i − x_j, minimum image [µm].
+    pub del: [f64; 3],
+    pub rsq: f64,
+    /// x velocity of j's image relative to j [µm/µs].
+    pub dvx: f64,
+    /// Radii [µm].
+    pub ri: f64,
+    pub rj: f64,
+}
+
 /// Up to [`LANES`] pairs: inputs, shear histories (updated in place) and outputs.
 #[derive(Debug, Clone)]
 pub struct PairBatch {
@@ -29,6 +46,9 @@ pub struct PairBatch {
     pub r: Lane,
     /// x velocity of j's image relative to j (Lees–Edwards) [µm/µs].
     pub dvx: Lane,
+    /// Radii of i and j [µm].
+    pub ri: Lane,
+    pub rj: Lane,
     /// History components (see [`History`]).
     pub hist: [Lane; 4],
     /// Force on i [nN].
@@ -53,6 +73,8 @@ impl Default for PairBatch {
             rsq: z,
             r: z,
             dvx: z,
+            ri: z,
+            rj: z,
             hist: [z; 4],
             f: [z; 3],
             tor: [z; 3],
@@ -69,17 +91,18 @@ impl PairBatch {
 
     /// Appends a pair; the batch must not be full.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    pub fn push(&mut self, i: usize, j: usize, slot: usize, del: [f64; 3], rsq: f64, dvx: f64, h: &History) {
+    pub fn push(&mut self, p: &LaneInput, h: &History) {
         let k = self.len;
-        self.i[k] = i as u32;
-        self.j[k] = j as u32;
-        self.slot[k] = slot as u32;
-        for (lane, d) in self.del.iter_mut().zip(del) {
+        self.i[k] = p.i as u32;
+        self.j[k] = p.j as u32;
+        self.slot[k] = p.slot as u32;
+        for (lane, d) in self.del.iter_mut().zip(p.del) {
             lane[k] = d;
         }
-        self.rsq[k] = rsq;
-        self.dvx[k] = dvx;
+        self.rsq[k] = p.rsq;
+        self.dvx[k] = p.dvx;
+        self.ri[k] = p.ri;
+        self.rj[k] = p.rj;
         self.set_history(k, h);
         self.len = k + 1;
     }

@@ -194,31 +194,33 @@ impl PairStyle for HertzHistory {
     }
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
-        let mut g = Gathered::default();
-        for k in 0..b.len {
-            let (i, j) = (b.i[k] as usize, b.j[k] as usize);
-            let (ri, rj) = (ctx.radius[i], ctx.radius[j]);
-            let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
-            g.ri[k] = ri;
-            g.rj[k] = rj;
-            g.mi[k] = ctx.mass[i];
-            g.mj[k] = ctx.mass[j];
-            g.vr[0][k] = vi[0] - vj[0] - b.dvx[k];
-            for a in 1..3 {
-                g.vr[a][k] = vi[a] - vj[a];
+        SCRATCH.with_borrow_mut(|g| {
+            for k in 0..b.len {
+                let (i, j) = (b.i[k] as usize, b.j[k] as usize);
+                let (ri, rj) = (b.ri[k], b.rj[k]);
+                let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
+                g.mi[k] = ctx.mass[i];
+                g.mj[k] = ctx.mass[j];
+                g.vr[0][k] = vi[0] - vj[0] - b.dvx[k];
+                for a in 1..3 {
+                    g.vr[a][k] = vi[a] - vj[a];
+                }
+                for a in 0..3 {
+                    g.wsum[a][k] = ri * wi[a] + rj * wj[a];
+                }
             }
-            for a in 0..3 {
-                g.wsum[a][k] = ri * wi[a] + rj * wj[a];
-            }
-        }
-        contact_lanes(self, &g, b, ctx.dt, ctx.update_history);
+            contact_lanes(self, g, b, ctx.dt, ctx.update_history);
+        });
     }
+}
+
+thread_local! {
+    /// Gather space, allocated once per thread.
+    static SCRATCH: std::cell::RefCell<Gathered> = std::cell::RefCell::new(Gathered::default());
 }
 
 /// Per-lane particle data of a batch's pairs.
 struct Gathered {
-    ri: Lane,
-    rj: Lane,
     mi: Lane,
     mj: Lane,
     /// v_i − v_j − Δv [µm/µs].
@@ -231,8 +233,6 @@ impl Default for Gathered {
     fn default() -> Self {
         let z = [0.0; LANES];
         Gathered {
-            ri: z,
-            rj: z,
             mi: z,
             mj: z,
             vr: [z; 3],
@@ -247,7 +247,7 @@ crate::multiversioned! {
     fn contact_lanes(s: &HertzHistory, g: &Gathered, b: &mut PairBatch, dt: f64, update: bool) {
         let kt = if s.kt > 0.0 { s.kt } else { f64::INFINITY };
         for k in 0..b.len.min(LANES) {
-            let (ri, rj) = (g.ri[k], g.rj[k]);
+            let (ri, rj) = (b.ri[k], b.rj[k]);
             let radsum = ri + rj;
             let touch = b.rsq[k] < radsum * radsum;
             let (delx, dely, delz) = (b.del[0][k], b.del[1][k], b.del[2][k]);

@@ -126,25 +126,32 @@ impl PairStyle for LjSf {
     }
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
-        let z = [0.0; LANES];
-        let mut g = Gathered {
-            lj: [z; 4],
-            cut: z,
-            foffset: z,
-            eoffset: z,
-        };
-        for k in 0..b.len {
-            let c = self.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
-            g.lj[0][k] = c.lj1;
-            g.lj[1][k] = c.lj2;
-            g.lj[2][k] = c.lj3;
-            g.lj[3][k] = c.lj4;
-            g.cut[k] = c.cut;
-            g.foffset[k] = c.foffset;
-            g.eoffset[k] = c.eoffset;
-        }
-        lj_lanes(&g, b);
+        SCRATCH.with_borrow_mut(|g| {
+            for k in 0..b.len {
+                let c = self.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
+                g.lj[0][k] = c.lj1;
+                g.lj[1][k] = c.lj2;
+                g.lj[2][k] = c.lj3;
+                g.lj[3][k] = c.lj4;
+                g.cut[k] = c.cut;
+                g.foffset[k] = c.foffset;
+                g.eoffset[k] = c.eoffset;
+            }
+            lj_lanes(g, b);
+        });
     }
+}
+
+thread_local! {
+    /// Gather space, allocated once per thread.
+    static SCRATCH: std::cell::RefCell<Gathered> = const {
+        std::cell::RefCell::new(Gathered {
+            lj: [[0.0; LANES]; 4],
+            cut: [0.0; LANES],
+            foffset: [0.0; LANES],
+            eoffset: [0.0; LANES],
+        })
+    };
 }
 
 /// Per-lane coefficients of a batch's pairs.
