@@ -128,6 +128,11 @@ enum Command {
         /// processor has). Results are the same bits at every level; only speed changes.
         #[arg(long, value_parser = parse_simd)]
         simd: Option<etwin::sim::simd::Level>,
+        /// Run LAMMPS (Debian `lmp`; `mpirun` for 2 ranks) and electrode-twin back to back on
+        /// the gas and thick cases, 1 and 2 threads, and print the ratios (through
+        /// benches/compare_lammps.sh; needs ETWIN_DATA_DIR and ETWIN_GOLDEN_DIR).
+        #[arg(long)]
+        compare_lammps: bool,
     },
 }
 
@@ -193,12 +198,19 @@ fn dispatch(cmd: Command) -> Result<()> {
         ),
         Command::Bench {
             json,
+            simd,
+            compare_lammps: true,
+            ..
+        } => compare_lammps(json, simd),
+        Command::Bench {
+            json,
             cases,
             steps_gas,
             gas_cells,
             steps_reference,
             write_gas_state,
             simd,
+            compare_lammps: false,
         } => run_bench(
             json,
             &cases,
@@ -293,6 +305,41 @@ fn print_thermo(t: &Thermo, n: usize) {
     println!("pressure (trace/3)   {:.10e} kPa", t.pressure_scalar_kpa);
     println!("contacts             {}", t.contacts);
     println!("volume               {:.10e} µm³", t.volume_um3);
+}
+
+/// Runs benches/compare_lammps.sh (from the working directory or the source tree) with this
+/// binary as the electrode-twin side.
+fn compare_lammps(json: bool, simd: Option<etwin::sim::simd::Level>) -> Result<()> {
+    let script = [
+        "benches/compare_lammps.sh",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/benches/compare_lammps.sh"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .and_then(|p| p.canonicalize().ok())
+    .ok_or_else(|| {
+        Error::Setup("benches/compare_lammps.sh not found: run from the electrode-twin source folder".into())
+    })?;
+    let root = script.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&script).current_dir(root);
+    if json {
+        cmd.arg("--json");
+    }
+    if let Some(level) = simd {
+        cmd.env("ETWIN_SIMD", level.name());
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Setup(format!("cannot locate this binary: {e}")))?;
+    let status = cmd
+        .env("ETWIN_BIN", exe)
+        .status()
+        .map_err(|e| Error::Setup(format!("cannot run bash {}: {e}", script.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!("{} failed ({status})", script.display())))
+    }
 }
 
 fn run_bench(
