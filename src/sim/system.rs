@@ -428,10 +428,12 @@ impl System {
 
     /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
     ///
-    /// Pass 1 runs over fixed blocks of owners in parallel: each owner sums its own side
-    /// in pair order, and the j-sides of interacting pairs go to the block's list. Pass 2
-    /// applies those lists in block (= pair) order, each worker owning a fixed range of
-    /// particles. Every sum thus has one order whatever the number of threads.
+    /// Pass 1 runs over fixed blocks of owners in parallel: in-range pairs go in pair order
+    /// through [`PairBatch`]es to the styles; each owner sums its own side in pair order, a
+    /// partner inside the block takes its side at once, and the j-sides of the other pairs
+    /// go to the block's list. Pass 2 applies those lists in block (= pair) order, each
+    /// worker owning a fixed range of particles. Every sum thus has one order whatever the
+    /// number of threads.
     pub fn compute_forces(&mut self, update_history: bool) {
         let Particles {
             x,
