@@ -193,6 +193,21 @@ impl NeighborList {
         2.0 * max_sq.sqrt() + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
     }
 
+    /// Computes `range_sq` if the list lacks it (a checkpoint written before it existed),
+    /// from the current radii, as a build would.
+    pub fn fill_ranges(&mut self, p: &Particles, reach: &ReachTable) {
+        if self.range_sq.len() == self.partner.len() || self.offsets.len() != p.len() + 1 {
+            return;
+        }
+        self.range_sq = (0..p.len())
+            .flat_map(|i| self.pairs_of(i).map(move |pair| (i, pair)))
+            .map(|(i, pair)| {
+                let j = self.partner[pair] as usize;
+                range_sq_bound(reach.get(p.kind[i], p.kind[j]).range(p.radius[i], p.radius[j]))
+            })
+            .collect();
+    }
+
     /// Wraps particles into the box, reorders them, and rebuilds the list, carrying shear
     /// histories over by particle id. Particles must only be reordered through here.
     /// Returns the permutation applied (new index n holds old `perm[n]`), if any.
@@ -289,7 +304,7 @@ impl NeighborList {
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
                                             codes.push(ImageMap::code(count).unwrap_or(u8::MAX));
-                                            ranges.push(f32_at_least(range * range));
+                                            ranges.push(range_sq_bound(range));
                                         }
                                     }
                                 }
@@ -439,8 +454,9 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
         .sum()
 }
 
-/// The smallest f32 not below `v`.
-fn f32_at_least(v: f64) -> f32 {
+/// The smallest f32 not below range² (a first test that never drops a pair in range).
+fn range_sq_bound(range: f64) -> f32 {
+    let v = range * range;
     let f = v as f32;
     if (f as f64) < v {
         f.next_up()

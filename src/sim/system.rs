@@ -268,6 +268,7 @@ impl System {
     pub fn restore(s: SystemState, ff: ForceField) -> Result<Self> {
         let mut sys = System::new(s.particles, s.simbox, ff, s.settings)?;
         sys.neighbor = s.neighbor;
+        sys.neighbor.fill_ranges(&sys.particles, &sys.reach);
         sys.step = s.step;
         sys.summary = s.summary;
         sys.xy_rate = s.xy_rate;
@@ -457,11 +458,10 @@ impl System {
             dt: self.settings.dt,
             update_history,
         };
-        let (image, reach, ff, xy_rate) = (self.simbox.image_map(), &self.reach, &self.ff, self.xy_rate);
+        let (image, ff, xy_rate) = (self.simbox.image_map(), &self.ff, self.xy_rate);
         let (offsets, partner, codes, range_sq) = (&nl.offsets, &nl.partner, &nl.image, &nl.range_sq);
         let fixed_images = nl.fixed_images && codes.len() == partner.len();
-        let stored_ranges = range_sq.len() == partner.len();
-        let shifts = self.simbox.image_map().shifts();
+        let shifts = image.shifts();
 
         // Pass 1.
         let n_blocks = n.div_ceil(OWNER_BLOCK);
@@ -495,7 +495,7 @@ impl System {
                     acc: &mut acc,
                 };
                 for i in lo..lo + sink.f.len() {
-                    let (xi, ri, ki) = (x[i], radius[i], kind[i]);
+                    let (xi, ri) = (x[i], radius[i]);
                     for slot in offsets[i] - base..offsets[i + 1] - base {
                         let j = partner[base + slot] as usize;
                         let xj = x[j];
@@ -511,13 +511,7 @@ impl System {
                             (d, count[1])
                         };
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                        let out_of_range = if stored_ranges {
-                            rsq >= range_sq[base + slot] as f64
-                        } else {
-                            let range = reach.get(ki, kind[j]).range(ri, radius[j]);
-                            rsq >= range * range
-                        };
-                        if out_of_range {
+                        if rsq >= range_sq[base + slot] as f64 {
                             // One test on the bits (−0.0 counts as set and is cleared too).
                             let h = &mut sink.hist[slot];
                             if h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0 {
