@@ -4,6 +4,7 @@
 mod common;
 
 use common::{mixed_forcefield, norm, polydisperse_gas};
+use etwin::sim::forcefield::batch::{LaneInput, PairBatch, LANES};
 use etwin::sim::forcefield::hertz_history::HertzHistory;
 use etwin::sim::forcefield::lj_sf::{LjCoeff, LjSf};
 use etwin::sim::forcefield::{ForceField, History, PairContext, PairInput, PairOut, PairStyle};
@@ -297,6 +298,105 @@ fn energy_is_conserved_without_damping_and_friction() {
     assert!(worst / ke0 < 1e-5, "energy drift {:e}", worst / ke0);
 }
 
+/// The vector (batch) form of each hot style is its scalar law, bit for bit, lane by lane:
+/// touching and apart pairs, sticking and sliding contacts, fresh contacts, a Lees–Edwards
+/// velocity offset, with and without history updates, and a partly filled batch.
+#[test]
+fn batch_kernels_equal_the_scalar_laws() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let n = 2 * LANES;
+    let radius: Vec<f64> = (0..n).map(|_| rng.random_range(0.3..1.5)).collect();
+    let mass: Vec<f64> = radius
+        .iter()
+        .map(|&r| sphere_mass(r, rng.random_range(0.5..5.0)))
+        .collect();
+    let kind: Vec<u32> = (0..n).map(|_| rng.random_range(1..=2)).collect();
+    let mut vec3 = |s: f64| -> Vec<[f64; 3]> {
+        (0..n)
+            .map(|_| std::array::from_fn(|_| rng.random_range(-s..s)))
+            .collect()
+    };
+    let (v, omega) = (vec3(2.0), vec3(3.0));
+    let lj = LjSf::mixed(&[(0.2, 0.9, 1.6), (0.5, 1.8, 3.0)]);
+    let low_friction = HertzHistory { xmu: 0.01, ..HERTZ };
+    let styles: [&dyn PairStyle; 3] = [&lj, &HERTZ, &low_friction];
+    let mut lanes = 0;
+    for update in [true, false] {
+        let ctx = PairContext {
+            kind: &kind,
+            radius: &radius,
+            mass: &mass,
+            v: &v,
+            omega: &omega,
+            dt: 1e-3,
+            update_history: update,
+        };
+        for style in styles {
+            for len in [LANES, LANES / 2 + 3] {
+                let mut batch = PairBatch::default();
+                let mut scalar = Vec::new();
+                for k in 0..len {
+                    let (i, j) = (2 * k, 2 * k + 1);
+                    let dir: [f64; 3] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+                    let reach = 1.2 * (radius[i] + radius[j]);
+                    let scale = rng.random_range(0.5..1.0) * reach / norm(dir);
+                    let del = dir.map(|d| d * scale);
+                    let rsq: f64 = del.iter().map(|d| d * d).sum();
+                    let dvx = if k % 5 == 0 { rng.random_range(-1.0..1.0) } else { 0.0 };
+                    // A quarter of the contacts are fresh (no shear yet).
+                    let h: History = if k % 4 == 0 {
+                        [0.0; 4]
+                    } else {
+                        std::array::from_fn(|_| rng.random_range(-0.05..0.05))
+                    };
+                    let lane = LaneInput {
+                        i,
+                        j,
+                        slot: k,
+                        del,
+                        rsq,
+                        dvx,
+                        ri: radius[i],
+                        rj: radius[j],
+                    };
+                    batch.push(&lane, &h);
+                    let input = PairInput {
+                        i,
+                        j,
+                        del,
+                        rsq,
+                        r: rsq.sqrt(),
+                        dv: [dvx, 0.0, 0.0],
+                    };
+                    let (mut hs, mut out) = (h, PairOut::default());
+                    style.compute(&input, &ctx, &mut hs, &mut out);
+                    scalar.push((out, hs));
+                }
+                batch.prepare();
+                style.compute_batch(&mut batch, &ctx);
+                for (k, (out, h)) in scalar.iter().enumerate() {
+                    let b = batch.out(k);
+                    let same =
+                        |x: &[f64], y: &[f64]| x.iter().zip(y).all(|(a, c)| a.to_bits() == c.to_bits() || a == c);
+                    let what = format!("{} lane {k} (update {update})", style.name());
+                    assert!(
+                        same(&b.f, &out.f) && same(&b.tor, &out.tor),
+                        "{what}: force {b:?} vs {out:?}"
+                    );
+                    assert!(
+                        same(&[b.energy, b.elastic], &[out.energy, out.elastic]),
+                        "{what}: energy"
+                    );
+                    assert!(same(&batch.history(k), h), "{what}: history");
+                }
+                lanes += len;
+            }
+        }
+    }
+    assert!(lanes > 300);
+}
+
 /// With damping on, energy must decrease (a sign check on the dissipative terms).
 #[test]
 fn damping_dissipates_energy() {
@@ -433,5 +533,23 @@ fn neighbour_list_equals_brute_force() {
         );
         assert!(brute.len() > 1000, "case {case} must have many pairs");
         assert_eq!(listed, brute, "case {case}: tilt {tilt:?} periodic {periodic:?}");
+
+        // The per-pair data kept for the list's life: each squared range bounds the exact one
+        // from above, and a list that lacks them (an old checkpoint) gets the same back.
+        let nl = &sys.neighbor;
+        for i in 0..q.len() {
+            for pair in nl.pairs_of(i) {
+                let j = nl.partner[pair] as usize;
+                let range = reach.get(q.kind[i], q.kind[j]).range(q.radius[i], q.radius[j]);
+                assert!(
+                    nl.range_sq[pair] as f64 >= range * range,
+                    "case {case}: range of pair {pair}"
+                );
+            }
+        }
+        let mut stale = nl.clone();
+        stale.range_sq.clear();
+        stale.fill_ranges(q, &reach);
+        assert_eq!(stale.range_sq, nl.range_sq, "case {case}: refilled ranges");
     }
 }
