@@ -25,6 +25,11 @@ pub const PARAMETERS: [(&str, &str); 8] = [
     ("xu", "-"),
 ];
 
+/// The parameter names, comma-separated, for hints.
+fn parameter_names() -> String {
+    PARAMETERS.map(|(n, _)| n).join(", ")
+}
+
 /// Index of a parameter in [`PARAMETERS`].
 pub fn parameter_index(name: &str) -> Option<usize> {
     PARAMETERS.iter().position(|(n, _)| *n == name)
@@ -223,7 +228,7 @@ impl FitSpec {
                 vec![("parameters", 0)],
                 "parameters".into(),
                 "no parameter to fit".into(),
-                "list one or more of eps_am, w_sigma, eps_cb, d_cbd, rho_cbd, kn, gamma_n, xu",
+                &format!("list one or more of {}", parameter_names()),
             );
         }
         for (i, p) in self.parameters.iter().enumerate() {
@@ -233,7 +238,7 @@ impl FitSpec {
                     vec![("parameters", 0), ("name", i)],
                     key("name"),
                     format!("unknown parameter `{}`", p.name),
-                    "one of eps_am, w_sigma, eps_cb, d_cbd, rho_cbd, kn, gamma_n, xu",
+                    &format!("one of {}", parameter_names()),
                 );
             };
             if self.parameters[..i].iter().any(|q| q.name == p.name) {
