@@ -1,5 +1,6 @@
 //! Criterion benches of the map: training + grouped CV on the 656 measured electrodes (the
-//! issue's < 5 s budget), the default (C, γ) grid training, and one recommendation search.
+//! issue's < 5 s budget), the default (C, γ) grid training, one recommendation search, and
+//! the viewer's what-if query (it runs on the render thread when a slider moves).
 //! `cargo bench --bench map`; needs ETWIN_DATA_DIR (skipped without it).
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use etwin::map::cv::{cross_validate, group_folds, CvConfig};
 use etwin::map::dataset::{self, Electrode};
 use etwin::map::model::{train, TrainConfig};
 use etwin::recommend::{recommend, Space, Targets};
+use etwin::view::whatif::{query, Psd, WhatIf};
 
 fn measured() -> Option<Vec<Electrode>> {
     let Some(d) = std::env::var_os("ETWIN_DATA_DIR") else {
@@ -40,6 +42,17 @@ fn map(c: &mut Criterion) {
     let s = Space::from_model(&m);
     let t = Targets::parse("mass_loading=25,porosity_dry=0.48").unwrap();
     g.bench_function("recommend_search", |b| b.iter(|| recommend(&m, &t, &s, 5).unwrap()));
+    let w = WhatIf {
+        am_pct: 96.0,
+        solids_pct: 69.0,
+        psd: Psd::Scenario,
+        gap_um: 200.0,
+        heterogeneous: false,
+        rsf_top: 1.8,
+        compression_pct: 30.0,
+        tool_speed: 0.02,
+    };
+    g.bench_function("viewer_whatif_query", |b| b.iter(|| query(&m, &w).unwrap()));
     g.finish();
 }
 

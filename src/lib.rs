@@ -16,5 +16,6 @@ pub mod sim;
 pub mod slurry;
 pub mod sweep;
 pub mod units;
+pub mod view;
 
 pub use error::{Error, Result};

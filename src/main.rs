@@ -72,6 +72,9 @@ enum Command {
     Fit(cli::fit::FitArgs),
     /// Parameter sweeps: `etwin sweep SWEEP.ron [--shard I/N]`, `sweep merge`, `sweep slurm`.
     Sweep(cli::sweep::SweepArgs),
+    /// The 3D viewer (build with `--features viewer`): a scenario run live, a run folder
+    /// replayed, or a structure file; `--screenshot PNG` saves the window and exits.
+    View(ViewCli),
     /// Check a scenario (and its force field) without running it.
     Validate {
         /// Scenario RON file.
@@ -136,6 +139,65 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ViewCli {
+    /// A scenario (.ron, run live), a run folder (e.g. out/chain_quick, replayed) or a LAMMPS
+    /// data file (default: scenarios/chain_quick.ron).
+    path: Option<PathBuf>,
+    /// A trained map (`etwin map train … --out out/map.json`) for the prediction panel.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Save the window as PNG after --frames frames of the ready scene, then exit.
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Frames rendered after the scene is ready before the screenshot (and at least 3 s).
+    #[arg(long, default_value_t = 30)]
+    frames: u32,
+    /// Colouring: species, speed, force, contacts, z, cbd.
+    #[arg(long, default_value = "species", value_parser = parse_color_by)]
+    color_by: etwin::view::frame::ColorBy,
+    /// Replay: the frame shown first (negative: from the end; -1 = the last).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    frame: i64,
+    /// A live run starts running at once (default: paused on its first frame).
+    #[arg(long)]
+    run: bool,
+    /// Window size [px].
+    #[arg(long, default_value_t = 1280)]
+    width: u32,
+    #[arg(long, default_value_t = 800)]
+    height: u32,
+}
+
+fn parse_color_by(s: &str) -> std::result::Result<etwin::view::frame::ColorBy, String> {
+    etwin::view::frame::ColorBy::parse(s)
+        .ok_or_else(|| format!("unknown colouring `{s}`; one of: species, speed, force, contacts, z, cbd"))
+}
+
+#[cfg(feature = "viewer")]
+fn view(v: ViewCli, threads: Option<usize>) -> Result<()> {
+    etwin::view::app::run(etwin::view::app::ViewArgs {
+        path: v.path,
+        model: v.model,
+        screenshot: v.screenshot,
+        frames: v.frames,
+        color_by: v.color_by,
+        frame: v.frame,
+        run: v.run,
+        width: v.width,
+        height: v.height,
+        threads: threads.unwrap_or(0),
+    })
+}
+
+#[cfg(not(feature = "viewer"))]
+fn view(_: ViewCli, _: Option<usize>) -> Result<()> {
+    Err(Error::Setup(
+        "this etwin was built without the viewer\n  hint: cargo build --release --features viewer (bevy: ≈ 12 min the first time)"
+            .into(),
+    ))
+}
+
 fn parse_simd(s: &str) -> std::result::Result<etwin::sim::simd::Level, String> {
     etwin::sim::simd::Level::parse(s).ok_or_else(|| format!("unknown level `{s}`; levels: baseline, avx2, avx512"))
 }
@@ -152,6 +214,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The viewer runs bevy's loop on the main thread; its live runs get their own pool.
+    if let Command::View(v) = cli.command {
+        return match view(v, cli.threads) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match pool.install(|| dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -171,6 +243,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             json,
         } => run_scenario(scenario, out, resume, checkpoint_every, json),
         Command::Validate { scenario } => validate(&scenario),
+        Command::View(v) => view(v, None),
         Command::Map { command } => cli::map::run(command),
         Command::Recommend(args) => cli::recommend::run(args),
         Command::Analyze(args) => cli::analyze::run(args),

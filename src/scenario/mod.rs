@@ -281,6 +281,15 @@ impl Scenario {
         parse_checked(src, file, "a Scenario(...) file", Scenario::problem)
     }
 
+    /// Checks values changed after parsing (e.g. by the viewer's sliders): the first
+    /// problem as "key path: what (hint: …)".
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self.problem() {
+            None => Ok(()),
+            Some((_, key, what, hint)) => Err(format!("{key}: {what}\n  hint: {hint}")),
+        }
+    }
+
     /// The first problem: key path (key, occurrence), message, hint.
     fn problem(&self) -> Option<Problem> {
         if self.version != VERSION {

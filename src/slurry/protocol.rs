@@ -40,6 +40,10 @@ pub trait Progress {
     fn start(&mut self, phase: &str, total_steps: u64);
     fn advance(&mut self, steps: u64);
     fn finish(&mut self);
+    /// Sees the system after each chunk of steps (a live view); an error ends the run.
+    fn observe(&mut self, _sys: &System) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Reports nothing (sweep cases, calibration runs).
@@ -378,6 +382,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
             };
             let minimize = fire(&mut sys, &fire_params);
             progress.finish();
+            progress.observe(&sys)?;
             let minimized = sys.snapshot();
             timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
             (sys, Some(minimize), Some(minimized))
@@ -464,6 +469,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         th.volume_um3,
                     ]);
                     progress.advance(chunk);
+                    progress.observe(&sys)?;
                     if saver.due() && done < n.steps {
                         st.current = Some(Current::Npt {
                             system: sys.snapshot(),
@@ -524,6 +530,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     ]);
                     profiles.push(velocity_profile(&sys, 8));
                     progress.advance(chunk);
+                    progress.observe(&sys)?;
                     if saver.due() && done < steps {
                         st.current = Some(Current::Nemd {
                             k,
@@ -622,6 +629,7 @@ fn run_stage<S: StageRun>(
         let before = run.steps_done(l);
         run.advance(&mut sys, l)?;
         progress.advance(run.steps_done(l) - before);
+        progress.observe(&sys)?;
         if saver.due() && !run.finished() {
             run.store(sys.snapshot());
             st.current = Some(wrap(run));
