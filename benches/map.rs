@@ -10,6 +10,7 @@ use etwin::map::cv::{cross_validate, group_folds, CvConfig};
 use etwin::map::dataset::{self, Electrode};
 use etwin::map::model::{train, TrainConfig};
 use etwin::recommend::{recommend, Space, Targets};
+use etwin::view::frame::Stage;
 use etwin::view::whatif::{query, Psd, WhatIf};
 
 fn measured() -> Option<Vec<Electrode>> {
@@ -51,6 +52,7 @@ fn map(c: &mut Criterion) {
         rsf_top: 1.8,
         compression_pct: 30.0,
         tool_speed: 0.02,
+        last_stage: Stage::Calendering,
     };
     g.bench_function("viewer_whatif_query", |b| b.iter(|| query(&m, &w).unwrap()));
     g.finish();

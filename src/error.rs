@@ -44,6 +44,9 @@ pub enum Error {
     /// The simulation cannot proceed (e.g. a box too small for the cutoff).
     #[error("{0}")]
     Setup(String),
+    /// A run ended on request (the viewer's reset) before it finished.
+    #[error("stopped on request")]
+    Stopped,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

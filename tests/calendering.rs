@@ -373,6 +373,26 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
                 + r["slurry"]["particles"]["cbd"].as_u64().unwrap() as usize
         );
     }
+    // The viewer's replay reads the folder back: stages in order, every sphere, the tool
+    // heights from the time series, the CSVs with their unit-bearing columns.
+    let run = etwin::view::replay::RunFolder::open(dir.path()).unwrap();
+    let n = r["slurry"]["particles"]["am"].as_u64().unwrap() + r["slurry"]["particles"]["cbd"].as_u64().unwrap();
+    let stages: Vec<_> = run.frames.iter().map(|f| f.stage).collect();
+    assert!(stages.windows(2).all(|w| w[0] as u8 <= w[1] as u8), "{stages:?}");
+    assert_eq!(
+        run.frames.len(),
+        3 + pvd.matches("<DataSet").count() + drying_frames(dir.path())
+    );
+    assert!(run.frames.iter().all(|f| f.len() as u64 == n && f.kinds().len() == 4));
+    let pressing: Vec<_> = run.frames.iter().filter(|f| !f.tools.is_empty()).collect();
+    assert!(pressing
+        .iter()
+        .any(|f| f.stage == etwin::view::frame::Stage::Calendering && f.contacts.is_some()));
+    assert!(run
+        .series("calendering")
+        .and_then(|s| s.points("strain", "tool_pressure"))
+        .is_some());
+    assert!(run.results.is_some());
     // The report: every stage's section, and every figure it links exists and is drawn.
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     for section in [
@@ -400,4 +420,12 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
         let coloured = img.pixels().filter(|p| p.0[0].abs_diff(p.0[2]) > 80).count();
         assert!(coloured > 100, "{png}: no coloured curve ({coloured} px)");
     }
+}
+
+/// Data sets of the drying index.
+fn drying_frames(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("drying.pvd"))
+        .unwrap()
+        .matches("<DataSet")
+        .count()
 }

@@ -282,7 +282,7 @@ impl Scenario {
     }
 
     /// Checks values changed after parsing (e.g. by the viewer's sliders): the first
-    /// problem as "key path: what (hint: …)".
+    /// problem as "key path: what" and a hint line.
     pub fn check(&self) -> std::result::Result<(), String> {
         match self.problem() {
             None => Ok(()),

@@ -66,9 +66,6 @@ pub struct Live {
     worker: Option<JoinHandle<()>>,
 }
 
-/// The message a stop request ends the run with.
-const STOPPED: &str = "stopped by the viewer";
-
 impl Live {
     /// Starts `l`'s stages on a worker thread (`threads` rayon workers), paused if `paused`;
     /// frames go out at most every `frame_every` of wall clock, and whenever paused.
@@ -99,7 +96,7 @@ impl Live {
                 let out = pool.install(|| protocol::run(&l, &mut link, None));
                 let _ = event_tx.send(match out {
                     Ok(run) => Event::Done(Box::new(results_json(&run))),
-                    Err(e) if e.to_string() == STOPPED => Event::Stopped,
+                    Err(Error::Stopped) => Event::Stopped,
                     Err(e) => Event::Failed(e.to_string()),
                 });
             })
@@ -169,7 +166,7 @@ impl Link {
                 self.paused = false;
                 self.step_once = true;
             }
-            Command::Stop => return Err(Error::Setup(STOPPED.into())),
+            Command::Stop => return Err(Error::Stopped),
         }
         let _ = self.events.send(Event::Paused(self.paused));
         Ok(())
@@ -234,7 +231,7 @@ impl Progress for Link {
             match self.commands.try_recv() {
                 Ok(c) => self.apply(c)?,
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Err(Error::Setup(STOPPED.into())),
+                Err(TryRecvError::Disconnected) => return Err(Error::Stopped),
             }
         }
         if self.step_once {
@@ -249,7 +246,7 @@ impl Progress for Link {
         while self.paused {
             match self.commands.recv() {
                 Ok(c) => self.apply(c)?,
-                Err(_) => return Err(Error::Setup(STOPPED.into())),
+                Err(_) => return Err(Error::Stopped),
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ use crate::scenario::calendering::{Target, Tool};
 use crate::scenario::drying::{DryingMode, Freeze, Heterogeneous};
 use crate::scenario::quantity::Q;
 use crate::scenario::{Loaded, Scenario};
+use crate::view::frame::Stage;
 
 /// One slider: name, unit and valid range.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +93,8 @@ pub struct WhatIf {
     pub compression_pct: f64,
     /// Tool speed [m/s] (= µm/µs).
     pub tool_speed: f64,
+    /// The last stage a live run goes through (the scenario's later stages are dropped).
+    pub last_stage: Stage,
 }
 
 impl WhatIf {
@@ -116,6 +119,13 @@ impl WhatIf {
                 _ => 30.0,
             },
             tool_speed: c.map_or(0.02, |c| c.tool_speed.get()),
+            last_stage: if c.is_some() {
+                Stage::Calendering
+            } else if d.is_some() {
+                Stage::Drying
+            } else {
+                Stage::Slurry
+            },
         }
     }
 
@@ -143,11 +153,13 @@ impl WhatIf {
         f.solid_content = w.solids_pct / 100.0;
         let n = f.psd.len();
         if n > 1 && w.psd != Psd::Scenario {
-            // Linear weights 1…n (or n…1), normalized.
+            // Linear weights by size rank, 1…n toward the coarse or the fine end, normalized.
+            let mut by_size: Vec<usize> = (0..n).collect();
+            by_size.sort_by(|&a, &b| f.psd[a].diameter.total_cmp(&f.psd[b].diameter));
             let total = (n * (n + 1) / 2) as f64;
-            for (k, c) in f.psd.iter_mut().enumerate() {
-                let rank = if w.psd == Psd::Fine { n - k } else { k + 1 };
-                c.number_fraction = rank as f64 / total;
+            for (rank, &k) in by_size.iter().enumerate() {
+                let weight = if w.psd == Psd::Fine { n - rank } else { rank + 1 };
+                f.psd[k].number_fraction = weight as f64 / total;
             }
         }
         if let Some(d) = s.protocol.drying.as_mut() {
@@ -172,6 +184,12 @@ impl WhatIf {
                     *across_speed = Q::new(w.tool_speed);
                 }
             }
+        }
+        if w.last_stage == Stage::Slurry {
+            s.protocol.drying = None;
+        }
+        if w.last_stage != Stage::Calendering {
+            s.protocol.calendering = None;
         }
         s.check()
             .map_err(|e| Error::Setup(format!("{}: with the viewer's settings: {e}", l.path.display())))
@@ -238,6 +256,7 @@ mod tests {
             tool_speed: 0.05,
             ..w0
         };
+        assert_eq!(w0.last_stage, Stage::Calendering);
         w.apply(&mut l).unwrap();
         let f = &l.scenario.formulation;
         assert!((f.am_wt_fraction - 0.9).abs() < 1e-12 && (f.cbd_wt_fraction - 0.1).abs() < 1e-12);
@@ -248,6 +267,15 @@ mod tests {
         let c = l.scenario.protocol.calendering.as_ref().unwrap();
         assert_eq!(c.target, Target::Compression(0.4));
         assert_eq!(c.tool_speed.get(), 0.05);
+        let mut slurry_only = chain();
+        WhatIf {
+            last_stage: Stage::Slurry,
+            ..w.clone()
+        }
+        .apply(&mut slurry_only)
+        .unwrap();
+        let p = &slurry_only.scenario.protocol;
+        assert!(p.drying.is_none() && p.calendering.is_none() && p.nemd.is_some());
         // Out-of-range values are clamped, never passed on.
         let wild = WhatIf { am_pct: 150.0, ..w };
         assert_eq!(wild.clamped().am_pct, AM.max);

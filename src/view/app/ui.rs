@@ -29,7 +29,12 @@ pub enum Tab {
 pub struct UiLocal {
     tab: Tab,
     playing: bool,
+    /// UI time of the last replay step [s].
+    last_step: f64,
 }
+
+/// Replay speed when playing [frames/s].
+const PLAY_FPS: f64 = 4.0;
 
 #[allow(clippy::too_many_arguments)]
 pub fn panels(
@@ -141,6 +146,7 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewState, live: &mut LiveState, whati
                 0.0
             };
             ui.add(egui::ProgressBar::new(frac).text(format!("{} / {} steps", live.done, live.total)));
+            ui.small(format!("{} frames received", live.frames_received));
             match &live.finished {
                 Some(Ok(_)) => {
                     ui.colored_label(egui::Color32::DARK_GREEN, "run finished");
@@ -155,7 +161,12 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewState, live: &mut LiveState, whati
             ui.label(format!("replay: {}", r.dir.display()));
             let n = r.frames.len();
             let mut k = view.index;
-            stage_strip(ui, view.frame.as_ref().map(|f| f.stage));
+            // Clicking a stage jumps to its first frame.
+            if let Some(s) = stage_strip(ui, view.frame.as_ref().map(|f| f.stage)) {
+                if let Some(first) = r.frames.iter().position(|f| f.stage == s) {
+                    k = first;
+                }
+            }
             ui.add(egui::Slider::new(&mut k, 0..=n.saturating_sub(1)).text("frame"));
             ui.horizontal(|ui| {
                 if ui.button("⏮").clicked() {
@@ -169,7 +180,11 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewState, live: &mut LiveState, whati
                 }
             });
             if local.playing {
-                k = (k + 1) % n;
+                let now = ui.ctx().input(|i| i.time);
+                if now - local.last_step >= 1.0 / PLAY_FPS {
+                    k = (k + 1) % n;
+                    local.last_step = now;
+                }
                 ui.ctx().request_repaint();
             }
             view.seek(k);
@@ -186,20 +201,26 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewState, live: &mut LiveState, whati
     }
 }
 
-fn stage_strip(ui: &mut egui::Ui, now: Option<Stage>) {
+/// The stages with the current one underlined; returns the one clicked.
+fn stage_strip(ui: &mut egui::Ui, now: Option<Stage>) -> Option<Stage> {
+    let mut clicked = None;
     ui.horizontal(|ui| {
         for (k, s) in Stage::ALL.iter().enumerate() {
             if k > 0 {
                 ui.label(">");
             }
             let text = egui::RichText::new(s.name());
-            ui.label(if Some(*s) == now {
+            let text = if Some(*s) == now {
                 text.strong().underline()
             } else {
-                text.weak()
-            });
+                text
+            };
+            if ui.add(egui::Label::new(text).sense(egui::Sense::click())).clicked() {
+                clicked = Some(*s);
+            }
         }
     });
+    clicked
 }
 
 fn view_options(ui: &mut egui::Ui, view: &mut ViewState) {
@@ -304,6 +325,13 @@ fn whatif_panel(ui: &mut egui::Ui, w: &mut WhatIfState, view: &ViewState, live: 
     if s.heterogeneous {
         changed |= slider(ui, &mut s.rsf_top, whatif::RSF);
     }
+    egui::ComboBox::from_label("live run goes through")
+        .selected_text(s.last_stage.name())
+        .show_ui(ui, |ui| {
+            for st in Stage::ALL {
+                changed |= ui.selectable_value(&mut s.last_stage, st, st.name()).changed();
+            }
+        });
     changed |= slider(ui, &mut s.compression_pct, whatif::COMPRESSION);
     changed |= slider(ui, &mut s.tool_speed, whatif::TOOL_SPEED);
     if changed {
