@@ -3,7 +3,7 @@
 
 use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{CameraOutputMode, Viewport};
-use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::input::mouse::AccumulatedMouseScroll;
 use bevy::prelude::*;
 use bevy::render::render_resource::BlendState;
 use bevy::render::view::Msaa;
@@ -99,17 +99,34 @@ pub fn setup(mut commands: Commands, mut egui: ResMut<EguiGlobalSettings>, orbit
     ));
 }
 
+/// Orbit / pan from the cursor's movement (not raw device motion: remote and virtual X
+/// servers send none), zoom from the wheel.
 pub fn orbit(
     mut orbit: ResMut<Orbit>,
     buttons: Res<ButtonInput<MouseButton>>,
-    motion: Res<AccumulatedMouseMotion>,
+    mut last_cursor: Local<Option<Vec2>>,
     scroll: Res<AccumulatedMouseScroll>,
     egui: Res<EguiWantsInput>,
+    area: Res<Viewport3d>,
+    window: Single<&Window, With<PrimaryWindow>>,
 ) {
-    if egui.wants_pointer_input() || egui.is_pointer_over_area() {
+    // The panels fill a background layer over the whole window, so egui reports the pointer
+    // "over an area" everywhere: test the 3D view's own rectangle instead.
+    let inside = window.physical_cursor_position().is_some_and(|p| {
+        p.x >= area.left
+            && p.y >= area.top
+            && p.x <= window.physical_width() as f32 - area.right
+            && p.y <= window.physical_height() as f32 - area.bottom
+    });
+    let cursor = window.physical_cursor_position();
+    let d = match (cursor, *last_cursor) {
+        (Some(now), Some(before)) => now - before,
+        _ => Vec2::ZERO,
+    };
+    *last_cursor = cursor;
+    if !inside || egui.is_using_pointer() {
         return;
     }
-    let d = motion.delta;
     let dragging = [MouseButton::Left, MouseButton::Right, MouseButton::Middle]
         .iter()
         .any(|b| buttons.pressed(*b));
