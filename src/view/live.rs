@@ -4,7 +4,6 @@
 
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -63,7 +62,6 @@ pub struct Live {
     commands: Sender<Command>,
     /// Behind a mutex so that the handle can live in shared (Sync) state; only the owner polls.
     events: Mutex<Receiver<Event>>,
-    worker: Option<JoinHandle<()>>,
 }
 
 impl Live {
@@ -76,7 +74,8 @@ impl Live {
             .num_threads(threads)
             .build()
             .map_err(|e| Error::Setup(format!("cannot start the simulation's threads: {e}")))?;
-        let worker = std::thread::Builder::new()
+        // Detached: a dropped `Live` stops it through the command channel.
+        std::thread::Builder::new()
             .name("etwin-live".into())
             .spawn(move || {
                 let c = l.scenario.formulation.counts();
@@ -104,7 +103,6 @@ impl Live {
         Ok(Live {
             commands,
             events: Mutex::new(events),
-            worker: Some(worker),
         })
     }
 
@@ -133,12 +131,10 @@ impl Live {
 }
 
 impl Drop for Live {
-    /// Stops the run and waits for the worker (it checks between chunks).
+    /// Asks the worker to stop and leaves it: it ends at its next chunk boundary (after a
+    /// minimization, which has none, at the latest), so a reset never blocks the UI.
     fn drop(&mut self) {
         self.send(Command::Stop);
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
     }
 }
 

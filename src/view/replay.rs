@@ -89,55 +89,24 @@ impl RunFolder {
                 Vec::new(),
             )?;
         }
-        let dried_box = simbox("dried")?;
-        for (t, file) in read_pvd(&dir.join("drying.pvd"))? {
-            let tools = find("drying")
-                .and_then(|s| s.at_time("top_wall_z", t))
-                .map(|z| vec![Tool::Plane { z, top: true }])
-                .unwrap_or_default();
-            add(
-                Stage::Drying,
-                format!("drying {t:.1} µs"),
-                &dir.join(file),
-                t,
-                dried_box,
-                tools,
-            )?;
-        }
-        if dir.join("dried.vtu").is_file() {
-            add(
-                Stage::Drying,
-                "dried".into(),
-                &dir.join("dried.vtu"),
-                f64::NAN,
-                dried_box,
-                Vec::new(),
-            )?;
-        }
-        let calendered_box = simbox("calendered")?;
-        for (t, file) in read_pvd(&dir.join("calendering.pvd"))? {
-            let tools = find("calendering")
-                .and_then(|s| s.at_time("tool_z", t))
-                .map(|z| vec![Tool::Plane { z, top: true }])
-                .unwrap_or_default();
-            add(
-                Stage::Calendering,
-                format!("calendering {t:.1} µs"),
-                &dir.join(file),
-                t,
-                calendered_box,
-                tools,
-            )?;
-        }
-        if dir.join("calendered.vtu").is_file() {
-            add(
-                Stage::Calendering,
-                "calendered".into(),
-                &dir.join("calendered.vtu"),
-                f64::NAN,
-                calendered_box,
-                Vec::new(),
-            )?;
+        // Each later stage: its indexed frames (the tool height from its time series), then
+        // its final structure; the box from that structure's data file.
+        for (stage, stem, tool_column, last) in [
+            (Stage::Drying, "drying", "top_wall_z", "dried"),
+            (Stage::Calendering, "calendering", "tool_z", "calendered"),
+        ] {
+            let b = simbox(last)?;
+            for (t, file) in read_pvd(&dir.join(format!("{stem}.pvd")))? {
+                let tools = find(stem)
+                    .and_then(|s| s.at_time(tool_column, t))
+                    .map(|z| vec![Tool::Plane { z, top: true }])
+                    .unwrap_or_default();
+                add(stage, format!("{stem} {t:.1} µs"), &dir.join(file), t, b, tools)?;
+            }
+            let path = dir.join(format!("{last}.vtu"));
+            if path.is_file() {
+                add(stage, last.into(), &path, f64::NAN, b, Vec::new())?;
+            }
         }
         if frames.is_empty() {
             return Err(Error::Setup(format!(
