@@ -4,19 +4,27 @@
 /// Colour buckets of a property map.
 pub const BUCKETS: usize = 32;
 
-/// CBD beads, then AM size classes (smallest type first).
-const SPECIES: [[f32; 3]; 6] = [
-    [0.12, 0.12, 0.13], // CBD: carbon black
+/// CBD beads, then the AM size classes (a scenario has at most 10).
+const CBD: [f32; 3] = [0.12, 0.12, 0.13];
+const AM: [[f32; 3]; 10] = [
     [0.85, 0.33, 0.10],
     [0.93, 0.69, 0.13],
     [0.30, 0.69, 0.29],
     [0.36, 0.54, 0.86],
     [0.60, 0.40, 0.75],
+    [0.90, 0.45, 0.65],
+    [0.55, 0.35, 0.20],
+    [0.40, 0.75, 0.80],
+    [0.70, 0.70, 0.30],
+    [0.95, 0.60, 0.45],
 ];
 
-/// Linear-ish sRGB colour of type `kind` (1 = CBD).
+/// sRGB colour of type `kind` (1 = CBD; AM classes cycle after 10, never to CBD's).
 pub fn species(kind: u32) -> [f32; 3] {
-    SPECIES[(kind.max(1) as usize - 1) % SPECIES.len()]
+    match kind {
+        0 | 1 => CBD,
+        k => AM[(k as usize - 2) % AM.len()],
+    }
 }
 
 /// Viridis at t ∈ [0, 1] (piecewise linear through 9 of its stops).
@@ -86,6 +94,7 @@ mod tests {
         assert_eq!(range(&[1.0, 1.0]), (0.5, 1.5));
         assert_eq!(viridis(0.0), [0.267, 0.005, 0.329]);
         assert_eq!(viridis(1.0), [0.993, 0.906, 0.144]);
-        assert_ne!(species(1), species(2));
+        assert!((2..40).all(|k| species(k) != species(1)));
+        assert_ne!(species(2), species(3));
     }
 }

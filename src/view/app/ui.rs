@@ -33,6 +33,9 @@ pub struct UiLocal {
     last_step: f64,
 }
 
+/// Height of the bottom panel's plots [px].
+const PLOT_HEIGHT: f32 = 170.0;
+
 /// Replay speed when playing [frames/s].
 const PLAY_FPS: f64 = 4.0;
 
@@ -437,9 +440,11 @@ fn results<'a>(view: &'a ViewState, live: &'a LiveState) -> Option<&'a serde_jso
 fn plot(ui: &mut egui::Ui, id: &str, x: &str, y: &str, lines: Vec<(String, Vec<[f64; 2]>)>) {
     if lines.iter().all(|(_, p)| p.is_empty()) {
         ui.label("no data yet for this plot");
+        ui.allocate_space(egui::vec2(ui.available_width(), PLOT_HEIGHT));
         return;
     }
     Plot::new(id.to_string())
+        .height(PLOT_HEIGHT)
         .x_axis_label(x.to_string())
         .y_axis_label(y.to_string())
         .legend(Legend::default())
@@ -588,30 +593,32 @@ fn results_table(ui: &mut egui::Ui, res: Option<&serde_json::Value>) {
         ("spring-back", "/calendering/springback_pct", "%"),
         ("tortuosity factor", "/calendering/tortuosity_factor", "-"),
     ];
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        egui::Grid::new("results").striped(true).num_columns(3).show(ui, |ui| {
-            for (name, ptr, unit) in rows {
-                if let Some(v) = r.pointer(ptr).and_then(|v| v.as_f64()) {
-                    ui.label(name);
-                    ui.monospace(format!("{v:.4}"));
-                    ui.label(unit);
-                    ui.end_row();
-                }
-            }
-            if let Some(v) = r.pointer("/slurry/viscosity").and_then(|v| v.as_array()) {
-                for p in v {
-                    if let (Some(g), Some(e), Some(s)) = (
-                        p["shear_rate_per_s"].as_f64(),
-                        p["viscosity_pa_s"].as_f64(),
-                        p["stderr_pa_s"].as_f64(),
-                    ) {
-                        ui.label(format!("viscosity at {g:.3e} 1/s"));
-                        ui.monospace(format!("{e:.4} ± {s:.4}"));
-                        ui.label("Pa·s");
+    egui::ScrollArea::vertical()
+        .min_scrolled_height(PLOT_HEIGHT)
+        .show(ui, |ui| {
+            egui::Grid::new("results").striped(true).num_columns(3).show(ui, |ui| {
+                for (name, ptr, unit) in rows {
+                    if let Some(v) = r.pointer(ptr).and_then(|v| v.as_f64()) {
+                        ui.label(name);
+                        ui.monospace(format!("{v:.4}"));
+                        ui.label(unit);
                         ui.end_row();
                     }
                 }
-            }
+                if let Some(v) = r.pointer("/slurry/viscosity").and_then(|v| v.as_array()) {
+                    for p in v {
+                        if let (Some(g), Some(e), Some(s)) = (
+                            p["shear_rate_per_s"].as_f64(),
+                            p["viscosity_pa_s"].as_f64(),
+                            p["stderr_pa_s"].as_f64(),
+                        ) {
+                            ui.label(format!("viscosity at {g:.3e} 1/s"));
+                            ui.monospace(format!("{e:.4} ± {s:.4}"));
+                            ui.label("Pa·s");
+                            ui.end_row();
+                        }
+                    }
+                }
+            });
         });
-    });
 }
