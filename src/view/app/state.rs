@@ -179,7 +179,7 @@ pub struct Viewport3d {
     pub bottom: f32,
 }
 
-/// Starts the live run (paused) when the source is a scenario.
+/// Starts the live run when the source is a scenario (paused on its first frame unless `--run`).
 pub fn start_live(view: Res<ViewState>, mut live: ResMut<LiveState>, whatif: Res<WhatIfState>) {
     if let Source::Live { loaded } = &view.source {
         let run = live.autorun;
