@@ -1,6 +1,7 @@
 //! What the viewer draws at one instant: spheres, the box and the tools, with the per-sphere
 //! properties it can colour by. Built from a live [`System`] or read from a run folder.
 
+use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 use crate::sim::system::System;
 use crate::sim::wall::{Shape, Side};
@@ -108,7 +109,8 @@ pub struct ViewFrame {
     pub tools: Vec<Tool>,
 }
 
-fn norm(v: &[f64; 3]) -> f32 {
+/// |v| of a 3-vector, as the viewer stores it.
+pub(crate) fn norm(v: &[f64; 3]) -> f32 {
     (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt() as f32
 }
 
@@ -138,17 +140,27 @@ impl ViewFrame {
             })
             .collect();
         ViewFrame {
+            force: Some(p.f.iter().map(norm).collect()),
+            contacts: contacts.then(|| sys.particle_stress().0.iter().map(|&c| c as f32).collect()),
+            tools,
+            ..ViewFrame::of_particles(p, sys.simbox, stage, label, time_us)
+        }
+    }
+
+    /// The spheres of `p` in `simbox` (no forces, contacts or tools).
+    pub fn of_particles(p: &Particles, simbox: SimBox, stage: Stage, label: String, time_us: f64) -> ViewFrame {
+        ViewFrame {
             stage,
             label,
             time_us,
-            simbox: sys.simbox,
+            simbox,
             x: p.x.iter().map(to_f32).collect(),
             radius: p.radius.iter().map(|&r| r as f32).collect(),
             kind: p.kind.clone(),
             speed: p.v.iter().map(norm).collect(),
-            force: Some(p.f.iter().map(norm).collect()),
-            contacts: contacts.then(|| sys.particle_stress().0.iter().map(|&c| c as f32).collect()),
-            tools,
+            force: None,
+            contacts: None,
+            tools: Vec::new(),
         }
     }
 

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::io::forces_csv::Table;
 use crate::io::lammps_data::DataFile;
 use crate::sim::simbox::SimBox;
-use crate::view::frame::{Stage, Tool, ViewFrame};
+use crate::view::frame::{norm, Stage, Tool, ViewFrame};
 
 /// One CSV time series: its column names (with units) and rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,32 +139,17 @@ fn read_series(dir: &Path) -> Result<Vec<Series>> {
     paths.iter().map(|p| read_csv(p)).collect()
 }
 
+/// A time series through the project's numeric table reader (located errors).
 fn read_csv(path: &Path) -> Result<Series> {
-    let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = src.lines();
-    let columns: Vec<String> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(|c| c.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for (k, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let row: std::result::Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
-        match row {
-            Ok(r) if r.len() == columns.len() => rows.push(r),
-            _ => {
-                return Err(Error::Setup(format!(
-                    "{}:{}:1: expected {} numbers separated by commas\n  hint: the file is a run's time series; rerun the scenario if it was cut short",
-                    path.display(),
-                    k + 2,
-                    columns.len()
-                )))
-            }
-        }
-    }
+    let t = Table::read(path)?;
+    let mut named: Vec<(String, usize)> = t.columns.into_iter().collect();
+    named.sort_by_key(|(_, k)| *k);
     let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    Ok(Series { name, columns, rows })
+    Ok(Series {
+        name,
+        columns: named.into_iter().map(|(c, _)| c).collect(),
+        rows: t.rows,
+    })
 }
 
 /// (time, file) of each data set of a `.pvd` index (none when the index is absent).
@@ -239,11 +225,7 @@ fn read_frame(
     let radius = get("radius", 1)?;
     let kind = get("type", 1)?;
     let velocity = get("velocity", 3)?;
-    let mag = |v: &[f64]| {
-        v.chunks(3)
-            .map(|c| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt() as f32)
-            .collect()
-    };
+    let mag = |v: &[f64]| v.chunks(3).map(|c| norm(&[c[0], c[1], c[2]])).collect();
     let x: Vec<[f32; 3]> = points
         .chunks(3)
         .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])

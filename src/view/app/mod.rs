@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
 use crate::map::model::MapModel;
 use crate::scenario::Scenario;
-use crate::sim::simbox::SimBox;
 use crate::view::frame::{ColorBy, Stage, ViewFrame};
 use crate::view::replay::RunFolder;
 use crate::view::whatif::WhatIf;
@@ -164,24 +163,12 @@ fn load_source(args: &ViewArgs) -> Result<Source> {
         )));
     }
     let d = DataFile::read(&path)?;
-    Ok(Source::Structure(Box::new(structure_frame(&d, &path))))
-}
-
-fn structure_frame(d: &DataFile, path: &std::path::Path) -> ViewFrame {
-    let p = &d.particles;
-    let norm = |v: &[f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt() as f32;
-    let simbox: SimBox = d.simbox;
-    ViewFrame {
-        stage: Stage::Slurry,
-        label: path.display().to_string(),
-        time_us: 0.0,
-        simbox,
-        x: p.x.iter().map(|x| [x[0] as f32, x[1] as f32, x[2] as f32]).collect(),
-        radius: p.radius.iter().map(|&r| r as f32).collect(),
-        kind: p.kind.clone(),
-        speed: p.v.iter().map(norm).collect(),
-        force: None,
-        contacts: None,
-        tools: Vec::new(),
-    }
+    let label = path.display().to_string();
+    Ok(Source::Structure(Box::new(ViewFrame::of_particles(
+        &d.particles,
+        d.simbox,
+        Stage::Slurry,
+        label,
+        0.0,
+    ))))
 }
