@@ -153,3 +153,55 @@ fn an_imported_slurry_is_coated_and_dried() {
     assert!(r["timing"]["import_s"].is_f64());
     assert!(dir.path().join("dried.data").is_file() && !dir.path().join("minimized.data").exists());
 }
+
+/// `am_contact_factor`: the AM spheres shrink from the slurry model's contact diameter
+/// (1.14 d) to the dried one, while masses and loadings keep counting the AM at its
+/// nominal size, so the solid mass is still conserved.
+#[test]
+fn the_am_spheres_shrink_to_the_dry_contact_diameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root().join("tests/fixtures/good/scenarios/import_and_dry.ron");
+    let src = std::fs::read_to_string(&fixture).unwrap();
+    let text = src
+        .replace("../../../../scenarios/", &format!("{}/scenarios/", root().display()))
+        .replace(
+            "slab: \"10 um\",",
+            "slab: \"10 um\",\n            am_contact_factor: Some(1.02),",
+        );
+    assert!(text.contains("am_contact_factor"));
+    let scenario = dir.path().join("am102.ron");
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("out");
+    let r = common::run_scenario(&scenario, 2, &out);
+    let d = &r["drying"];
+    let f = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k} in {d}"));
+    assert!(rel(f("solid_mass_after_pg"), f("solid_mass_before_pg")) < 1e-12, "{d}");
+    assert_eq!(d["particles_outside_film"], 0, "{d}");
+
+    let nominal = [2.5, 3.5, 4.5, 5.86, 8.28, 10.35];
+    let dried = etwin::io::lammps_data::DataFile::read(&out.join("dried.data")).unwrap();
+    let p = &dried.particles;
+    let mut n_am = 0;
+    for k in 0..p.len() {
+        if p.kind[k] > 1 {
+            let want = 0.5 * 1.02 * nominal[p.kind[k] as usize - 2];
+            assert!(rel(p.radius[k], want) < 1e-9, "AM radius {} ≠ {want}", p.radius[k]);
+            n_am += 1;
+        }
+    }
+    assert!(n_am > 0);
+    // The dried structure read back with AM radius → nominal 1/1.02 carries the loading.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["analyze", "--json", "--am-radius-scale", &(1.0 / 1.02).to_string()])
+        .arg(out.join("dried.data"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let an: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        rel(
+            an["analysis"]["mass_loading_mg_cm2"].as_f64().unwrap(),
+            f("mass_loading_mg_cm2")
+        ) < 1e-9
+    );
+}

@@ -40,6 +40,11 @@ const BAD: &[(&str, &str, &str)] = &[
     ("drying_shrink_factor.ron", "51:34", "`drying.shrink_factors`"),
     ("drying_wrong_unit.ron", "59:40", "`top_wall_max_speed`: unit `kPa`"),
     (
+        "drying_am_contact_factor.ron",
+        "64:13",
+        "`drying.am_contact_factor`: 3 not in",
+    ),
+    (
         "calendering_compression.ron",
         "24:13",
         "`calendering.target`: compression 1.3",

@@ -202,6 +202,9 @@ pub struct DryingRun {
     wet: (f64, f64),
     dry: (f64, f64),
     frozen_after: Option<u64>,
+    /// AM contact diameter / nominal diameter: (wet, dry) and now.
+    am_factors: (f64, f64),
+    am_factor: f64,
     substrate_z: f64,
     coating: CoatingReport,
     solid_mass_pg: f64,
@@ -218,16 +221,20 @@ fn spec(l: &Loaded) -> Result<&DryingSpec> {
         .ok_or_else(|| Error::Setup("the scenario has no drying stage".into()))
 }
 
-/// A force field whose CBD type sets no radius or mass: the stage sizes the beads itself.
-fn sized_by_stage(mut ff: ForceField) -> ForceField {
-    if let Some(t) = ff.types.get_mut(CBD_TYPE as usize - 1) {
-        *t = None;
+/// A force field that leaves particle sizes to the stage: the CBD beads' always (they
+/// shrink), the AM spheres' too once the film is coated (`am_too`: their contact diameter
+/// follows `am_contact_factor`).
+fn sized_by_stage(mut ff: ForceField, am_too: bool) -> ForceField {
+    for (i, t) in ff.types.iter_mut().enumerate() {
+        if am_too || i == CBD_TYPE as usize - 1 {
+            *t = None;
+        }
     }
     ff
 }
 
 fn wet_ff(l: &Loaded) -> Result<ForceField> {
-    Ok(sized_by_stage(l.model.build()?))
+    Ok(sized_by_stage(l.model.build()?, true))
 }
 
 fn dry_ff(l: &Loaded) -> Result<ForceField> {
@@ -235,7 +242,7 @@ fn dry_ff(l: &Loaded) -> Result<ForceField> {
         .model_dry
         .as_ref()
         .ok_or_else(|| Error::Setup("no dry force field".into()))?;
-    Ok(sized_by_stage(m.build()?))
+    Ok(sized_by_stage(m.build()?, true))
 }
 
 /// AM + CBD mass [pg], the AM at its nominal size (`am_scale3` = (1 / contact factor)³:
@@ -264,7 +271,8 @@ impl DryingRun {
     pub fn coat(slurry: SystemState, l: &Loaded) -> Result<DryingRun> {
         let d = spec(l)?;
         let f = &l.scenario.formulation;
-        let mut sys = System::restore(slurry, wet_ff(l)?)?;
+        // The AM spheres start at the model's contact diameter, whatever the slurry had.
+        let mut sys = System::restore(slurry, sized_by_stage(l.model.build()?, false))?;
         sys.step = 0;
         let b = sys.simbox;
         if b.tilt != [0.0; 3] {
@@ -338,7 +346,8 @@ impl DryingRun {
             sphere_mass(r_dry, (1.0 - f.cbd_nanoporosity) * f.cbd_skeleton_density),
         );
         let n_cbd = p.kind.iter().filter(|&&t| t == CBD_TYPE).count();
-        let am_scale3 = l.model.fixed.contact_factor.powi(-3);
+        let am_wet = l.model.fixed.contact_factor;
+        let am_scale3 = am_wet.powi(-3);
         let solid = solid_mass(p, am_scale3) - (n_cbd as f64) * (wet.1 - dry.1);
         let thermostat = VelocityRescale::new(
             d.temperature_start.get(),
@@ -355,6 +364,8 @@ impl DryingRun {
             wet,
             dry,
             frozen_after: None,
+            am_factors: (am_wet, d.am_contact_factor.unwrap_or(am_wet)),
+            am_factor: am_wet,
             substrate_z: bottom,
             coating: CoatingReport {
                 wet_thickness_um: top - bottom,
@@ -402,23 +413,40 @@ impl DryingRun {
         System::restore(self.system.clone(), ff)
     }
 
+    /// AM radius → nominal radius: 1 / the current contact factor.
+    pub fn am_radius_scale(&self) -> f64 {
+        1.0 / self.am_factor
+    }
+
+    /// Evaporation progress after cycle `c`.
+    fn evaporated(d: &DryingSpec, c: u64) -> f64 {
+        d.evaporation.progress(c as f64 / d.cycles as f64)
+    }
+
     /// Shrink progress of zone `z` after cycle `c`.
     fn progress(d: &DryingSpec, z: u8, c: u64) -> f64 {
-        let f = d.evaporation.progress(c as f64 / d.cycles as f64);
         let rsf = match &d.mode {
             DryingMode::Homogeneous => 1.0,
             DryingMode::Heterogeneous(h) => h.shrink_factors[z as usize],
         };
-        (rsf * f).min(1.0)
+        (rsf * Self::evaporated(d, c)).min(1.0)
     }
 
-    fn shrink(&self, sys: &mut System, d: &DryingSpec, c: u64) -> Result<()> {
+    /// CBD beads to their zone's size, AM spheres to the contact diameter, after cycle `c`.
+    fn shrink(&mut self, sys: &mut System, d: &DryingSpec, c: u64) -> Result<()> {
+        let (am_wet, am_dry) = self.am_factors;
+        let am = am_wet + (am_dry - am_wet) * Self::evaporated(d, c);
+        let k_am = am / self.am_factor;
+        self.am_factor = am;
         let p = &mut sys.particles;
         for k in 0..p.len() {
             if p.kind[k] == CBD_TYPE {
                 let s = Self::progress(d, self.zone_by_id[p.id[k] as usize - 1], c);
                 p.radius[k] = self.wet.0 + (self.dry.0 - self.wet.0) * s;
                 p.mass[k] = self.wet.1 + (self.dry.1 - self.wet.1) * s;
+            } else {
+                p.radius[k] *= k_am;
+                p.mass[k] *= k_am.powi(3);
             }
         }
         sys.setup()
@@ -440,7 +468,7 @@ impl DryingRun {
             cbd_nanoporosity: l.scenario.formulation.cbd_nanoporosity,
             slab_um: d.slab.get(),
             z_range: ZRange::Given(self.substrate_z, film_top(p)),
-            am_radius_scale: 1.0 / l.model.fixed.contact_factor,
+            am_radius_scale: self.am_radius_scale(),
             tortuosity: None,
             pore_size_bins: None,
         };
@@ -600,7 +628,7 @@ impl DryingRun {
             contacts: c.contacts,
             active_surface_fraction: c.active_surface_fraction,
             solid_mass_before_pg: self.solid_mass_pg,
-            solid_mass_after_pg: solid_mass(p, l.model.fixed.contact_factor.powi(-3)),
+            solid_mass_after_pg: solid_mass(p, self.am_radius_scale().powi(3)),
             particles_outside_film: outside,
             frozen_after_cycle: self.frozen_after.unwrap_or(0),
         };

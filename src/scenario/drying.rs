@@ -133,6 +133,13 @@ pub struct DryingSpec {
     /// Slab thickness of the CBD profile [µm], default 5.
     #[serde(default = "super::d_slab")]
     pub slab: Q<Length>,
+    /// AM contact diameter of the dried film / nominal diameter [-], (0.5, 2); none:
+    /// the slurry model's (`contact_factor`, 1.14 for the reference). The AM spheres
+    /// shrink to it with the evaporation law, like the solvent shell they stand for: the
+    /// reference's dried thick electrode has 1.02, and its wet slurry's 1.14 keeps the AM
+    /// skeleton jammed at ≈ 67 % so that the film cannot compact.
+    #[serde(default)]
+    pub am_contact_factor: Option<f64>,
 }
 
 fn d_one() -> u64 {
@@ -168,6 +175,11 @@ impl DryingSpec {
         ] {
             if !(v > 0.0 && v.is_finite()) {
                 return Some((k, format!("{v} must be > 0"), "see the unit in the docs"));
+            }
+        }
+        if let Some(f) = self.am_contact_factor {
+            if !(f > 0.5 && f < 2.0) {
+                return Some(("am_contact_factor", format!("{f} not in (0.5, 2)"), "e.g. 1.02"));
             }
         }
         if self.top_pressure.get().is_nan() || self.top_pressure.get() < 0.0 {

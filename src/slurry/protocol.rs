@@ -579,8 +579,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 st.timing.push(("drying".to_string(), t.elapsed().as_secs_f64()));
                 st.current = match &l.scenario.protocol.calendering {
                     Some(_) => {
-                        let scale = 1.0 / l.model.fixed.contact_factor;
-                        let c = CalenderingRun::start(run.system.clone(), l, scale, true)?;
+                        let c = CalenderingRun::start(run.system.clone(), l, run.am_radius_scale(), true)?;
                         Some(Current::Calendering(Box::new(c)))
                     }
                     None => None,
