@@ -70,19 +70,20 @@ fn quick_drying_conserves_mass_keeps_every_particle_and_resumes_identically() {
     assert_eq!(pvd.matches("<DataSet").count(), 5);
     // The dried structure re-read by `etwin analyze` (AM at nominal size) carries the same
     // mass loading.
+    assert!(rel(analyzed_loading(&t1.join("dried.data"), 1.14), f("mass_loading_mg_cm2")) < 1e-9);
+}
+
+/// Mass loading [mg/cm²] that `etwin analyze` finds in a dried structure whose AM spheres
+/// have `am_factor` × their nominal diameter.
+fn analyzed_loading(dried: &Path, am_factor: f64) -> f64 {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["analyze", "--json", "--am-radius-scale", &(1.0 / 1.14).to_string()])
-        .arg(t1.join("dried.data"))
+        .args(["analyze", "--json", "--am-radius-scale", &(1.0 / am_factor).to_string()])
+        .arg(dried)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let an: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        rel(
-            an["analysis"]["mass_loading_mg_cm2"].as_f64().unwrap(),
-            f("mass_loading_mg_cm2")
-        ) < 1e-9
-    );
+    an["analysis"]["mass_loading_mg_cm2"].as_f64().unwrap()
 }
 
 /// CBD volume fraction of the film's top third over the film's mean.
@@ -191,16 +192,9 @@ fn the_am_spheres_shrink_to_the_dry_contact_diameter() {
     }
     assert!(n_am > 0);
     // The dried structure read back with AM radius → nominal 1/1.02 carries the loading.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["analyze", "--json", "--am-radius-scale", &(1.0 / 1.02).to_string()])
-        .arg(out.join("dried.data"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let an: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         rel(
-            an["analysis"]["mass_loading_mg_cm2"].as_f64().unwrap(),
+            analyzed_loading(&out.join("dried.data"), 1.02),
             f("mass_loading_mg_cm2")
         ) < 1e-9
     );
