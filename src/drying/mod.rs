@@ -202,8 +202,7 @@ pub struct DryingRun {
     wet: (f64, f64),
     dry: (f64, f64),
     frozen_after: Option<u64>,
-    /// AM contact diameter / nominal diameter: (wet, dry) and now.
-    am_factors: (f64, f64),
+    /// AM contact diameter / nominal diameter now.
     am_factor: f64,
     substrate_z: f64,
     coating: CoatingReport,
@@ -364,7 +363,6 @@ impl DryingRun {
             wet,
             dry,
             frozen_after: None,
-            am_factors: (am_wet, d.am_contact_factor.unwrap_or(am_wet)),
             am_factor: am_wet,
             substrate_z: bottom,
             coating: CoatingReport {
@@ -433,8 +431,9 @@ impl DryingRun {
     }
 
     /// CBD beads to their zone's size, AM spheres to the contact diameter, after cycle `c`.
-    fn shrink(&mut self, sys: &mut System, d: &DryingSpec, c: u64) -> Result<()> {
-        let (am_wet, am_dry) = self.am_factors;
+    fn shrink(&mut self, sys: &mut System, l: &Loaded, d: &DryingSpec, c: u64) -> Result<()> {
+        let am_wet = l.model.fixed.contact_factor;
+        let am_dry = d.am_contact_factor.unwrap_or(am_wet);
         let am = am_wet + (am_dry - am_wet) * Self::evaporated(d, c);
         let k_am = am / self.am_factor;
         self.am_factor = am;
@@ -514,7 +513,7 @@ impl DryingRun {
             if self.done == 0 {
                 let (t0, t1) = (d.temperature_start.get(), d.temperature_stop.get());
                 self.thermostat.target_k = t0 + (t1 - t0) * c as f64 / d.cycles as f64;
-                self.shrink(sys, d, c)?;
+                self.shrink(sys, l, d, c)?;
             }
         }
         let chunk = d.sample_every.min(len - self.done);

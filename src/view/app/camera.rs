@@ -112,13 +112,13 @@ pub fn orbit(
 ) {
     // The panels fill a background layer over the whole window, so egui reports the pointer
     // "over an area" everywhere: test the 3D view's own rectangle instead.
-    let inside = window.physical_cursor_position().is_some_and(|p| {
+    let cursor = window.physical_cursor_position();
+    let inside = cursor.is_some_and(|p| {
         p.x >= area.left
             && p.y >= area.top
             && p.x <= window.physical_width() as f32 - area.right
             && p.y <= window.physical_height() as f32 - area.bottom
     });
-    let cursor = window.physical_cursor_position();
     let d = match (cursor, *last_cursor) {
         (Some(now), Some(before)) => now - before,
         _ => Vec2::ZERO,
