@@ -406,6 +406,74 @@ fn damping_dissipates_energy() {
     assert!(sys.total_energy() < 0.95 * e0, "{} vs {e0}", sys.total_energy());
 }
 
+/// `run` fuses a step's last half-kick with the next step's first where nothing acts in
+/// between; the trajectory must equal plain single steps bit for bit, with the velocity cap
+/// on and an observer that sees the full-step velocities every 7 steps.
+#[test]
+fn fused_half_kicks_give_the_single_step_trajectory() {
+    struct Speeds(Vec<f64>);
+    impl etwin::sim::observer::Observer for Speeds {
+        fn interval(&self) -> u64 {
+            7
+        }
+        fn observe(&mut self, sys: &System) {
+            self.0.push(sys.thermo().ke_trans_fj);
+        }
+    }
+    let capped = |mut sys: System| {
+        sys.settings.max_step = Some(1.5e-4);
+        sys
+    };
+    let (mut fused, mut single) = (capped(small_mixture(true)), capped(small_mixture(true)));
+    let (mut seen_fused, mut seen_single) = (Speeds(vec![]), Speeds(vec![]));
+    fused.run(600, &mut [&mut seen_fused]);
+    for _ in 0..600 {
+        single.step();
+        if single.step % 7 == 0 {
+            seen_single.0.push(single.thermo().ke_trans_fj);
+        }
+    }
+    let p = (&fused.particles, &single.particles);
+    assert!(fused.summary.contacts > 0, "the test must exercise contacts");
+    assert_eq!(seen_fused.0, seen_single.0, "observed kinetic energies");
+    for k in 0..p.0.len() {
+        for (a, b) in [(p.0.x[k], p.1.x[k]), (p.0.v[k], p.1.v[k]), (p.0.omega[k], p.1.omega[k])] {
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "particle {k}");
+        }
+    }
+    assert_eq!(fused.neighbor.history, single.neighbor.history);
+}
+
+/// The force loop reads a pair's history only where its flag says it may be non-zero, so
+/// the flags must mark exactly the pairs whose history has a bit set, through contacts
+/// that form and break and through rebuilds.
+#[test]
+fn history_flags_mark_exactly_the_nonzero_histories() {
+    let mut sys = small_mixture(true);
+    let (mut held_seen, mut cleared_seen) = (0, 0);
+    let mut was_held = vec![];
+    for _ in 0..40 {
+        sys.run(50, &mut []);
+        let nl = &sys.neighbor;
+        assert_eq!(nl.held.len(), nl.history.len());
+        for (pair, (h, &held)) in nl.history.iter().zip(&nl.held).enumerate() {
+            let nonzero = h.iter().any(|v| v.to_bits() != 0);
+            assert_eq!(held, nonzero, "pair {pair}: flag {held}, history {h:?}");
+        }
+        let held = nl.held.iter().filter(|&&b| b).count();
+        held_seen += held;
+        if was_held.len() == nl.held.len() {
+            cleared_seen += was_held.iter().zip(&nl.held).filter(|(a, b)| **a && !**b).count();
+        }
+        was_held = nl.held.clone();
+    }
+    assert!(
+        held_seen > 0 && cleared_seen > 0,
+        "contacts must form ({held_seen}) and break ({cleared_seen})"
+    );
+    assert!(sys.timers.neighbor_builds > 1, "the test must exercise rebuilds");
+}
+
 /// Shear histories survive neighbour rebuilds, including a change of pair ownership
 /// (the owner/partner roles swap when the particle order changes).
 #[test]
@@ -535,7 +603,8 @@ fn neighbour_list_equals_brute_force() {
         assert_eq!(listed, brute, "case {case}: tilt {tilt:?} periodic {periodic:?}");
 
         // The per-pair data kept for the list's life: each squared range bounds the exact one
-        // from above, and a list that lacks them (an old checkpoint) gets the same back.
+        // from above, and a list that lacks them or the history flags (an old checkpoint) gets the
+        // same back.
         let nl = &sys.neighbor;
         for i in 0..q.len() {
             for pair in nl.pairs_of(i) {
@@ -549,7 +618,9 @@ fn neighbour_list_equals_brute_force() {
         }
         let mut stale = nl.clone();
         stale.range_sq.clear();
-        stale.fill_ranges(q, &reach);
+        stale.held.clear();
+        stale.fill_missing(q, &reach);
         assert_eq!(stale.range_sq, nl.range_sq, "case {case}: refilled ranges");
+        assert_eq!(stale.held, nl.held, "case {case}: refilled history flags");
     }
 }

@@ -4,6 +4,12 @@
 //! v += (dt/2)F/m; ω += (dt/2)τ/I. An optional displacement limit per step (LAMMPS
 //! `fix nve/limit`) caps |v|·dt, for relaxing badly overlapping initial structures.
 //! Per-particle updates are independent, so the chunking never changes a result.
+//!
+//! `final_then_initial` is the second half-kick of one step followed by the first
+//! half-kick and drift of the next, in one pass over memory: when nothing acts between
+//! steps (no fix, no observer due), it does the same operations in the same order as the
+//! two calls, so results are identical bit for bit, and large systems read their arrays
+//! once instead of twice.
 
 use rayon::prelude::*;
 
@@ -15,15 +21,20 @@ const CHUNK: usize = 2048;
 /// First half-kick and drift. `max_step` [µm] caps each particle's displacement;
 /// `rotate` = false leaves angular velocities as they are.
 pub fn initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, dt, max_step, true, rotate);
+    kick(p, dt, max_step, 1, true, rotate);
 }
 
 /// Second half-kick.
 pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, dt, max_step, false, rotate);
+    kick(p, dt, max_step, 1, false, rotate);
 }
 
-fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: bool) {
+/// Second half-kick of a step, then first half-kick and drift of the next.
+pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
+    kick(p, dt, max_step, 2, true, rotate);
+}
+
+fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, kicks: usize, drift: bool, rotate: bool) {
     let Particles {
         x,
         v,
@@ -37,6 +48,7 @@ fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: 
     let s = KickSettings {
         dt,
         vmax: max_step.map(|l| l / dt),
+        kicks,
         drift,
         rotate,
     };
@@ -51,6 +63,8 @@ fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, drift: bool, rotate: 
 struct KickSettings {
     dt: f64,
     vmax: Option<f64>,
+    /// Half-kicks in a row (1, or 2 for a final kick fused with the next initial one).
+    kicks: usize,
     drift: bool,
     rotate: bool,
 }
@@ -77,14 +91,16 @@ crate::multiversioned! {
             dtirot[k] = dtf / (0.4 * r[k] * r[k] * m[k]);
         }
         // One simple loop per update, each of which vectorizes.
-        for k in 0..n {
-            for a in 0..3 {
-                v[k][a] += dtfm[k] * f[k][a];
+        for _ in 0..s.kicks {
+            for k in 0..n {
+                for a in 0..3 {
+                    v[k][a] += dtfm[k] * f[k][a];
+                }
             }
-        }
-        if let Some(vmax) = s.vmax {
-            for vk in v.iter_mut() {
-                limit_velocity(vk, vmax);
+            if let Some(vmax) = s.vmax {
+                for vk in v.iter_mut() {
+                    limit_velocity(vk, vmax);
+                }
             }
         }
         if s.drift {
@@ -93,9 +109,11 @@ crate::multiversioned! {
             }
         }
         if s.rotate {
-            for k in 0..n {
-                for a in 0..3 {
-                    w[k][a] += dtirot[k] * t[k][a];
+            for _ in 0..s.kicks {
+                for k in 0..n {
+                    for a in 0..3 {
+                        w[k][a] += dtirot[k] * t[k][a];
+                    }
                 }
             }
         }

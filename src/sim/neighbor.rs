@@ -42,6 +42,10 @@ pub struct NeighborList {
     pub range_sq: Vec<f32>,
     /// Shear history of each pair, oriented along x_owner − x_partner.
     pub history: Vec<History>,
+    /// Whether `history` of the pair may be non-zero (false: it is all zero bits). Most
+    /// pairs are not in contact, so the force loop reads this byte, not 32 bytes of history.
+    #[serde(default)]
+    pub held: Vec<bool>,
     /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
     pub rev_offsets: Vec<usize>,
     pub rev_pairs: Vec<u32>,
@@ -193,9 +197,12 @@ impl NeighborList {
         2.0 * max_sq.sqrt() + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
     }
 
-    /// Computes `range_sq` if the list lacks it (a checkpoint written before it existed),
-    /// from the current radii, as a build would.
-    pub fn fill_ranges(&mut self, p: &Particles, reach: &ReachTable) {
+    /// Computes `range_sq` and `held` if the list lacks them (a checkpoint written before
+    /// they existed), from the current radii and histories, as a build would.
+    pub fn fill_missing(&mut self, p: &Particles, reach: &ReachTable) {
+        if self.held.len() != self.history.len() {
+            self.held = self.history.iter().map(has_bits).collect();
+        }
         if self.range_sq.len() == self.partner.len() || self.offsets.len() != p.len() + 1 {
             return;
         }
@@ -397,18 +404,22 @@ impl NeighborList {
     fn restore_histories(&mut self, p: &Particles, saved: FxHashMap<(u64, u64), History>) {
         self.history.clear();
         self.history.resize(self.partner.len(), NO_HISTORY);
+        self.held.clear();
+        self.held.resize(self.partner.len(), false);
         if saved.is_empty() {
             return;
         }
         for i in 0..p.len() {
             for pair in self.offsets[i]..self.offsets[i + 1] {
                 let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
-                if a < b {
-                    if let Some(h) = saved.get(&(a, b)) {
-                        self.history[pair] = *h;
-                    }
-                } else if let Some(h) = saved.get(&(b, a)) {
-                    self.history[pair] = swapped(h);
+                let h = if a < b {
+                    saved.get(&(a, b)).copied()
+                } else {
+                    saved.get(&(b, a)).map(|h| swapped(&h))
+                };
+                if let Some(h) = h {
+                    self.history[pair] = h;
+                    self.held[pair] = true;
                 }
             }
         }
@@ -452,6 +463,12 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
         .sum()
+}
+
+/// Whether any component has a bit set (−0.0 included).
+#[inline]
+pub fn has_bits(h: &History) -> bool {
+    h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0
 }
 
 /// The smallest f32 not below range² (a first test that never drops a pair in range).

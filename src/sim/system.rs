@@ -7,6 +7,9 @@
 //! 4. **integrate** (second half): half-kick v and ω;
 //! 5. **observe**: observers whose interval divides the step number.
 //!
+//! Within `run`, where nothing acts between two steps, phase 4 is fused with the next
+//! step's phase 1 (same arithmetic, one pass over memory).
+//!
 //! `setup` builds the list and computes forces without advancing histories, as the
 //! setup call of a LAMMPS run does. Results are bit-identical for any thread count.
 
@@ -18,11 +21,12 @@ use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
 use crate::sim::forcefield::{ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY};
 use crate::sim::integrate;
-use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
+use crate::sim::neighbor::{has_bits, NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
 use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
+use crate::sim::simd::prefetch;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
 
@@ -123,6 +127,8 @@ struct BlockSink<'a> {
     /// Owner torque terms Σ tor (turned into torques when the block ends).
     tsum: &'a mut [[f64; 3]],
     hist: &'a mut [History],
+    /// Whether each slot's history may be non-zero (see [`NeighborList::held`]).
+    held: &'a mut [bool],
     js: &'a mut Vec<(u32, JSide)>,
     /// pe, virial[6], contacts, elastic.
     acc: &'a mut [f64; 9],
@@ -133,6 +139,14 @@ impl BlockSink<'_> {
     fn flush(&mut self, b: &mut PairBatch, ff: &ForceField, ctx: &PairContext) {
         if b.len == 0 {
             return;
+        }
+        // The partner radii and held histories were prefetched when the lanes were pushed.
+        for k in 0..b.len {
+            b.rj[k] = ctx.radius[b.j[k] as usize];
+            let slot = b.slot[k] as usize;
+            if self.held[slot] {
+                b.set_history(k, &self.hist[slot]);
+            }
         }
         b.prepare();
         ff.compute_batch(b, ctx);
@@ -157,7 +171,14 @@ impl BlockSink<'_> {
                 fsum[a] += f[a];
                 tsum[a] += tor[a];
             }
-            self.hist[b.slot[k] as usize] = b.history(k);
+            // Zero histories are written only over a held one: most pairs of a slurry
+            // never touch, and their 32 bytes then stay out of the cache.
+            let (h, slot) = (b.history(k), b.slot[k] as usize);
+            let nonzero = has_bits(&h);
+            if nonzero || self.held[slot] {
+                self.hist[slot] = h;
+                self.held[slot] = nonzero;
+            }
             // A partner inside the block takes its share now (its torque term joins the
             // owner sums, which end up times −r); others wait for pass 2.
             let j = (b.j[k] as usize).wrapping_sub(self.lo);
@@ -268,7 +289,7 @@ impl System {
     pub fn restore(s: SystemState, ff: ForceField) -> Result<Self> {
         let mut sys = System::new(s.particles, s.simbox, ff, s.settings)?;
         sys.neighbor = s.neighbor;
-        sys.neighbor.fill_ranges(&sys.particles, &sys.reach);
+        sys.neighbor.fill_missing(&sys.particles, &sys.reach);
         sys.step = s.step;
         sys.summary = s.summary;
         sys.xy_rate = s.xy_rate;
@@ -346,9 +367,21 @@ impl System {
 
     /// One velocity-Verlet step (phases 1–4).
     pub fn step(&mut self) {
+        self.advance(false);
+        self.final_half();
+    }
+
+    /// Phases 1–3 of a step. With `deferred`, the previous step skipped its phase 4, which
+    /// now runs fused with phase 1 (see [`integrate::final_then_initial`]).
+    fn advance(&mut self, deferred: bool) {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
+        let p = &mut self.particles;
         self.timers.time(Phase::Integrate, || {
-            integrate::initial(&mut self.particles, dt, lim, rot)
+            if deferred {
+                integrate::final_then_initial(p, dt, lim, rot)
+            } else {
+                integrate::initial(p, dt, lim, rot)
+            }
         });
         self.refresh_neighbors();
         for w in &mut self.walls {
@@ -357,11 +390,16 @@ impl System {
         let t = std::time::Instant::now();
         self.compute_forces(true);
         self.timers.add(Phase::Force, t.elapsed());
+        self.step += 1;
+        self.timers.steps += 1;
+    }
+
+    /// Phase 4: the second half-kick.
+    fn final_half(&mut self) {
+        let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
         self.timers.time(Phase::Integrate, || {
             integrate::final_kick(&mut self.particles, dt, lim, rot)
         });
-        self.step += 1;
-        self.timers.steps += 1;
     }
 
     /// Rebuilds the neighbour list if particles or the box moved past the skin.
@@ -380,9 +418,20 @@ impl System {
     }
 
     /// Runs `n` steps with end-of-step fixes (thermostats, barostats, deformations).
+    ///
+    /// Where nothing acts between two steps (no fix, no observer due, not the last step),
+    /// a step's final half-kick is deferred and fused with the next step's first one: the
+    /// same arithmetic with one pass over memory instead of two.
     pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
-        for _ in 0..n {
-            self.step();
+        let mut deferred = false;
+        for k in 0..n {
+            self.advance(deferred);
+            let due = observers.iter().any(|o| self.step.is_multiple_of(o.interval().max(1)));
+            deferred = fixes.is_empty() && !due && k + 1 < n;
+            if deferred {
+                continue;
+            }
+            self.final_half();
             for f in fixes.iter_mut() {
                 f.end_of_step(self);
             }
@@ -468,19 +517,22 @@ impl System {
         self.jside.resize_with(n_blocks, Vec::new);
         let mut work = Vec::with_capacity(n_blocks);
         {
-            let (mut fr, mut tr, mut hr) = (&mut f[..], &mut torque[..], &mut nl.history[..]);
+            let (mut fr, mut tr) = (&mut f[..], &mut torque[..]);
+            let (mut hr, mut gr) = (&mut nl.history[..], &mut nl.held[..]);
             for (b, js) in self.jside.iter_mut().enumerate() {
                 let (lo, hi) = (b * OWNER_BLOCK, ((b + 1) * OWNER_BLOCK).min(n));
+                let pairs = offsets[hi] - offsets[lo];
                 let (fa, fb) = std::mem::take(&mut fr).split_at_mut(hi - lo);
                 let (ta, tb) = std::mem::take(&mut tr).split_at_mut(hi - lo);
-                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(offsets[hi] - offsets[lo]);
-                (fr, tr, hr) = (fb, tb, hb);
-                work.push((lo, fa, ta, ha, js));
+                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(pairs);
+                let (ga, gb) = std::mem::take(&mut gr).split_at_mut(pairs);
+                (fr, tr, hr, gr) = (fb, tb, hb, gb);
+                work.push((lo, fa, ta, ha, ga, js));
             }
         }
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
-            .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, js)| {
+            .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, held, js)| {
                 js.clear();
                 fblk.fill([0.0; 3]);
                 tblk.fill([0.0; 3]); // torque sums Σ tor until the block ends
@@ -491,6 +543,7 @@ impl System {
                     f: fblk,
                     tsum: tblk,
                     hist,
+                    held,
                     js,
                     acc: &mut acc,
                 };
@@ -511,11 +564,10 @@ impl System {
                             (d, count[1])
                         };
                         let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
+                        let held = sink.held[slot];
                         if rsq >= range_sq[base + slot] as f64 {
-                            // One test on the bits (−0.0 counts as set and is cleared too).
-                            let h = &mut sink.hist[slot];
-                            if h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0 {
-                                *h = NO_HISTORY;
+                            if held {
+                                (sink.hist[slot], sink.held[slot]) = (NO_HISTORY, false);
                             }
                             continue;
                         }
@@ -527,9 +579,21 @@ impl System {
                             rsq,
                             dvx: nb * xy_rate,
                             ri,
-                            rj: radius[j],
+                            rj: 0.0, // gathered at the flush
                         };
-                        batch.push(&lane, &sink.hist[slot]);
+                        // Only pairs in range touch these, so they are scattered through
+                        // memory: start the loads now and gather them when the batch runs
+                        // (contact laws also read velocities, spins and masses).
+                        prefetch(&radius[j]);
+                        if held {
+                            prefetch(&sink.hist[slot]);
+                        }
+                        for k in [i, j] {
+                            prefetch(&v[k]);
+                            prefetch(&omega[k]);
+                            prefetch(&mass[k]);
+                        }
+                        batch.push(&lane, &NO_HISTORY);
                         if batch.is_full() {
                             sink.flush(batch, ff, &ctx);
                         }
