@@ -415,7 +415,7 @@ impl NeighborList {
                 let h = if a < b {
                     saved.get(&(a, b)).copied()
                 } else {
-                    saved.get(&(b, a)).map(|h| swapped(&h))
+                    saved.get(&(b, a)).map(swapped)
                 };
                 if let Some(h) = h {
                     self.history[pair] = h;
