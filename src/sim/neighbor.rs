@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
+use crate::sim::forcefield::{has_bits, swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::{ImageMap, SimBox};
 
@@ -463,12 +463,6 @@ fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     (0..3)
         .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
         .sum()
-}
-
-/// Whether any component has a bit set (−0.0 included).
-#[inline]
-pub fn has_bits(h: &History) -> bool {
-    h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0
 }
 
 /// The smallest f32 not below range² (a first test that never drops a pair in range).

@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
-use crate::sim::forcefield::{ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY};
+use crate::sim::forcefield::{
+    has_bits, ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY,
+};
 use crate::sim::integrate;
-use crate::sim::neighbor::{has_bits, NeighborList, Reorder, OWNER_BLOCK};
+use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
 use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;

@@ -92,6 +92,12 @@ pub fn swapped(h: &History) -> History {
     [-h[0], -h[1], -h[2], h[3]]
 }
 
+/// Whether any component has a bit set (−0.0 included): false only for [`NO_HISTORY`]'s bits.
+#[inline]
+pub fn has_bits(h: &History) -> bool {
+    h.iter().fold(0, |acc, v| acc | v.to_bits()) != 0
+}
+
 /// One interaction law.
 pub trait PairStyle: Send + Sync {
     /// Registered name (LAMMPS style name).
