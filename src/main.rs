@@ -530,13 +530,13 @@ fn validate(path: &Path) -> Result<()> {
     let nemd = l.scenario.protocol.nemd.as_ref().map_or(0, |m| m.shear_rates.len());
     let p = &l.scenario.protocol;
     let start = match &p.start_from {
+        Some(f) if p.minimize.imported => format!("import {f}, minimize"),
         Some(f) => format!("import {f}"),
         None => "build, minimize".into(),
     };
-    let npt = p
-        .npt
-        .as_ref()
-        .map_or("no npt".into(), |n| format!("npt ({} steps)", n.steps));
+    let npt = p.npt.as_ref().map_or("no npt".into(), |n| {
+        format!("npt ({} steps, {:?})", n.steps, n.ensemble)
+    });
     println!("stages: {start}, {npt}, nemd ({nemd} shear rates)");
     if let (Some(d), Some(dry)) = (&l.scenario.protocol.drying, &l.model_dry) {
         let mode = match d.mode {
@@ -628,7 +628,10 @@ fn run_scenario(
             ),
         }
         if let (Some(rho), Some(se), Some(steady)) = (r.density_g_cm3, r.density_stderr_g_cm3, r.density_steady) {
-            println!("slurry density     {rho:.4} ± {se:.4} g/cm³ (steady: {steady})");
+            let recipe = r.recipe_density_g_cm3.unwrap_or(f64::NAN);
+            println!(
+                "slurry density     {rho:.4} ± {se:.4} g/cm³ (AM + wet CBD beads; recipe mass with solvent: {recipe:.4}; steady: {steady})"
+            );
         }
         for v in &r.viscosity {
             println!(

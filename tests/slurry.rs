@@ -37,6 +37,11 @@ const BAD: &[(&str, &str, &str)] = &[
     ("psd_mismatch.ron", "16:9", "differ from the force field's AM types"),
     ("bad_forcefield_value.ron", "29:25", "`forcefield.kn`"),
     ("no_shear_rates.ron", "50:13", "`nemd.shear_rates`: no shear rate"),
+    (
+        "nose_hoover_z.ron",
+        "45:13",
+        "the NoseHoover ensemble is isotropic only",
+    ),
     ("drying_shrink_factor.ron", "51:34", "`drying.shrink_factors`"),
     ("drying_wrong_unit.ron", "59:40", "`top_wall_max_speed`: unit `kPa`"),
     (
@@ -170,4 +175,26 @@ fn quick_slurry_is_identical_on_1_and_2_threads_and_after_kill_and_resume() {
     let header = std::fs::read_to_string(dir.path().join("t1/npt.csv")).unwrap();
     assert!(header.starts_with("step,time[us],temperature[K],pressure[kPa]"));
     DataFile::read(&dir.path().join("t1/slurry.data")).unwrap();
+}
+
+/// The reference's slurry mass: AM spheres at their nominal size (the simulated sphere has
+/// the contact diameter, 1.14 × nominal) plus the wet CBD beads (type 1) as they are.
+#[test]
+fn slurry_density_mass_counts_am_at_nominal_size_and_wet_beads() {
+    use etwin::sim::forcefield::reference::nominal_mass;
+    use etwin::sim::particles::{sphere_mass, Particles};
+    let mut p = Particles::default();
+    let (cbd_r, cbd_rho, am_d, am_rho, cf) = (3.1, 0.005, 4.5, 4.65, 1.14);
+    p.push(1, 1, [0.0; 3], cbd_r, sphere_mass(cbd_r, cbd_rho));
+    p.push(
+        2,
+        4,
+        [10.0, 0.0, 0.0],
+        0.5 * cf * am_d,
+        sphere_mass(0.5 * cf * am_d, am_rho),
+    );
+    let expected = cbd_rho * std::f64::consts::PI / 6.0 * (2.0 * cbd_r).powi(3)
+        + am_rho * std::f64::consts::PI / 6.0 * am_d.powi(3);
+    let got = nominal_mass(&p, cf.powi(-3));
+    assert!((got - expected).abs() < 1e-12 * expected, "{got} vs {expected}");
 }

@@ -28,6 +28,7 @@ use crate::scenario::drying::{DryingMode, DryingSpec, Freeze};
 use crate::scenario::Loaded;
 use crate::sim::ensemble::{temperature, Fix, VelocityRescale};
 use crate::sim::forcefield::hertz_history::HertzHistory;
+use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::forcefield::ForceField;
 use crate::sim::particles::{sphere_mass, Particles};
 use crate::sim::simbox::SimBox;
@@ -244,20 +245,6 @@ fn dry_ff(l: &Loaded) -> Result<ForceField> {
     Ok(sized_by_stage(m.build()?, true))
 }
 
-/// AM + CBD mass [pg], the AM at its nominal size (`am_scale3` = (1 / contact factor)³:
-/// the simulation's AM sphere has the contact diameter).
-fn solid_mass(p: &Particles, am_scale3: f64) -> f64 {
-    (0..p.len())
-        .map(|k| {
-            if p.kind[k] == CBD_TYPE {
-                p.mass[k]
-            } else {
-                am_scale3 * p.mass[k]
-            }
-        })
-        .sum()
-}
-
 /// The highest sphere surface [µm].
 pub(crate) fn film_top(p: &Particles) -> f64 {
     (0..p.len())
@@ -347,7 +334,7 @@ impl DryingRun {
         let n_cbd = p.kind.iter().filter(|&&t| t == CBD_TYPE).count();
         let am_wet = l.model.fixed.contact_factor;
         let am_scale3 = am_wet.powi(-3);
-        let solid = solid_mass(p, am_scale3) - (n_cbd as f64) * (wet.1 - dry.1);
+        let solid = nominal_mass(p, am_scale3) - (n_cbd as f64) * (wet.1 - dry.1);
         let thermostat = VelocityRescale::new(
             d.temperature_start.get(),
             d.thermostat_tau.get(),
@@ -627,7 +614,7 @@ impl DryingRun {
             contacts: c.contacts,
             active_surface_fraction: c.active_surface_fraction,
             solid_mass_before_pg: self.solid_mass_pg,
-            solid_mass_after_pg: solid_mass(p, self.am_radius_scale().powi(3)),
+            solid_mass_after_pg: nominal_mass(p, self.am_radius_scale().powi(3)),
             particles_outside_film: outside,
             frozen_after_cycle: self.frozen_after.unwrap_or(0),
         };

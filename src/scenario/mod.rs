@@ -153,6 +153,10 @@ pub struct MinimizeSpec {
     /// Iteration cap, default 50,000.
     #[serde(default = "d_max_iter")]
     pub max_iterations: u64,
+    /// Also minimize a `start_from` structure, default false (the reference minimizes
+    /// its overlapping `coord_in.data` before NPT).
+    #[serde(default)]
+    pub imported: bool,
 }
 
 impl Default for MinimizeSpec {
@@ -160,6 +164,7 @@ impl Default for MinimizeSpec {
         MinimizeSpec {
             force_tol: d_force_tol(),
             max_iterations: d_max_iter(),
+            imported: false,
         }
     }
 }
@@ -173,19 +178,22 @@ pub struct NptSpec {
     /// Thermostat target [K], default 300 (a numerical knob in this model).
     #[serde(default = "d_temperature")]
     pub temperature: Q<Temperature>,
-    /// Thermostat relaxation time [µs], default 0.1.
+    /// Thermostat relaxation time [µs] (T_damp for NoseHoover), default 0.1.
     #[serde(default = "d_tau_t")]
     pub thermostat_tau: Q<Time>,
+    /// Thermostat + barostat, default Berendsen (see [`NptEnsemble`]).
+    #[serde(default)]
+    pub ensemble: NptEnsemble,
     /// Target pressure at the start and at the end of the ramp [kPa].
     pub pressure_start: Q<Pressure>,
     pub pressure_stop: Q<Pressure>,
     /// Fraction of `steps` over which the target ramps [-], default 1 (the whole run).
     #[serde(default = "d_one")]
     pub ramp_fraction: f64,
-    /// Barostat relaxation time [µs], default 1.
+    /// Barostat relaxation time [µs] (P_damp for NoseHoover), default 1.
     #[serde(default = "d_tau_p")]
     pub barostat_tau: Q<Time>,
-    /// Compressibility in the coupling [1/kPa], default 1e-3.
+    /// Compressibility in the coupling [1/kPa], default 1e-3 (Berendsen only).
     #[serde(default = "d_compressibility")]
     pub compressibility: f64,
     /// Isotropic or Z (film thickness only), default Isotropic.
@@ -200,6 +208,17 @@ pub struct NptSpec {
     /// Blocks of the block average, default 10.
     #[serde(default = "d_blocks")]
     pub blocks: usize,
+}
+
+/// How the NPT phase holds temperature and pressure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NptEnsemble {
+    /// Stochastic velocity rescaling + weak-coupling box scaling (isotropic or z).
+    #[default]
+    Berendsen,
+    /// Nosé–Hoover chains + MTK barostat as LAMMPS `fix npt/sphere ... iso`, the
+    /// reference's (isotropic only): T_damp = `thermostat_tau`, P_damp = `barostat_tau`.
+    NoseHoover,
 }
 
 /// Shear runs for the viscosity (the reference: SLLOD at 18 and 125 s⁻¹).
@@ -348,6 +367,13 @@ impl Scenario {
                 &[("npt", 0), ("steps", 0)],
                 what,
                 "e.g. steps: 20000, sample_every: 100, blocks: 10",
+            );
+        }
+        if n.ensemble == NptEnsemble::NoseHoover && n.coupling != CouplingMode::Isotropic {
+            return problem(
+                &[("npt", 0), ("coupling", 0)],
+                "the NoseHoover ensemble is isotropic only".into(),
+                "use coupling: Isotropic, or ensemble: Berendsen for z-only coupling",
             );
         }
         let in_unit = |f: f64| f > 0.0 && f <= 1.0;

@@ -29,6 +29,11 @@ pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: boo
     kick(p, dt, max_step, 1, false, rotate);
 }
 
+/// Drift only: x += dt·v (for integrators that move the box between kick and drift).
+pub fn drift(p: &mut Particles, dt: f64) {
+    kick(p, dt, None, 0, true, false);
+}
+
 /// Second half-kick of a step, then first half-kick and drift of the next.
 pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
     kick(p, dt, max_step, 2, true, rotate);

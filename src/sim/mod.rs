@@ -6,6 +6,7 @@ pub mod integrate;
 pub mod minimize;
 pub mod neighbor;
 pub mod nemd;
+pub mod nose_hoover;
 pub mod observer;
 pub mod parallel;
 pub mod particles;

@@ -385,7 +385,13 @@ impl System {
                 integrate::initial(p, dt, lim, rot)
             }
         });
+        self.forces_after_drift();
+    }
+
+    /// After the drift: neighbours, walls, forces (histories advance), step count.
+    pub fn forces_after_drift(&mut self) {
         self.refresh_neighbors();
+        let dt = self.settings.dt;
         for w in &mut self.walls {
             w.advance(dt);
         }

@@ -1,9 +1,11 @@
 //! The slurry protocol of a scenario, stage by stage:
-//! 1. **build**: recipe → counts → non-overlapping placement in a dilute box;
+//! 1. **build**: recipe → counts → non-overlapping placement in a dilute box (or import a
+//!    structure, `start_from`);
 //! 2. **minimize**: FIRE until every force is below the tolerance;
-//! 3. **npt**: velocities at T, thermostat + pressure coupling with a ramped target;
-//!    slurry density = (m_AM + m_CBD + m_solvent of the recipe) / V, as the reference
-//!    computes it, block-averaged over the trailing window;
+//! 3. **npt**: velocities at T, then Bussi + Berendsen or Nosé–Hoover (the reference's)
+//!    with a ramped target pressure; slurry density = (AM at nominal size + wet CBD
+//!    beads) / V, the quantity of the reference's PSO log, block-averaged over the trailing
+//!    window (the recipe's mass, solvent included, over V is reported beside it);
 //! 4. **nemd**: per shear rate, from the NPT state: Lees–Edwards shear to the set strain;
 //!    η = −⟨p_xy⟩/γ̇ block-averaged over the trailing window, with a steady-state test
 //!    and the streaming-profile check.
@@ -25,10 +27,12 @@ use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
 use crate::io::sha256_hex;
-use crate::scenario::Loaded;
+use crate::scenario::{Loaded, NptEnsemble};
 use crate::sim::ensemble::{temperature, PressureCoupling, VelocityRescale};
+use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::minimize::{fire, FireParams, MinReport};
 use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat};
+use crate::sim::nose_hoover::NoseHooverNpt;
 use crate::sim::particles::Particles;
 use crate::sim::system::{StepSettings, System, SystemState};
 use crate::slurry::placement::initial_slurry;
@@ -80,10 +84,13 @@ pub struct SlurryResult {
     pub counts: Counts,
     /// None when the slurry was imported (`start_from`).
     pub minimize: Option<MinReport>,
-    /// Slurry density from NPT [g/cm³]; None without an NPT phase.
+    /// Slurry density from NPT [g/cm³], as the reference reports it: (AM at nominal size +
+    /// wet CBD beads) / V; None without an NPT phase.
     pub density_g_cm3: Option<f64>,
     pub density_stderr_g_cm3: Option<f64>,
     pub density_steady: Option<bool>,
+    /// The recipe's slurry mass (AM + CBD + solvent) over the same volume [g/cm³].
+    pub recipe_density_g_cm3: Option<f64>,
     /// NPT steps on which the box was held at the minimum-image limit (0 = never).
     pub npt_box_limited_steps: u64,
     pub viscosity: Vec<ViscosityPoint>,
@@ -170,6 +177,28 @@ impl StageRun for CalenderingRun {
     }
 }
 
+/// FIRE to the scenario's tolerance; returns the report and the minimized state.
+fn minimize_stage(
+    sys: &mut System,
+    l: &Loaded,
+    progress: &mut dyn Progress,
+    timing: &mut Vec<(String, f64)>,
+) -> Result<(MinReport, SystemState)> {
+    let p = &l.scenario.protocol;
+    let t = Instant::now();
+    progress.start("minimize", p.minimize.max_iterations);
+    let fire_params = FireParams {
+        force_tol: p.minimize.force_tol.get(),
+        max_iterations: p.minimize.max_iterations,
+        ..Default::default()
+    };
+    let minimize = fire(sys, &fire_params);
+    progress.finish();
+    progress.observe(sys)?;
+    timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
+    Ok((minimize, sys.snapshot()))
+}
+
 /// Gaussian velocities at `t_k` with zero total momentum (LAMMPS `velocity create`).
 fn set_velocities(p: &mut Particles, t_k: f64, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -187,11 +216,12 @@ fn set_velocities(p: &mut Particles, t_k: f64, seed: u64) {
     }
 }
 
-const NPT_HEADER: &str = "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3]";
+const NPT_HEADER: &str =
+    "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3],recipe_density[g/cm3]";
 const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 1;
+const CHECKPOINT_VERSION: u32 = 2;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -201,13 +231,38 @@ pub struct Checkpointing {
     pub every_s: f64,
 }
 
+/// The thermostat and barostat of the NPT phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum NptState {
+    Weak {
+        thermostat: VelocityRescale,
+        barostat: PressureCoupling,
+    },
+    NoseHoover(NoseHooverNpt),
+}
+
+impl NptState {
+    fn run(&mut self, sys: &mut System, n: u64) {
+        match self {
+            NptState::Weak { thermostat, barostat } => sys.run_with(n, &mut [thermostat, barostat], &mut []),
+            NptState::NoseHoover(nh) => nh.run(sys, n),
+        }
+    }
+
+    fn limited_steps(&self) -> u64 {
+        match self {
+            NptState::Weak { barostat, .. } => barostat.limited_steps,
+            NptState::NoseHoover(nh) => nh.limited_steps,
+        }
+    }
+}
+
 /// The phase in progress and its live state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Current {
     Npt {
         system: SystemState,
-        thermostat: VelocityRescale,
-        barostat: PressureCoupling,
+        ensemble: NptState,
         rows: Vec<Vec<f64>>,
         done: u64,
     },
@@ -231,7 +286,10 @@ pub struct RunState {
     scenario: PathBuf,
     scenario_sha256: String,
     counts: Counts,
+    /// Recipe slurry mass (AM + CBD + solvent) [pg].
     recipe_mass: f64,
+    /// AM at nominal size + wet CBD beads [pg]: the reference's slurry mass.
+    model_mass: f64,
     minimize: Option<MinReport>,
     minimized: Option<SystemState>,
     /// The slurry after NPT, start of every shear run.
@@ -358,7 +416,12 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
             sys.setup()?;
             progress.finish();
             timing.push(("import".to_string(), t.elapsed().as_secs_f64()));
-            (sys, None, None)
+            if p.minimize.imported {
+                let (minimize, minimized) = minimize_stage(&mut sys, l, progress, &mut timing)?;
+                (sys, Some(minimize), Some(minimized))
+            } else {
+                (sys, None, None)
+            }
         }
         None => {
             let (data, _) = initial_slurry(
@@ -373,18 +436,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
             sys.setup()?;
             progress.finish();
             timing.push(("build".to_string(), t.elapsed().as_secs_f64()));
-            let t = Instant::now();
-            progress.start("minimize", p.minimize.max_iterations);
-            let fire_params = FireParams {
-                force_tol: p.minimize.force_tol.get(),
-                max_iterations: p.minimize.max_iterations,
-                ..Default::default()
-            };
-            let minimize = fire(&mut sys, &fire_params);
-            progress.finish();
-            progress.observe(&sys)?;
-            let minimized = sys.snapshot();
-            timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
+            let (minimize, minimized) = minimize_stage(&mut sys, l, progress, &mut timing)?;
             (sys, Some(minimize), Some(minimized))
         }
     };
@@ -393,6 +445,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         scenario: l.path.clone(),
         scenario_sha256: sha256_hex(l.source.as_bytes()),
         recipe_mass: counts.am_mass_pg + counts.cbd_mass_pg + counts.solvent_mass_pg,
+        model_mass: nominal_mass(&sys.particles, l.model.fixed.contact_factor.powi(-3)),
         counts,
         minimize,
         minimized,
@@ -413,19 +466,32 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
     };
     set_velocities(&mut sys.particles, n.temperature.get(), sc.seed ^ 0x5eed);
     sys.setup()?;
-    let thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
-    let mut barostat = PressureCoupling::new(
-        n.coupling,
-        n.pressure_stop.get(),
-        n.barostat_tau.get(),
-        n.compressibility,
-    );
-    barostat.start_kpa = n.pressure_start.get();
-    barostat.ramp_steps = ((n.steps as f64 * n.ramp_fraction) as u64).max(1);
+    let ramp_steps = ((n.steps as f64 * n.ramp_fraction) as u64).max(1);
+    let ensemble = match n.ensemble {
+        NptEnsemble::Berendsen => {
+            let thermostat = VelocityRescale::new(n.temperature.get(), n.thermostat_tau.get(), sc.seed ^ 0x7);
+            let mut barostat = PressureCoupling::new(
+                n.coupling,
+                n.pressure_stop.get(),
+                n.barostat_tau.get(),
+                n.compressibility,
+            );
+            barostat.start_kpa = n.pressure_start.get();
+            barostat.ramp_steps = ramp_steps;
+            NptState::Weak { thermostat, barostat }
+        }
+        NptEnsemble::NoseHoover => NptState::NoseHoover(NoseHooverNpt::new(
+            n.temperature.get(),
+            n.pressure_start.get(),
+            n.pressure_stop.get(),
+            ramp_steps,
+            n.thermostat_tau.get(),
+            n.barostat_tau.get(),
+        )),
+    };
     st.current = Some(Current::Npt {
         system: sys.snapshot(),
-        thermostat,
-        barostat,
+        ensemble,
         rows: Vec::new(),
         done: 0,
     });
@@ -442,8 +508,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
         match current {
             Current::Npt {
                 system,
-                mut thermostat,
-                mut barostat,
+                mut ensemble,
                 mut rows,
                 mut done,
             } => {
@@ -456,7 +521,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 progress.advance(done);
                 while done < n.steps {
                     let chunk = n.sample_every.min(n.steps - done);
-                    sys.run_with(chunk, &mut [&mut thermostat, &mut barostat], &mut []);
+                    ensemble.run(&mut sys, chunk);
                     done += chunk;
                     let th = sys.thermo();
                     rows.push(vec![
@@ -465,16 +530,16 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         temperature(&sys),
                         th.pressure_scalar_kpa,
                         th.pressure_kpa[2],
-                        st.recipe_mass / th.volume_um3,
+                        st.model_mass / th.volume_um3,
                         th.volume_um3,
+                        st.recipe_mass / th.volume_um3,
                     ]);
                     progress.advance(chunk);
                     progress.observe(&sys)?;
                     if saver.due() && done < n.steps {
                         st.current = Some(Current::Npt {
                             system: sys.snapshot(),
-                            thermostat: thermostat.clone(),
-                            barostat: barostat.clone(),
+                            ensemble: ensemble.clone(),
                             rows: rows.clone(),
                             done,
                         });
@@ -490,7 +555,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 let window = &density[density.len() - keep..];
                 let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
                 st.density = Some((rho, is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false)));
-                st.npt_box_limited_steps = barostat.limited_steps;
+                st.npt_box_limited_steps = ensemble.limited_steps();
                 st.series.push(Series {
                     name: "npt".into(),
                     header: NPT_HEADER.into(),
@@ -799,6 +864,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
             density_g_cm3: st.density.as_ref().map(|d| d.0.mean),
             density_stderr_g_cm3: st.density.as_ref().map(|d| d.0.stderr),
             density_steady: st.density.as_ref().map(|d| d.1),
+            recipe_density_g_cm3: st.density.as_ref().map(|d| d.0.mean * st.recipe_mass / st.model_mass),
             npt_box_limited_steps: st.npt_box_limited_steps,
             viscosity: st.viscosity,
         },

@@ -142,9 +142,14 @@ fn slurry_section(s: &mut String, run: &SlurryRun) {
     }
     let _ = writeln!(
         s,
-        "| density [g/cm³] | {} ± {} |",
+        "| density [g/cm³] (AM + wet CBD beads, as the reference) | {} ± {} |",
         opt(r.density_g_cm3, 4),
         opt(r.density_stderr_g_cm3, 4)
+    );
+    let _ = writeln!(
+        s,
+        "| recipe density [g/cm³] (AM + CBD + solvent of the recipe) | {} |",
+        opt(r.recipe_density_g_cm3, 4)
     );
     if !r.viscosity.is_empty() {
         let _ = writeln!(

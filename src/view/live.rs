@@ -2,6 +2,7 @@
 //! and frames over a channel and obeys run / pause / step / stop. The render thread only
 //! polls, so it never waits for the simulation.
 
+use crate::sim::forcefield::reference::nominal_mass;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -78,9 +79,8 @@ impl Live {
         std::thread::Builder::new()
             .name("etwin-live".into())
             .spawn(move || {
-                let c = l.scenario.formulation.counts();
                 let mut link = Link {
-                    slurry_mass_pg: c.am_mass_pg + c.cbd_mass_pg + c.solvent_mass_pg,
+                    am_scale3: l.model.fixed.contact_factor.powi(-3),
                     commands: command_rx,
                     events: event_tx.clone(),
                     paused,
@@ -140,8 +140,8 @@ impl Drop for Live {
 
 /// The worker's side: forwards progress and frames, and holds the run while paused.
 struct Link {
-    /// Recipe mass of the slurry [pg] (for its density).
-    slurry_mass_pg: f64,
+    /// (1 / AM contact factor)³ (for the density).
+    am_scale3: f64,
     commands: Receiver<Command>,
     events: Sender<Event>,
     paused: bool,
@@ -184,7 +184,7 @@ impl Link {
             stage: self.stage,
             time_us: sys.step as f64 * sys.settings.dt,
             // 1 pg/µm³ = 1 g/cm³.
-            density_g_cm3: (self.phase == "npt").then(|| self.slurry_mass_pg / t.volume_um3),
+            density_g_cm3: (self.phase == "npt").then(|| nominal_mass(&sys.particles, self.am_scale3) / t.volume_um3),
             pressure_kpa: t.pressure_scalar_kpa,
             shear_stress_kpa: -t.pressure_kpa[3],
             tool,

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sim::particles::Particles;
+
 use super::{style_builder, ForceField, StyleParams, TypeProps, PAIR_STYLES};
 use crate::error::{Error, Result};
 use crate::io::text::{locate_key, ron_error};
@@ -284,4 +286,20 @@ impl ReferenceModel {
         ff.types = self.type_props().into_iter().map(Some).collect();
         Ok(ff)
     }
+}
+
+/// AM + CBD mass [pg] with the AM at its nominal size (`am_scale3` = (1 / contact factor)³:
+/// the simulated AM sphere has the contact diameter) and CBD beads as they are (type 1).
+/// Over the volume, this is the slurry density the reference reports: its PSO log matches
+/// it, not the recipe's slurry mass (see the README's protocol study).
+pub fn nominal_mass(p: &Particles, am_scale3: f64) -> f64 {
+    (0..p.len())
+        .map(|k| {
+            if p.kind[k] == 1 {
+                p.mass[k]
+            } else {
+                am_scale3 * p.mass[k]
+            }
+        })
+        .sum()
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The reference's NPT, side by side: LAMMPS `fix npt/sphere temp 300 300 0.06 iso 0 100 1000`
+# and etwin's NoseHoover ensemble, both from the reference's coord_in.data after LAMMPS CG
+# minimization, for the first N steps of the reference's 13,000,000-step ramp (target
+# 0 → 100·N/13e6 kPa). Prints volume and temperature every N/10 steps and their relative
+# differences; exits non-zero if the final volumes differ by more than 1 %.
+#   ETWIN_DATA_DIR=../shared/research-data ETWIN_GOLDEN_DIR=../shared/golden \
+#     benches/npt_lammps_check.sh [N=40000]
+# Needs `lmp` (apt-get install lammps). About 1.5 min for N = 40000 on this 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
+: "${ETWIN_GOLDEN_DIR:?set ETWIN_GOLDEN_DIR to the golden folder (for its LAMMPS model include)}"
+command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2; exit 1; }
+n=${1:-40000}
+every=$((n / 10))
+if [ -n "${ETWIN_BIN:-}" ]; then
+  etwin=$ETWIN_BIN
+else
+  cargo build --release --quiet
+  etwin=${CARGO_TARGET_DIR:-target}/release/etwin
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cat >"$tmp/in.lmp" <<EOF
+units           micro
+atom_style      sphere
+boundary        p p p
+comm_modify     vel yes
+read_data       $ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data
+include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
+neighbor        3.0 bin
+min_style       cg
+minimize        0.0 1e-4 100000 1000000
+reset_timestep  0
+write_data      $tmp/min.data
+timestep        0.001
+velocity        all create 300 4928459 dist gaussian
+fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
+thermo_style    custom step temp press vol
+thermo          $every
+run             $n start 0 stop 13000000
+EOF
+lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
+
+stop=$(python3 -c "print(100.0 * $n / 13e6)")
+python3 - scenarios/lombardo2020_slurry.ron "$tmp" "$n" "$every" "$stop" <<'PY'
+import re, sys
+src, tmp, n, every, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+s = open(src).read()
+s = s.replace('File("forcefields/', 'File("' + src.rsplit('/', 1)[0] + '/forcefields/')
+s = re.sub(r'start_from: "[^"]*"', f'start_from: "{tmp}/min.data"', s)
+s = re.sub(r'imported: true', 'imported: false', s)
+s = re.sub(r'(npt: \(\s*steps: )\d+', r'\g<1>' + n, s)
+s = re.sub(r'pressure_stop: "[^"]*"', f'pressure_stop: "{stop} kPa"', s)
+s = re.sub(r'(npt: \((?:.|\n)*?sample_every: )\d+', r'\g<1>' + every, s)
+s = re.sub(r'nemd: Some\(\((.|\n)*?\)\),\n', 'nemd: None,\n', s)
+open(tmp + '/check.ron', 'w').write(s)
+PY
+"$etwin" run "$tmp/check.ron" --out "$tmp/out" --json >/dev/null
+
+python3 - "$tmp/log.lammps" "$tmp/out/npt.csv" <<'PY'
+import csv, re, sys
+rows = {}
+block = open(sys.argv[1]).read().split("Step Temp Press Volume")[-1]
+for line in block.splitlines()[1:]:
+    f = line.split()
+    if len(f) != 4 or not f[0].isdigit():
+        break
+    rows[int(f[0])] = [float(f[1]), float(f[3])]
+ours = {int(float(r["step"])): r for r in csv.DictReader(open(sys.argv[2]))}
+print(f"{'step':>8} {'V lammps [um3]':>15} {'V etwin [um3]':>15} {'dV/V':>9} {'T lammps [K]':>13} {'T etwin [K]':>12}")
+worst = last = 0.0
+for step in sorted(s for s in rows if s in ours):
+    tl, vl = rows[step]
+    vo, to = float(ours[step]["volume[um3]"]), float(ours[step]["temperature[K]"])
+    last = (vo - vl) / vl
+    worst = max(worst, abs(last))
+    print(f"{step:>8} {vl:>15.1f} {vo:>15.1f} {last:>9.2e} {tl:>13.1f} {to:>12.1f}")
+print(f"largest |dV/V| {worst:.2e}; final {last:.2e}")
+sys.exit(0 if abs(last) < 0.01 else 1)
+PY

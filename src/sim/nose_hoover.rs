@@ -1,0 +1,311 @@
+//! Isotropic Nosé–Hoover NPT for spheres, as LAMMPS `fix npt/sphere ... iso` integrates
+//! it: Martyna–Tobias–Klein barostat (Martyna, Tobias & Klein, J. Chem. Phys. 101, 4177,
+//! 1994), Nosé–Hoover chains of three on the particles and on the barostat, and the
+//! time-reversible splitting of Tuckerman et al. (J. Phys. A 39, 5629, 2006) in LAMMPS'
+//! order. Translational and rotational kinetic energy both count in the temperature
+//! (`temp/sphere`: 6N − 3 degrees of freedom) and in the kinetic pressure.
+//!
+//! Why it matters here: in this model k_B·T is far below the well depths, so the barostat
+//! mass W = (N + 1) k_B T τ_P² is tiny and the box follows the target pressure almost
+//! at once; from an overlapping start it first inflates, which relieves the overlaps
+//! affinely. A weak-coupling barostat (see [`super::ensemble::PressureCoupling`]) keeps
+//! the box and lets the overlaps explode instead, and the slurry that forms is denser at
+//! the same pressure. The reference's densities come from this integrator.
+//!
+//! One step (LAMMPS `FixNH::initial_integrate`, forces, `final_integrate`):
+//! 1. barostat chain ½ step; particle chain ½ step (scales v, ω);
+//! 2. pressure with the scaled velocities; ω̇_box ½ step; v scaled by the box motion;
+//! 3. half-kick; box ½ step; drift; box ½ step; forces;
+//! 4. half-kick; v scaled by the box motion; T and P; ω̇_box ½ step; chains ½ step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::integrate;
+use crate::sim::parallel::det_sum;
+use crate::sim::system::System;
+use crate::sim::timers::Phase;
+use crate::units::K_B;
+
+/// Chain length of both thermostats (the LAMMPS default).
+const CHAIN: usize = 3;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoseHooverNpt {
+    /// Thermostat target [K].
+    pub target_k: f64,
+    /// Target pressure at the start and end of the ramp [kPa].
+    pub start_kpa: f64,
+    pub stop_kpa: f64,
+    /// Steps over which the target ramps from start to stop.
+    pub ramp_steps: u64,
+    /// Thermostat damping time T_damp [µs].
+    pub tau_t: f64,
+    /// Barostat damping time P_damp [µs].
+    pub tau_p: f64,
+    /// Steps on which the box was kept from shrinking below the minimum-image limit.
+    pub limited_steps: u64,
+    steps: u64,
+    /// Particle chain: positions and velocities (one extra, always 0, closes the chain).
+    eta: [f64; CHAIN],
+    eta_dot: [f64; CHAIN + 1],
+    eta_dotdot: [f64; CHAIN],
+    /// Barostat chain.
+    etap: [f64; CHAIN],
+    etap_dot: [f64; CHAIN + 1],
+    etap_dotdot: [f64; CHAIN],
+    /// Log-volume rate of each box length [1/µs] (equal, isotropic).
+    omega_dot: f64,
+    /// Current temperature [K] from the last full evaluation (set on the first step).
+    t_current: f64,
+    primed: bool,
+    mtk_term2: f64,
+}
+
+/// Kinetic sums of spheres: Σ m v² + Σ I ω² [fJ].
+fn twice_kinetic(sys: &System) -> f64 {
+    let p = &sys.particles;
+    det_sum(p.len(), |k| {
+        let v = p.v[k];
+        let w = p.omega[k];
+        [p.mass[k] * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+            + p.inertia(k) * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])]
+    })[0]
+}
+
+impl NoseHooverNpt {
+    pub fn new(target_k: f64, start_kpa: f64, stop_kpa: f64, ramp_steps: u64, tau_t: f64, tau_p: f64) -> Self {
+        NoseHooverNpt {
+            target_k,
+            start_kpa,
+            stop_kpa,
+            ramp_steps,
+            tau_t,
+            tau_p,
+            limited_steps: 0,
+            steps: 0,
+            eta: [0.0; CHAIN],
+            eta_dot: [0.0; CHAIN + 1],
+            eta_dotdot: [0.0; CHAIN],
+            etap: [0.0; CHAIN],
+            etap_dot: [0.0; CHAIN + 1],
+            etap_dotdot: [0.0; CHAIN],
+            omega_dot: 0.0,
+            t_current: 0.0,
+            primed: false,
+            mtk_term2: 0.0,
+        }
+    }
+
+    /// Current target pressure [kPa] (the ramp counts steps already taken).
+    pub fn target(&self) -> f64 {
+        let f = (self.steps as f64 / self.ramp_steps.max(1) as f64).min(1.0);
+        self.start_kpa + f * (self.stop_kpa - self.start_kpa)
+    }
+
+    /// Temperature of translation and rotation at the end of the last step [K].
+    pub fn temperature(&self) -> f64 {
+        self.t_current
+    }
+
+    /// The conserved quantity of the equations of motion [fJ] (LAMMPS `fix npt`'s energy
+    /// plus the particles' kinetic and potential energy): constant up to the integration
+    /// error when the target is constant and no damping acts.
+    pub fn extended_energy(&self, sys: &System) -> f64 {
+        let kt = self.kt();
+        let dof = Self::dof(sys);
+        let (t_freq, p_freq) = (1.0 / self.tau_t, 1.0 / self.tau_p);
+        let (q0, q) = (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq));
+        let qp = kt / (p_freq * p_freq);
+        let particles = 0.5 * twice_kinetic(sys) + sys.summary.pe + sys.summary.contact_elastic;
+        let mut chains = dof * kt * self.eta[0] + 0.5 * q0 * self.eta_dot[0] * self.eta_dot[0];
+        for ich in 1..CHAIN {
+            chains += kt * self.eta[ich] + 0.5 * q * self.eta_dot[ich] * self.eta_dot[ich];
+        }
+        for ich in 0..CHAIN {
+            chains += kt * self.etap[ich] + 0.5 * qp * self.etap_dot[ich] * self.etap_dot[ich];
+        }
+        let barostat =
+            self.target() * sys.simbox.volume() + 1.5 * self.omega_mass(sys) * self.omega_dot * self.omega_dot;
+        particles + chains + barostat
+    }
+
+    /// 6N − 3: translation and rotation, less the centre of mass (`temp/sphere`).
+    fn dof(sys: &System) -> f64 {
+        (6 * sys.particles.len()) as f64 - 3.0
+    }
+
+    fn kt(&self) -> f64 {
+        K_B * self.target_k
+    }
+
+    /// Barostat mass W = (N + 1) k_B T / ω_P² [fJ·µs²].
+    fn omega_mass(&self, sys: &System) -> f64 {
+        (sys.particles.len() + 1) as f64 * self.kt() * self.tau_p * self.tau_p
+    }
+
+    /// Scalar pressure with the kinetic part of translation and rotation [kPa].
+    fn pressure(sys: &System, twice_ke: f64) -> f64 {
+        let w = sys.summary.virial;
+        (twice_ke + w[0] + w[1] + w[2]) / (3.0 * sys.simbox.volume())
+    }
+
+    /// Runs `n` steps.
+    pub fn run(&mut self, sys: &mut System, n: u64) {
+        if !self.primed {
+            self.t_current = twice_kinetic(sys) / (Self::dof(sys) * K_B);
+            self.primed = true;
+        }
+        for _ in 0..n {
+            self.step(sys);
+        }
+    }
+
+    fn step(&mut self, sys: &mut System) {
+        // The target of a step is the one at its end (LAMMPS counts the step first).
+        self.steps += 1;
+        let dt = sys.settings.dt;
+        let (lim, rot) = (sys.settings.max_step, sys.settings.rotate);
+        // 1. chains
+        self.barostat_chain(sys, dt);
+        self.particle_chain(sys, dt);
+        // 2. box velocity and its drag on v, from the pressure after the chain scaling
+        let p = Self::pressure(sys, twice_kinetic(sys));
+        self.box_rate_half(sys, dt, p);
+        self.box_drag(sys, dt);
+        // 3. kick, box, drift, box, forces
+        sys.timers.time(Phase::Integrate, || {
+            integrate::final_kick(&mut sys.particles, dt, lim, rot)
+        });
+        self.remap_half(sys, dt);
+        sys.timers
+            .time(Phase::Integrate, || integrate::drift(&mut sys.particles, dt));
+        self.remap_half(sys, dt);
+        sys.forces_after_drift();
+        // 4. kick, box drag, T and P, box velocity, chains
+        sys.timers.time(Phase::Integrate, || {
+            integrate::final_kick(&mut sys.particles, dt, lim, rot)
+        });
+        self.box_drag(sys, dt);
+        let k2 = twice_kinetic(sys);
+        self.t_current = k2 / (Self::dof(sys) * K_B);
+        self.box_rate_half(sys, dt, Self::pressure(sys, k2));
+        self.particle_chain(sys, dt);
+        self.barostat_chain(sys, dt);
+    }
+
+    /// ω̇ += (dt/2)·[(P − P₀)·V / W + mtk₁ / W], with mtk₁ = dof·k_B·T / (3N).
+    fn box_rate_half(&mut self, sys: &System, dt: f64, p_current: f64) {
+        let n = sys.particles.len() as f64;
+        let w = self.omega_mass(sys);
+        let mtk1 = Self::dof(sys) * K_B * self.t_current / (3.0 * n);
+        let f = (p_current - self.target()) * sys.simbox.volume() / w + mtk1 / w;
+        self.omega_dot += 0.5 * dt * f;
+        self.mtk_term2 = 3.0 * self.omega_dot / (3.0 * n);
+    }
+
+    /// v ← v·exp(−(dt/2)(ω̇ + mtk₂)), in two quarter factors as LAMMPS.
+    fn box_drag(&self, sys: &mut System, dt: f64) {
+        let f = (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp();
+        for v in &mut sys.particles.v {
+            for c in v.iter_mut() {
+                *c *= f;
+                *c *= f;
+            }
+        }
+    }
+
+    /// Box lengths × exp((dt/2)·ω̇) about the centre, positions affinely.
+    fn remap_half(&mut self, sys: &mut System, dt: f64) {
+        let mut mu = (0.5 * dt * self.omega_dot).exp();
+        let w = sys.simbox.perpendicular_widths();
+        let floor = 2.02 * sys.neighbor.max_range;
+        let narrowest = w
+            .iter()
+            .zip(sys.simbox.periodic)
+            .filter(|(_, p)| *p)
+            .map(|(w, _)| *w)
+            .fold(f64::INFINITY, f64::min);
+        if mu < 1.0 && narrowest * mu < floor {
+            mu = (floor / narrowest).min(1.0);
+            self.limited_steps += 1;
+        }
+        sys.scale_box(&[0, 1, 2], mu);
+    }
+
+    /// Half step of the particle chain; scales v and ω by exp(−(dt/2)·η̇₀).
+    fn particle_chain(&mut self, sys: &mut System, dt: f64) {
+        let kt = self.kt();
+        let dof = Self::dof(sys);
+        let t_freq = 1.0 / self.tau_t;
+        let mass0 = dof * kt / (t_freq * t_freq);
+        let mass = kt / (t_freq * t_freq);
+        let ke_target = dof * kt;
+        let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
+        let mut ke = dof * K_B * self.t_current;
+        self.eta_dotdot[0] = (ke - ke_target) / mass0;
+        for ich in 1..CHAIN {
+            let m_prev = if ich == 1 { mass0 } else { mass };
+            self.eta_dotdot[ich] = (m_prev * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / mass;
+        }
+        for ich in (1..CHAIN).rev() {
+            let e = (-dt8 * self.eta_dot[ich + 1]).exp();
+            self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
+        }
+        let e = (-dt8 * self.eta_dot[1]).exp();
+        self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
+        let factor = (-dt2 * self.eta_dot[0]).exp();
+        let p = &mut sys.particles;
+        for (v, w) in p.v.iter_mut().zip(p.omega.iter_mut()) {
+            for a in 0..3 {
+                v[a] *= factor;
+                w[a] *= factor;
+            }
+        }
+        self.t_current *= factor * factor;
+        ke = dof * K_B * self.t_current;
+        self.eta_dotdot[0] = (ke - ke_target) / mass0;
+        for ich in 0..CHAIN {
+            self.eta[ich] += dt2 * self.eta_dot[ich];
+        }
+        self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
+        for ich in 1..CHAIN {
+            let e = (-dt8 * self.eta_dot[ich + 1]).exp();
+            let m_prev = if ich == 1 { mass0 } else { mass };
+            self.eta_dotdot[ich] = (m_prev * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / mass;
+            self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
+        }
+    }
+
+    /// Half step of the barostat chain; scales ω̇ by exp(−(dt/2)·η̇ₚ₀).
+    fn barostat_chain(&mut self, sys: &System, dt: f64) {
+        let kt = self.kt();
+        let p_freq = 1.0 / self.tau_p;
+        let mass = kt / (p_freq * p_freq);
+        let w = self.omega_mass(sys);
+        let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
+        // Three coupled box lengths, each with mass W (the isotropic case of LAMMPS).
+        let mut ke = 3.0 * w * self.omega_dot * self.omega_dot;
+        self.etap_dotdot[0] = (ke - kt) / mass;
+        for ich in 1..CHAIN {
+            self.etap_dotdot[ich] = (mass * self.etap_dot[ich - 1] * self.etap_dot[ich - 1] - kt) / mass;
+        }
+        for ich in (1..CHAIN).rev() {
+            let e = (-dt8 * self.etap_dot[ich + 1]).exp();
+            self.etap_dot[ich] = (self.etap_dot[ich] * e + self.etap_dotdot[ich] * dt4) * e;
+        }
+        let e = (-dt8 * self.etap_dot[1]).exp();
+        self.etap_dot[0] = (self.etap_dot[0] * e + self.etap_dotdot[0] * dt4) * e;
+        for ich in 0..CHAIN {
+            self.etap[ich] += dt2 * self.etap_dot[ich];
+        }
+        self.omega_dot *= (-dt2 * self.etap_dot[0]).exp();
+        ke = 3.0 * w * self.omega_dot * self.omega_dot;
+        self.etap_dotdot[0] = (ke - kt) / mass;
+        self.etap_dot[0] = (self.etap_dot[0] * e + self.etap_dotdot[0] * dt4) * e;
+        for ich in 1..CHAIN {
+            let e = (-dt8 * self.etap_dot[ich + 1]).exp();
+            self.etap_dotdot[ich] = (mass * self.etap_dot[ich - 1] * self.etap_dot[ich - 1] - kt) / mass;
+            self.etap_dot[ich] = (self.etap_dot[ich] * e + self.etap_dotdot[ich] * dt4) * e;
+        }
+    }
+}
