@@ -13,14 +13,7 @@ cd "$(dirname "$0")/.."
 command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2; exit 1; }
 json=0
 [ "${1:-}" = "--json" ] && json=1
-if [ -n "${ETWIN_BIN:-}" ]; then
-  etwin=$ETWIN_BIN
-else
-  cargo build --release --quiet
-  etwin=${CARGO_TARGET_DIR:-target}/release/etwin
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source benches/common.sh
 "$etwin" bench --cases none --write-gas-state "$tmp/gas.data" >/dev/null
 thick=$ETWIN_DATA_DIR/artistic_structures/thick_slurry_relaxed.data
 steps_gas=${STEPS_GAS:-1000}

@@ -14,14 +14,7 @@ cd "$(dirname "$0")/.."
 command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2; exit 1; }
 n=${1:-40000}
 every=$((n / 10))
-if [ -n "${ETWIN_BIN:-}" ]; then
-  etwin=$ETWIN_BIN
-else
-  cargo build --release --quiet
-  etwin=${CARGO_TARGET_DIR:-target}/release/etwin
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source benches/common.sh
 
 cat >"$tmp/in.lmp" <<EOF
 units           micro

@@ -15,14 +15,7 @@ cd "$(dirname "$0")/.."
 steps=${STEPS:-130000}
 rows=("$@")
 [ ${#rows[@]} -eq 0 ] && rows=(54:0 0:0 0:1)
-if [ -n "${ETWIN_BIN:-}" ]; then
-  etwin=$ETWIN_BIN
-else
-  cargo build --release --quiet
-  etwin=${CARGO_TARGET_DIR:-target}/release/etwin
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source benches/common.sh
 log=$ETWIN_DATA_DIR/lombardo2020_pso_ff/results_0_example.csv
 printf '%-6s %-8s %-18s %-10s %-9s %-8s\n' "row" "wall[s]" "density[g/cm3]" "log" "diff[%]" "V[um3]"
 for row in "${rows[@]}"; do

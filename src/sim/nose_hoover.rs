@@ -45,14 +45,10 @@ pub struct NoseHooverNpt {
     /// Steps on which the box was kept from shrinking below the minimum-image limit.
     pub limited_steps: u64,
     steps: u64,
-    /// Particle chain: positions and velocities (one extra, always 0, closes the chain).
-    eta: [f64; CHAIN],
-    eta_dot: [f64; CHAIN + 1],
-    eta_dotdot: [f64; CHAIN],
-    /// Barostat chain.
-    etap: [f64; CHAIN],
-    etap_dot: [f64; CHAIN + 1],
-    etap_dotdot: [f64; CHAIN],
+    /// Thermostat chain on the particles.
+    particles: Chain,
+    /// Thermostat chain on the box velocity.
+    barostat: Chain,
     /// Log-volume rate of each box length [1/µs] (equal, isotropic).
     omega_dot: f64,
     /// Current temperature [K] from the last full evaluation (set on the first step).
@@ -83,12 +79,8 @@ impl NoseHooverNpt {
             tau_p,
             limited_steps: 0,
             steps: 0,
-            eta: [0.0; CHAIN],
-            eta_dot: [0.0; CHAIN + 1],
-            eta_dotdot: [0.0; CHAIN],
-            etap: [0.0; CHAIN],
-            etap_dot: [0.0; CHAIN + 1],
-            etap_dotdot: [0.0; CHAIN],
+            particles: Chain::default(),
+            barostat: Chain::default(),
             omega_dot: 0.0,
             t_current: 0.0,
             primed: false,
@@ -117,13 +109,7 @@ impl NoseHooverNpt {
         let (q0, q) = (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq));
         let qp = kt / (p_freq * p_freq);
         let particles = 0.5 * twice_kinetic(sys) + sys.summary.pe + sys.summary.contact_elastic;
-        let mut chains = dof * kt * self.eta[0] + 0.5 * q0 * self.eta_dot[0] * self.eta_dot[0];
-        for ich in 1..CHAIN {
-            chains += kt * self.eta[ich] + 0.5 * q * self.eta_dot[ich] * self.eta_dot[ich];
-        }
-        for ich in 0..CHAIN {
-            chains += kt * self.etap[ich] + 0.5 * qp * self.etap_dot[ich] * self.etap_dot[ich];
-        }
+        let chains = self.particles.energy(dof * kt, kt, q0, q) + self.barostat.energy(kt, kt, qp, qp);
         let barostat =
             self.target() * sys.simbox.volume() + 1.5 * self.omega_mass(sys) * self.omega_dot * self.omega_dot;
         particles + chains + barostat
@@ -232,28 +218,15 @@ impl NoseHooverNpt {
         sys.scale_box(&[0, 1, 2], mu);
     }
 
-    /// Half step of the particle chain; scales v and ω by exp(−(dt/2)·η̇₀).
+    /// Half step of the particle chain; scales v and ω.
     fn particle_chain(&mut self, sys: &mut System, dt: f64) {
         let kt = self.kt();
         let dof = Self::dof(sys);
         let t_freq = 1.0 / self.tau_t;
-        let mass0 = dof * kt / (t_freq * t_freq);
-        let mass = kt / (t_freq * t_freq);
-        let ke_target = dof * kt;
-        let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
-        let mut ke = dof * K_B * self.t_current;
-        self.eta_dotdot[0] = (ke - ke_target) / mass0;
-        for ich in 1..CHAIN {
-            let m_prev = if ich == 1 { mass0 } else { mass };
-            self.eta_dotdot[ich] = (m_prev * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / mass;
-        }
-        for ich in (1..CHAIN).rev() {
-            let e = (-dt8 * self.eta_dot[ich + 1]).exp();
-            self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
-        }
-        let e = (-dt8 * self.eta_dot[1]).exp();
-        self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
-        let factor = (-dt2 * self.eta_dot[0]).exp();
+        let (q0, q) = (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq));
+        let t = self.t_current;
+        let ke = |f: f64| dof * K_B * (t * (f * f));
+        let factor = self.particles.half_step(ke, dof * kt, kt, q0, q, dt);
         let p = &mut sys.particles;
         for (v, w) in p.v.iter_mut().zip(p.omega.iter_mut()) {
             for a in 0..3 {
@@ -262,50 +235,67 @@ impl NoseHooverNpt {
             }
         }
         self.t_current *= factor * factor;
-        ke = dof * K_B * self.t_current;
-        self.eta_dotdot[0] = (ke - ke_target) / mass0;
+    }
+
+    /// Half step of the barostat chain; scales ω̇. The three coupled box lengths each
+    /// have mass W (the isotropic case of LAMMPS).
+    fn barostat_chain(&mut self, sys: &System, dt: f64) {
+        let kt = self.kt();
+        let p_freq = 1.0 / self.tau_p;
+        let q = kt / (p_freq * p_freq);
+        let (w, od) = (self.omega_mass(sys), self.omega_dot);
+        let ke = |f: f64| 3.0 * w * (od * f) * (od * f);
+        self.omega_dot *= self.barostat.half_step(ke, kt, kt, q, q, dt);
+    }
+}
+
+/// A Nosé–Hoover chain of [`CHAIN`] links (LAMMPS `nhc_temp_integrate` /
+/// `nhc_press_integrate`): positions, velocities (one extra, always 0, closes the chain)
+/// and accelerations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Chain {
+    eta: [f64; CHAIN],
+    eta_dot: [f64; CHAIN + 1],
+    eta_dotdot: [f64; CHAIN],
+}
+
+impl Chain {
+    /// Half step for coupled variables whose twice kinetic energy is `ke(f)` once their
+    /// velocities are scaled by f (`ke(1)` now), with target `ke_target`; link masses `q0`
+    /// (first) and `q` (the others), k_B·T = `kt`. Returns the factor f to scale them by.
+    fn half_step(&mut self, ke: impl Fn(f64) -> f64, ke_target: f64, kt: f64, q0: f64, q: f64, dt: f64) -> f64 {
+        let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
+        let mass = |ich: usize| if ich == 0 { q0 } else { q };
+        self.eta_dotdot[0] = (ke(1.0) - ke_target) / q0;
+        for ich in 1..CHAIN {
+            self.eta_dotdot[ich] = (mass(ich - 1) * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / q;
+        }
+        for ich in (1..CHAIN).rev() {
+            let e = (-dt8 * self.eta_dot[ich + 1]).exp();
+            self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
+        }
+        let e = (-dt8 * self.eta_dot[1]).exp();
+        self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
+        let factor = (-dt2 * self.eta_dot[0]).exp();
+        self.eta_dotdot[0] = (ke(factor) - ke_target) / q0;
         for ich in 0..CHAIN {
             self.eta[ich] += dt2 * self.eta_dot[ich];
         }
         self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
         for ich in 1..CHAIN {
             let e = (-dt8 * self.eta_dot[ich + 1]).exp();
-            let m_prev = if ich == 1 { mass0 } else { mass };
-            self.eta_dotdot[ich] = (m_prev * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / mass;
+            self.eta_dotdot[ich] = (mass(ich - 1) * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / q;
             self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
         }
+        factor
     }
 
-    /// Half step of the barostat chain; scales ω̇ by exp(−(dt/2)·η̇ₚ₀).
-    fn barostat_chain(&mut self, sys: &System, dt: f64) {
-        let kt = self.kt();
-        let p_freq = 1.0 / self.tau_p;
-        let mass = kt / (p_freq * p_freq);
-        let w = self.omega_mass(sys);
-        let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
-        // Three coupled box lengths, each with mass W (the isotropic case of LAMMPS).
-        let mut ke = 3.0 * w * self.omega_dot * self.omega_dot;
-        self.etap_dotdot[0] = (ke - kt) / mass;
+    /// Energy of the chain [fJ]: `e0`·η₀ + Σ_{i>0} k_B T·ηᵢ + Σ ½ qᵢ η̇ᵢ².
+    fn energy(&self, e0: f64, kt: f64, q0: f64, q: f64) -> f64 {
+        let mut e = e0 * self.eta[0] + 0.5 * q0 * self.eta_dot[0] * self.eta_dot[0];
         for ich in 1..CHAIN {
-            self.etap_dotdot[ich] = (mass * self.etap_dot[ich - 1] * self.etap_dot[ich - 1] - kt) / mass;
+            e += kt * self.eta[ich] + 0.5 * q * self.eta_dot[ich] * self.eta_dot[ich];
         }
-        for ich in (1..CHAIN).rev() {
-            let e = (-dt8 * self.etap_dot[ich + 1]).exp();
-            self.etap_dot[ich] = (self.etap_dot[ich] * e + self.etap_dotdot[ich] * dt4) * e;
-        }
-        let e = (-dt8 * self.etap_dot[1]).exp();
-        self.etap_dot[0] = (self.etap_dot[0] * e + self.etap_dotdot[0] * dt4) * e;
-        for ich in 0..CHAIN {
-            self.etap[ich] += dt2 * self.etap_dot[ich];
-        }
-        self.omega_dot *= (-dt2 * self.etap_dot[0]).exp();
-        ke = 3.0 * w * self.omega_dot * self.omega_dot;
-        self.etap_dotdot[0] = (ke - kt) / mass;
-        self.etap_dot[0] = (self.etap_dot[0] * e + self.etap_dotdot[0] * dt4) * e;
-        for ich in 1..CHAIN {
-            let e = (-dt8 * self.etap_dot[ich + 1]).exp();
-            self.etap_dotdot[ich] = (mass * self.etap_dot[ich - 1] * self.etap_dot[ich - 1] - kt) / mass;
-            self.etap_dot[ich] = (self.etap_dot[ich] * e + self.etap_dotdot[ich] * dt4) * e;
-        }
+        e
     }
 }
