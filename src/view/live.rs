@@ -2,13 +2,13 @@
 //! and frames over a channel and obeys run / pause / step / stop. The render thread only
 //! polls, so it never waits for the simulation.
 
-use crate::sim::forcefield::reference::nominal_mass;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::scenario::Loaded;
+use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::system::System;
 use crate::slurry::output::results_json;
 use crate::slurry::protocol::{self, Progress};

@@ -8,11 +8,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::particles::Particles;
-
 use super::{style_builder, ForceField, StyleParams, TypeProps, PAIR_STYLES};
 use crate::error::{Error, Result};
 use crate::io::text::{locate_key, ron_error};
+use crate::sim::particles::Particles;
 
 /// Parameters that the fit does not move. Defaults are the reference's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
