@@ -333,8 +333,7 @@ impl DryingRun {
         );
         let n_cbd = p.kind.iter().filter(|&&t| t == CBD_TYPE).count();
         let am_wet = l.model.fixed.contact_factor;
-        let am_scale3 = am_wet.powi(-3);
-        let solid = nominal_mass(p, am_scale3) - (n_cbd as f64) * (wet.1 - dry.1);
+        let solid = nominal_mass(p, am_wet) - (n_cbd as f64) * (wet.1 - dry.1);
         let thermostat = VelocityRescale::new(
             d.temperature_start.get(),
             d.thermostat_tau.get(),
@@ -614,7 +613,7 @@ impl DryingRun {
             contacts: c.contacts,
             active_surface_fraction: c.active_surface_fraction,
             solid_mass_before_pg: self.solid_mass_pg,
-            solid_mass_after_pg: nominal_mass(p, self.am_radius_scale().powi(3)),
+            solid_mass_after_pg: nominal_mass(p, self.am_factor),
             particles_outside_film: outside,
             frozen_after_cycle: self.frozen_after.unwrap_or(0),
         };

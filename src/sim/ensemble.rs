@@ -145,27 +145,16 @@ impl Fix for PressureCoupling {
             CouplingMode::Isotropic => t.pressure_scalar_kpa,
             CouplingMode::Z => t.pressure_kpa[2],
         };
-        // Berendsen: μ^d = 1 − β dt/τ (P₀ − P), with d the number of coupled axes.
-        let d = match self.mode {
-            CouplingMode::Isotropic => 3.0,
-            CouplingMode::Z => 1.0,
-        };
-        let strain = (-self.compressibility * sys.settings.dt / self.tau * (self.target() - p) / d)
-            .clamp(-self.max_strain_per_step, self.max_strain_per_step);
-        let mut mu = 1.0 + strain;
         let axes: &[usize] = match self.mode {
             CouplingMode::Isotropic => &[0, 1, 2],
             CouplingMode::Z => &[2],
         };
-        // Never shrink a periodic width below twice the interaction range (with 1 % margin).
-        let w = sys.simbox.perpendicular_widths();
-        let floor = 2.02 * sys.neighbor.max_range;
-        for &a in axes {
-            if sys.simbox.periodic[a] && mu < 1.0 && w[a] * mu < floor {
-                mu = (floor / w[a]).min(1.0);
-                self.limited_steps += 1;
-            }
-        }
+        // Berendsen: μ^d = 1 − β dt/τ (P₀ − P), with d the number of coupled axes.
+        let d = axes.len() as f64;
+        let strain = (-self.compressibility * sys.settings.dt / self.tau * (self.target() - p) / d)
+            .clamp(-self.max_strain_per_step, self.max_strain_per_step);
+        let (mu, limited) = sys.limit_shrink(axes, 1.0 + strain);
+        self.limited_steps += u64::from(limited);
         sys.scale_box(axes, mu);
     }
 }

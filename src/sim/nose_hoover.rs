@@ -162,10 +162,11 @@ impl NoseHooverNpt {
         sys.timers.time(Phase::Integrate, || {
             integrate::final_kick(&mut sys.particles, dt, lim, rot)
         });
-        self.remap_half(sys, dt);
+        let held = self.remap_half(sys, dt);
         sys.timers
             .time(Phase::Integrate, || integrate::drift(&mut sys.particles, dt));
-        self.remap_half(sys, dt);
+        let held = self.remap_half(sys, dt) | held;
+        self.limited_steps += u64::from(held);
         sys.forces_after_drift();
         // 4. kick, box drag, T and P, box velocity, chains
         sys.timers.time(Phase::Integrate, || {
@@ -200,22 +201,12 @@ impl NoseHooverNpt {
         }
     }
 
-    /// Box lengths × exp((dt/2)·ω̇) about the centre, positions affinely.
-    fn remap_half(&mut self, sys: &mut System, dt: f64) {
-        let mut mu = (0.5 * dt * self.omega_dot).exp();
-        let w = sys.simbox.perpendicular_widths();
-        let floor = 2.02 * sys.neighbor.max_range;
-        let narrowest = w
-            .iter()
-            .zip(sys.simbox.periodic)
-            .filter(|(_, p)| *p)
-            .map(|(w, _)| *w)
-            .fold(f64::INFINITY, f64::min);
-        if mu < 1.0 && narrowest * mu < floor {
-            mu = (floor / narrowest).min(1.0);
-            self.limited_steps += 1;
-        }
+    /// Box lengths × exp((dt/2)·ω̇) about the centre, positions affinely; true where the
+    /// minimum-image limit held the box back.
+    fn remap_half(&self, sys: &mut System, dt: f64) -> bool {
+        let (mu, limited) = sys.limit_shrink(&[0, 1, 2], (0.5 * dt * self.omega_dot).exp());
         sys.scale_box(&[0, 1, 2], mu);
+        limited
     }
 
     /// Half step of the particle chain; scales v and ω.

@@ -460,6 +460,24 @@ impl System {
         self.timers.add(Phase::Observe, t.elapsed());
     }
 
+    /// The box scale factor `mu` along `axes`, raised where needed so that no periodic width
+    /// shrinks below twice the interaction range (the minimum-image limit, with a 1 %
+    /// margin); the flag says whether it was raised.
+    pub fn limit_shrink(&self, axes: &[usize], mu: f64) -> (f64, bool) {
+        let w = self.simbox.perpendicular_widths();
+        let floor = 2.02 * self.neighbor.max_range;
+        let narrowest = axes
+            .iter()
+            .filter(|&&a| self.simbox.periodic[a])
+            .map(|&a| w[a])
+            .fold(f64::INFINITY, f64::min);
+        if mu < 1.0 && narrowest * mu < floor {
+            ((floor / narrowest).min(1.0), true)
+        } else {
+            (mu, false)
+        }
+    }
+
     /// Scales the box and the particle positions affinely about the box centre along `axes`
     /// by `mu` (tilts scale with the lengths they tilt along).
     pub fn scale_box(&mut self, axes: &[usize], mu: f64) {

@@ -445,7 +445,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         scenario: l.path.clone(),
         scenario_sha256: sha256_hex(l.source.as_bytes()),
         recipe_mass: counts.am_mass_pg + counts.cbd_mass_pg + counts.solvent_mass_pg,
-        model_mass: nominal_mass(&sys.particles, l.model.fixed.contact_factor.powi(-3)),
+        model_mass: nominal_mass(&sys.particles, l.model.fixed.contact_factor),
         counts,
         minimize,
         minimized,

@@ -80,7 +80,7 @@ impl Live {
             .name("etwin-live".into())
             .spawn(move || {
                 let mut link = Link {
-                    am_scale3: l.model.fixed.contact_factor.powi(-3),
+                    am_factor: l.model.fixed.contact_factor,
                     commands: command_rx,
                     events: event_tx.clone(),
                     paused,
@@ -140,8 +140,8 @@ impl Drop for Live {
 
 /// The worker's side: forwards progress and frames, and holds the run while paused.
 struct Link {
-    /// (1 / AM contact factor)³ (for the density).
-    am_scale3: f64,
+    /// AM contact diameter / nominal diameter (for the density).
+    am_factor: f64,
     commands: Receiver<Command>,
     events: Sender<Event>,
     paused: bool,
@@ -184,7 +184,7 @@ impl Link {
             stage: self.stage,
             time_us: sys.step as f64 * sys.settings.dt,
             // 1 pg/µm³ = 1 g/cm³.
-            density_g_cm3: (self.phase == "npt").then(|| nominal_mass(&sys.particles, self.am_scale3) / t.volume_um3),
+            density_g_cm3: (self.phase == "npt").then(|| nominal_mass(&sys.particles, self.am_factor) / t.volume_um3),
             pressure_kpa: t.pressure_scalar_kpa,
             shear_stress_kpa: -t.pressure_kpa[3],
             tool,

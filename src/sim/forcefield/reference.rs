@@ -287,11 +287,13 @@ impl ReferenceModel {
     }
 }
 
-/// AM + CBD mass [pg] with the AM at its nominal size (`am_scale3` = (1 / contact factor)³:
-/// the simulated AM sphere has the contact diameter) and CBD beads as they are (type 1).
-/// Over the volume, this is the slurry density the reference reports: its PSO log matches
-/// it, not the recipe's slurry mass (see the README's protocol study).
-pub fn nominal_mass(p: &Particles, am_scale3: f64) -> f64 {
+/// AM + CBD mass [pg] with the AM at its nominal size and CBD beads as they are (type 1);
+/// `am_factor` is the simulated AM diameter over the nominal one (the slurry's contact
+/// factor), whose cube the AM masses are divided by. Over the volume, this is the slurry
+/// density the reference reports: its PSO log matches it, not the recipe's slurry mass
+/// (see the README's protocol study).
+pub fn nominal_mass(p: &Particles, am_factor: f64) -> f64 {
+    let am_scale3 = am_factor.powi(-3);
     (0..p.len())
         .map(|k| {
             if p.kind[k] == 1 {
