@@ -64,8 +64,22 @@ fn quick_drying_conserves_mass_keeps_every_particle_and_resumes_identically() {
     for file in ["drying.csv", "drying.pvd", "dried.data", "dried.vtu", "drying_0010.vtu"] {
         assert!(t1.join(file).is_file(), "{file} missing");
     }
-    let header = std::fs::read_to_string(t1.join("drying.csv")).unwrap();
-    assert!(header.starts_with("step,time[us],cycle,temperature_target[K]"));
+    let csv = std::fs::read_to_string(t1.join("drying.csv")).unwrap();
+    assert!(csv.starts_with("step,time[us],cycle,temperature_target[K]"));
+    // At the end the top wall carries the set load, 0.101325 kPa over the film's area
+    // (kPa · µm² = nN), and the pressure column says so in kPa.
+    let mean_of = |col: usize| {
+        let last: Vec<f64> = csv
+            .lines()
+            .rev()
+            .take(10)
+            .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+            .collect();
+        last.iter().sum::<f64>() / last.len() as f64
+    };
+    let area = d["coating"]["area_um2"].as_f64().unwrap();
+    assert!(rel(mean_of(7), 0.101325 * area) < 0.05, "top force {} nN", mean_of(7));
+    assert!(rel(mean_of(8), 0.101325) < 0.05, "top pressure {} kPa", mean_of(8));
     let pvd = std::fs::read_to_string(t1.join("drying.pvd")).unwrap();
     assert_eq!(pvd.matches("<DataSet").count(), 5);
     // The dried structure re-read by `etwin analyze` (AM at nominal size) carries the same

@@ -2,7 +2,7 @@
 //!
 //! 1. **coating**: the relaxed slurry is reshaped at constant volume to the wet thickness,
 //!    z made non-periodic, a substrate wall put under the lowest sphere and a top wall over
-//!    the highest, pressed by a servo at the set load (atmospheric by default); the film
+//!    the highest, pressed by a servo at the set load (1e-3 atm by default); the film
 //!    relaxes at the start temperature;
 //! 2. **cycles**: at the start of each cycle the CBD beads of each zone shrink towards the
 //!    dry diameter and mass by the evaporation law (times the zone's relative shrinking
@@ -296,8 +296,8 @@ impl DryingRun {
             sys.add_wall(Wall::new(2, Side::Hi, top, law))?;
             Some(TopServo {
                 wall: 1,
-                // kPa · µm² = 1e-3 nN
-                target_nn: d.top_pressure.get() * area * 1e-3,
+                // kPa · µm² = nN
+                target_nn: d.top_pressure.get() * area,
                 max_speed: d.top_wall_max_speed.get(),
                 tau: d.thermostat_tau.get(),
                 mean_force: 0.0,
@@ -481,7 +481,7 @@ impl DryingRun {
             top_z,
             film_top(p),
             force,
-            force / area * 1e3,
+            force / area,
             sum_d / n_cbd.max(1) as f64,
         ]);
     }

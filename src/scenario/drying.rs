@@ -74,8 +74,8 @@ fn d_t() -> Q<Temperature> {
 fn d_tau() -> Q<Time> {
     Q::new(0.1)
 }
-fn d_atm() -> Q<Pressure> {
-    Q::new(101.325)
+fn d_top_load() -> Q<Pressure> {
+    Q::new(0.101325)
 }
 fn d_speed() -> Q<Velocity> {
     Q::new(1.0)
@@ -112,8 +112,10 @@ pub struct DryingSpec {
     /// Thermostat relaxation time [µs], default 0.1.
     #[serde(default = "d_tau")]
     pub thermostat_tau: Q<Time>,
-    /// Load on the top wall [kPa], default 101.325 (atmospheric); 0 = no top wall.
-    #[serde(default = "d_atm")]
+    /// Load on the top wall [kPa], default 0.101325 (1e-3 atm); 0 = no top wall. The
+    /// slurry model's soft contacts carry no more: at atmospheric load the film is crushed
+    /// (README: Coating and drying).
+    #[serde(default = "d_top_load")]
     pub top_pressure: Q<Pressure>,
     /// Speed limit of the top wall's pressure servo [µm/µs], default 1.
     #[serde(default = "d_speed")]
@@ -183,7 +185,11 @@ impl DryingSpec {
             }
         }
         if self.top_pressure.get().is_nan() || self.top_pressure.get() < 0.0 {
-            return Some(("top_pressure", "must be ≥ 0".into(), "101.325 kPa is atmospheric"));
+            return Some((
+                "top_pressure",
+                "must be ≥ 0".into(),
+                "e.g. 0.101325 kPa; more crushes the soft slurry contacts",
+            ));
         }
         if let DryingMode::Heterogeneous(h) = &self.mode {
             if !(2..=3).contains(&h.shrink_factors.len()) || h.shrink_factors.iter().any(|f| f.is_nan() || *f < 1.0) {
