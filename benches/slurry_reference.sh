@@ -8,7 +8,8 @@
 #   ETWIN_DATA_DIR=../shared/research-data benches/slurry_reference.sh [ITER:POP ...]
 # Default rows: 54:0 (set A, the best fit), 0:0 (set B, the human start), 0:1.
 # About 6–9 min per row on this 2-core machine. Viscosities are not run: see the README's
-# protocol study for their cost.
+# protocol study for their cost. KEEP=DIR keeps each row's run folder as DIR/ITER:POP
+# (its slurry.data is the relaxed slurry benches/nemd_lammps_check.sh starts from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
@@ -39,6 +40,7 @@ PY
   t0=$(date +%s)
   "$etwin" run "$tmp/s.ron" --out "$tmp/out" --json >"$tmp/r.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
   t1=$(date +%s)
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && rm -rf "${KEEP:?}/$row" && cp -r "$tmp/out" "$KEEP/$row"; fi
   python3 - "$tmp/r.json" "$(cat "$tmp/s.ron.log")" "$row" "$((t1 - t0))" "$tmp/out/npt.csv" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["slurry"]

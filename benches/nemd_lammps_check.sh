@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The reference's NEMD, side by side: LAMMPS `fix nvt/sllod temp 298 298 0.1` with
+# `fix deform 1 xy erate γ̇ remap v` (the reference's shear; translation only) and etwin's
+# NEMD phase (SLLOD on lab velocities, thermostat on the peculiar ones, rotate: false), both
+# from the same relaxed slurry with the same streaming profile imposed at the start, at set
+# A (golden/lammps/model_A.lmp = scenarios/forcefields/lombardo2020_best.ron). Prints p_xy
+# along the strain and η = −⟨p_xy⟩/γ̇ over the last half with block standard errors; exits
+# non-zero if the two differ by more than 3 combined standard errors.
+#   ETWIN_DATA_DIR=../shared/research-data ETWIN_GOLDEN_DIR=../shared/golden \
+#     RATE=20000 STRAIN=0.4 benches/nemd_lammps_check.sh SLURRY.data
+# SLURRY.data: a relaxed set-A slurry, e.g. `KEEP=DIR benches/slurry_reference.sh 54:0`
+# leaves it as DIR/54:0/slurry.data. Needs `lmp` (apt-get install lammps).
+# Steps: STRAIN / (RATE · 1e-9) at dt = 0.001 µs (20,000 for the defaults).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${ETWIN_GOLDEN_DIR:?set ETWIN_GOLDEN_DIR to the golden folder (for its LAMMPS model include)}"
+command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2; exit 1; }
+data=$(realpath "${1:?usage: benches/nemd_lammps_check.sh SLURRY.data}")
+rate=${RATE:-20000}
+strain=${STRAIN:-0.4}
+read -r erate steps every < <(python3 -c "r=$rate*1e-6; n=round($strain/(r*0.001)); print(r, n, max(1, n//40))")
+source benches/common.sh
+
+cat >"$tmp/in.lmp" <<EOF
+units           micro
+atom_style      sphere
+boundary        p p p
+comm_modify     vel yes
+read_data       $data
+include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
+neighbor        3.0 bin
+change_box      all triclinic
+timestep        0.001
+variable        vlo equal -0.5*$erate*ly
+variable        vhi equal 0.5*$erate*ly
+velocity        all ramp vx \${vlo} \${vhi} y \$(ylo) \$(yhi) sum yes units box
+fix             sllod all nvt/sllod temp 298 298 0.1
+fix             shear all deform 1 xy erate $erate remap v
+compute         tdef all temp/deform
+compute         pdef all pressure tdef
+thermo_style    custom step c_pdef[4]
+thermo          $every
+run             $steps
+EOF
+t0=$(date +%s)
+lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
+t1=$(date +%s)
+
+cat >"$tmp/check.ron" <<EOF
+Scenario(
+    version: 1,
+    name: "nemd_check",
+    seed: 1,
+    formulation: (
+        am_material: "NMC111", am_density: 4.65, am_wt_fraction: 0.96, cbd_wt_fraction: 0.04,
+        solid_content: 0.69, dry_mass_ug: 0.10344,
+        psd: [(diameter: 2.5, number_fraction: 0.18239), (diameter: 3.5, number_fraction: 0.226415),
+              (diameter: 4.5, number_fraction: 0.163522), (diameter: 5.86, number_fraction: 0.144654),
+              (diameter: 8.28, number_fraction: 0.207547), (diameter: 10.35, number_fraction: 0.075472)],
+        cbd_dry_diameter: 1.3, cbd_nanoporosity: 0.472222, cbd_skeleton_density: 1.8,
+    ),
+    forcefield: File("$PWD/scenarios/forcefields/lombardo2020_best.ron"),
+    protocol: (
+        timestep: "0.001 us",
+        skin: "1 um",
+        start_from: "$data",
+        nemd: Some((
+            shear_rates: ["$rate 1/s"],
+            strain: $strain,
+            temperature: "298 K",
+            thermostat_tau: "0.1 us",
+            sample_every: $every,
+            average_last: 0.5,
+            blocks: 10,
+            rotate: false,
+        )),
+    ),
+    outputs: (vtu: false, report: false),
+)
+EOF
+"$etwin" run "$tmp/check.ron" --out "$tmp/out" --json >"$tmp/r.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+t2=$(date +%s)
+
+python3 - "$tmp/log.lammps" "$tmp/out" "$tmp/r.json" "$erate" "$((t1 - t0))" "$((t2 - t1))" <<'PY'
+import csv, glob, json, math, sys
+log, out, res, erate, wl, we = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6]
+lmp = []
+block = open(log).read().split("Step c_pdef[4]")[-1]
+for line in block.splitlines()[1:]:
+    f = line.split()
+    if len(f) != 2 or not f[0].isdigit():
+        break
+    lmp.append((int(f[0]), float(f[1])))
+ours = [(int(float(r["step"])), float(r["pxy[kPa]"])) for r in csv.DictReader(open(glob.glob(out + "/nemd*.csv")[0]))]
+def eta(rows, blocks=10):
+    n = len(rows)
+    tail = [p for _, p in rows[n - n // 2:]]
+    m = len(tail) // blocks
+    means = [sum(tail[b * m:(b + 1) * m]) / m for b in range(blocks)]
+    mu = sum(means) / blocks
+    se = math.sqrt(sum((x - mu) ** 2 for x in means) / (blocks * (blocks - 1)))
+    return -mu / erate * 1e-3, se / erate * 1e-3   # kPa·µs = mPa·s → Pa·s
+o = dict(ours)
+print(f"{'step':>8} {'strain':>7} {'pxy lammps [kPa]':>17} {'pxy etwin [kPa]':>16}")
+for s, p in lmp[:: max(1, len(lmp) // 10)]:
+    print(f"{s:>8} {s * erate * 0.001:>7.3f} {p:>17.3f} {o.get(s, float('nan')):>16.3f}")
+(el, sl), (eo, so) = eta(lmp), eta(ours)
+r = json.load(open(res))["slurry"]["viscosity"][0]
+print(f"eta lammps {el:.4f} ± {sl:.4f} Pa·s ({wl} s)   etwin {eo:.4f} ± {so:.4f} Pa·s ({we} s; results.json "
+      f"{r['viscosity_pa_s']:.4f} ± {r['stderr_pa_s']:.4f})")
+z = abs(el - eo) / math.hypot(sl, so)
+print(f"difference {100 * (eo - el) / el:+.1f} % = {z:.1f} combined standard errors")
+sys.exit(0 if z < 3 else 1)
+PY
