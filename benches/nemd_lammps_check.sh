@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The reference's NEMD, side by side: LAMMPS `fix nvt/sllod temp 298 298 0.1` with
 # `fix deform 1 xy erate γ̇ remap v` (the reference's shear; translation only) and etwin's
-# NEMD phase (SLLOD on lab velocities, thermostat on the peculiar ones, rotate: false), both
+# NEMD phase (SLLOD on lab velocities, ensemble: NoseHoover on the peculiar ones, rotate: false), both
 # from the same relaxed slurry with the same streaming profile imposed at the start, at set
 # A (golden/lammps/model_A.lmp = scenarios/forcefields/lombardo2020_best.ron). Prints p_xy
 # along the strain and η = −⟨p_xy⟩/γ̇ over the last half with block standard errors; exits
@@ -73,6 +73,7 @@ Scenario(
             average_last: 0.5,
             blocks: 10,
             rotate: false,
+            ensemble: NoseHoover,
         )),
     ),
     outputs: (vtu: false, report: false),

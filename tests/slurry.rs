@@ -195,6 +195,6 @@ fn slurry_density_mass_counts_am_at_nominal_size_and_wet_beads() {
     );
     let expected = cbd_rho * std::f64::consts::PI / 6.0 * (2.0 * cbd_r).powi(3)
         + am_rho * std::f64::consts::PI / 6.0 * am_d.powi(3);
-    let got = nominal_mass(&p, cf.powi(-3));
+    let got = nominal_mass(&p, cf);
     assert!((got - expected).abs() < 1e-12 * expected, "{got} vs {expected}");
 }

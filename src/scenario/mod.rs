@@ -221,6 +221,18 @@ pub enum NptEnsemble {
     NoseHoover,
 }
 
+/// The thermostat of the shear runs (on the peculiar velocities).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NemdEnsemble {
+    /// Stochastic velocity rescaling (Bussi et al. 2007).
+    #[default]
+    Bussi,
+    /// A Nosé–Hoover chain of 3 as LAMMPS `fix nvt/sllod`, the reference's. Far below the
+    /// well depths its friction pins the particles to the affine flow (README: the
+    /// reference slurry protocol), which sets the reference's viscosities.
+    NoseHoover,
+}
+
 /// Shear runs for the viscosity (the reference: SLLOD at 18 and 125 s⁻¹).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +249,9 @@ pub struct NemdSpec {
     pub temperature: Q<Temperature>,
     #[serde(default = "d_tau_t")]
     pub thermostat_tau: Q<Time>,
+    /// `Bussi` (default) or `NoseHoover` (the reference's `nvt/sllod`).
+    #[serde(default)]
+    pub ensemble: NemdEnsemble,
     /// Integrate rotations (the reference's SLLOD does not), default false.
     #[serde(default)]
     pub rotate: bool,

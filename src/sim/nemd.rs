@@ -15,6 +15,7 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::sim::ensemble::Fix;
+use crate::sim::nose_hoover::Chain;
 use crate::sim::parallel::det_sum;
 use crate::sim::system::System;
 use crate::units::K_B;
@@ -76,24 +77,78 @@ impl Fix for ShearDeform {
     }
 }
 
-/// Stochastic velocity rescaling (Bussi et al. 2007) of the peculiar velocities.
+/// How [`ShearThermostat`] moves the peculiar kinetic energy towards its target.
+// One per shear run, so its size does not matter (boxing the generator only moves the
+// lint to the checkpointed run state).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Coupling {
+    /// Stochastic velocity rescaling (Bussi et al. 2007).
+    Bussi(ChaCha8Rng),
+    /// A Nosé–Hoover chain (LAMMPS `fix nvt/sllod`): two half steps at the end of each step
+    /// (LAMMPS splits them around the step; the SLLOD term it adds there, −γ̇·v_y on the
+    /// thermal v_x, is exact here in the lab frame).
+    NoseHoover(Chain),
+}
+
+/// Thermostat of the peculiar (thermal) translational velocities v − u, 3N − 3 degrees of
+/// freedom as LAMMPS `compute temp/deform`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShearThermostat {
     pub target_k: f64,
-    /// Relaxation time [µs].
+    /// Relaxation time [µs] (T_damp for Nosé–Hoover).
     pub tau: f64,
     /// Shear rate of the streaming profile [1/µs].
     pub rate: f64,
-    rng: ChaCha8Rng,
+    coupling: Coupling,
 }
 
 impl ShearThermostat {
+    /// Bussi rescaling, seeded.
     pub fn new(target_k: f64, tau: f64, rate: f64, seed: u64) -> Self {
+        let coupling = Coupling::Bussi(ChaCha8Rng::seed_from_u64(seed));
         ShearThermostat {
             target_k,
             tau,
             rate,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            coupling,
+        }
+    }
+
+    /// A Nosé–Hoover chain, as the reference's `nvt/sllod`.
+    pub fn nose_hoover(target_k: f64, tau: f64, rate: f64) -> Self {
+        let coupling = Coupling::NoseHoover(Chain::default());
+        ShearThermostat {
+            target_k,
+            tau,
+            rate,
+            coupling,
+        }
+    }
+
+    /// The factor that scales the peculiar velocities, from their twice kinetic energy.
+    fn factor(&mut self, k2: f64, dof: usize, dt: f64) -> f64 {
+        let kt = K_B * self.target_k;
+        match &mut self.coupling {
+            Coupling::Bussi(rng) => {
+                let ke = 0.5 * k2;
+                let k_target = 0.5 * dof as f64 * kt;
+                let c = (-dt / self.tau).exp();
+                let r1: f64 = StandardNormal.sample(rng);
+                let sum_sq: f64 = ChiSquared::new((dof - 1) as f64).expect("dof > 1").sample(rng);
+                let ke_new = ke
+                    + (1.0 - c) * (k_target * (r1 * r1 + sum_sq) / dof as f64 - ke)
+                    + 2.0 * r1 * (c * (1.0 - c) * k_target / dof as f64 * ke).sqrt();
+                (ke_new.max(0.0) / ke).sqrt()
+            }
+            Coupling::NoseHoover(chain) => {
+                let q = kt * self.tau * self.tau;
+                let q0 = dof as f64 * q;
+                let target = dof as f64 * kt;
+                let f1 = chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt);
+                let k2 = k2 * f1 * f1;
+                f1 * chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt)
+            }
         }
     }
 }
@@ -112,21 +167,10 @@ impl Fix for ShearThermostat {
             let vx = v[0] - rate * (p.x[k][1] - centre);
             [p.mass[k] * (vx * vx + v[1] * v[1] + v[2] * v[2])]
         });
-        let ke = 0.5 * k2;
-        if ke <= 0.0 {
+        if k2 <= 0.0 {
             return;
         }
-        let dof = 3 * n - 3;
-        let k_target = 0.5 * dof as f64 * K_B * self.target_k;
-        let c = (-sys.settings.dt / self.tau).exp();
-        let r1: f64 = StandardNormal.sample(&mut self.rng);
-        let sum_sq: f64 = ChiSquared::new((dof - 1) as f64)
-            .expect("dof > 1")
-            .sample(&mut self.rng);
-        let ke_new = ke
-            + (1.0 - c) * (k_target * (r1 * r1 + sum_sq) / dof as f64 - ke)
-            + 2.0 * r1 * (c * (1.0 - c) * k_target / dof as f64 * ke).sqrt();
-        let alpha = (ke_new.max(0.0) / ke).sqrt();
+        let alpha = self.factor(k2, 3 * n - 3, sys.settings.dt);
         let p = &mut sys.particles;
         for k in 0..n {
             let u = rate * (p.x[k][1] - centre);

@@ -244,7 +244,7 @@ impl NoseHooverNpt {
 /// `nhc_press_integrate`): positions, velocities (one extra, always 0, closes the chain)
 /// and accelerations.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Chain {
+pub(crate) struct Chain {
     eta: [f64; CHAIN],
     eta_dot: [f64; CHAIN + 1],
     eta_dotdot: [f64; CHAIN],
@@ -254,7 +254,15 @@ impl Chain {
     /// Half step for coupled variables whose twice kinetic energy is `ke(f)` once their
     /// velocities are scaled by f (`ke(1)` now), with target `ke_target`; link masses `q0`
     /// (first) and `q` (the others), k_B·T = `kt`. Returns the factor f to scale them by.
-    fn half_step(&mut self, ke: impl Fn(f64) -> f64, ke_target: f64, kt: f64, q0: f64, q: f64, dt: f64) -> f64 {
+    pub(crate) fn half_step(
+        &mut self,
+        ke: impl Fn(f64) -> f64,
+        ke_target: f64,
+        kt: f64,
+        q0: f64,
+        q: f64,
+        dt: f64,
+    ) -> f64 {
         let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
         let mass = |ich: usize| if ich == 0 { q0 } else { q };
         self.eta_dotdot[0] = (ke(1.0) - ke_target) / q0;

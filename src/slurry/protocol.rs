@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 use crate::io::lammps_data::DataFile;
 use crate::io::sha256_hex;
-use crate::scenario::{Loaded, NptEnsemble};
+use crate::scenario::{Loaded, NemdEnsemble, NptEnsemble};
 use crate::sim::ensemble::{temperature, PressureCoupling, VelocityRescale};
 use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::minimize::{fire, FireParams, MinReport};
@@ -221,7 +221,7 @@ const NPT_HEADER: &str =
 const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 2;
+const CHECKPOINT_VERSION: u32 = 3;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -748,7 +748,11 @@ fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
     sys.step = 0;
     sys.setup()?;
     let deform = ShearDeform::start(&mut sys, rate, true).map_err(Error::Setup)?;
-    let thermostat = ShearThermostat::new(m.temperature.get(), m.thermostat_tau.get(), rate, sc.seed ^ k as u64);
+    let (t, tau) = (m.temperature.get(), m.thermostat_tau.get());
+    let thermostat = match m.ensemble {
+        NemdEnsemble::Bussi => ShearThermostat::new(t, tau, rate, sc.seed ^ k as u64),
+        NemdEnsemble::NoseHoover => ShearThermostat::nose_hoover(t, tau, rate),
+    };
     Ok(Some(Current::Nemd {
         k,
         system: sys.snapshot(),
