@@ -85,6 +85,18 @@ fn report(s: &Shear, rate: f64) {
     );
 }
 
+/// A linear streaming profile with slope γ̇ (within 10 %) and the known viscosity.
+fn assert_linear_profile_and_known_viscosity(s: &Shear, rate: f64) {
+    report(s, rate);
+    assert!(s.profile_r2 > 0.98, "profile not linear: R² = {}", s.profile_r2);
+    assert!(
+        (s.slope - rate).abs() < 0.1 * rate,
+        "profile slope {} vs γ̇ {rate}",
+        s.slope
+    );
+    assert_reference_viscosity(s);
+}
+
 /// Quick check run in CI (≈ 15 s, 256 atoms, strain 10): a linear streaming profile with
 /// the imposed slope and a viscosity within 10 % (+ 2 standard errors) of the reference.
 /// Measured: η* = 2.94 ± 0.11 at γ̇* = 0.1 (shear thinning lowers it a little).
@@ -92,14 +104,7 @@ fn report(s: &Shear, rate: f64) {
 fn sheared_lj_fluid_has_a_linear_profile_and_the_known_viscosity() {
     let rate = 0.1;
     let s = shear(4, rate, 5_000, 20_000, bussi(rate));
-    report(&s, rate);
-    assert!(s.profile_r2 > 0.98, "profile not linear: R² = {}", s.profile_r2);
-    assert!(
-        (s.slope - rate).abs() < 0.1 * rate,
-        "profile slope {} vs γ̇ {rate}",
-        s.slope
-    );
-    assert_reference_viscosity(&s);
+    assert_linear_profile_and_known_viscosity(&s, rate);
 }
 
 /// Closer to the Newtonian plateau: 500 atoms at γ̇* = 0.03, strain ≈ 13. Ignored by default
@@ -126,14 +131,7 @@ fn nose_hoover_shear_thermostat_gives_the_known_viscosity() {
         20_000,
         ShearThermostat::nose_hoover(T_STAR / K_B, 0.1, rate),
     );
-    report(&s, rate);
-    assert!(s.profile_r2 > 0.98, "profile not linear: R² = {}", s.profile_r2);
-    assert!(
-        (s.slope - rate).abs() < 0.1 * rate,
-        "profile slope {} vs γ̇ {rate}",
-        s.slope
-    );
-    assert_reference_viscosity(&s);
+    assert_linear_profile_and_known_viscosity(&s, rate);
 }
 
 /// A box too thin for the interaction range once tilted to the flip point is refused.
