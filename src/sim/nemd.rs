@@ -85,9 +85,11 @@ impl Fix for ShearDeform {
 enum Coupling {
     /// Stochastic velocity rescaling (Bussi et al. 2007).
     Bussi(ChaCha8Rng),
-    /// A Nosé–Hoover chain (LAMMPS `fix nvt/sllod`): two half steps at the end of each step
-    /// (LAMMPS splits them around the step; the SLLOD term it adds there, −γ̇·v_y on the
-    /// thermal v_x, is exact here in the lab frame).
+    /// A Nosé–Hoover chain (LAMMPS `fix nvt/sllod`): both half steps at the end of each step,
+    /// where LAMMPS puts one at each end (the same sequence from one step to the next).
+    /// LAMMPS also subtracts γ̇·v_y from the thermal v_x there; for lab velocities SLLOD needs
+    /// no such term (module doc), a difference of order γ̇·v_y that vanishes as the
+    /// particles are pinned to the flow.
     NoseHoover(Chain),
 }
 
