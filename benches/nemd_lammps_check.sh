@@ -21,14 +21,7 @@ strain=${STRAIN:-0.4}
 read -r erate steps every < <(python3 -c "r=$rate*1e-6; n=round($strain/(r*0.001)); print(r, n, max(1, n//40))")
 source benches/common.sh
 
-cat >"$tmp/in.lmp" <<EOF
-units           micro
-atom_style      sphere
-boundary        p p p
-comm_modify     vel yes
-read_data       $data
-include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
-neighbor        3.0 bin
+{ lammps_head "$data"; cat <<EOF
 change_box      all triclinic
 timestep        0.001
 variable        vlo equal -0.5*$erate*ly
@@ -42,6 +35,7 @@ thermo_style    custom step c_pdef[4]
 thermo          $every
 run             $steps
 EOF
+} >"$tmp/in.lmp"
 t0=$(date +%s)
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 t1=$(date +%s)

@@ -16,14 +16,7 @@ n=${1:-40000}
 every=$((n / 10))
 source benches/common.sh
 
-cat >"$tmp/in.lmp" <<EOF
-units           micro
-atom_style      sphere
-boundary        p p p
-comm_modify     vel yes
-read_data       $ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data
-include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
-neighbor        3.0 bin
+{ lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"; cat <<EOF
 min_style       cg
 minimize        0.0 1e-4 100000 1000000
 reset_timestep  0
@@ -35,6 +28,7 @@ thermo_style    custom step temp press vol
 thermo          $every
 run             $n start 0 stop 13000000
 EOF
+} >"$tmp/in.lmp"
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 
 stop=$(python3 -c "print(100.0 * $n / 13e6)")
