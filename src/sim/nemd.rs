@@ -144,8 +144,7 @@ impl ShearThermostat {
                 (ke_new.max(0.0) / ke).sqrt()
             }
             Coupling::NoseHoover(chain) => {
-                let q = kt * self.tau * self.tau;
-                let q0 = dof as f64 * q;
+                let (q0, q) = Chain::thermostat_masses(dof as f64, kt, self.tau);
                 let target = dof as f64 * kt;
                 let f1 = chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt);
                 let k2 = k2 * f1 * f1;

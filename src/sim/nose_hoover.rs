@@ -105,8 +105,8 @@ impl NoseHooverNpt {
     pub fn extended_energy(&self, sys: &System) -> f64 {
         let kt = self.kt();
         let dof = Self::dof(sys);
-        let (t_freq, p_freq) = (1.0 / self.tau_t, 1.0 / self.tau_p);
-        let (q0, q) = (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq));
+        let (q0, q) = Chain::thermostat_masses(dof, kt, self.tau_t);
+        let p_freq = 1.0 / self.tau_p;
         let qp = kt / (p_freq * p_freq);
         let particles = 0.5 * twice_kinetic(sys) + sys.summary.pe + sys.summary.contact_elastic;
         let chains = self.particles.energy(dof * kt, kt, q0, q) + self.barostat.energy(kt, kt, qp, qp);
@@ -213,8 +213,7 @@ impl NoseHooverNpt {
     fn particle_chain(&mut self, sys: &mut System, dt: f64) {
         let kt = self.kt();
         let dof = Self::dof(sys);
-        let t_freq = 1.0 / self.tau_t;
-        let (q0, q) = (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq));
+        let (q0, q) = Chain::thermostat_masses(dof, kt, self.tau_t);
         let t = self.t_current;
         let ke = |f: f64| dof * K_B * (t * (f * f));
         let factor = self.particles.half_step(ke, dof * kt, kt, q0, q, dt);
@@ -251,6 +250,13 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
+    /// Link masses (first, others) of a thermostat chain on `dof` degrees of freedom at
+    /// k_B·T = `kt` with period `tau` [µs], as LAMMPS `fix nh`: dof·k_B·T / ω², k_B·T / ω².
+    pub(crate) fn thermostat_masses(dof: f64, kt: f64, tau: f64) -> (f64, f64) {
+        let t_freq = 1.0 / tau;
+        (dof * kt / (t_freq * t_freq), kt / (t_freq * t_freq))
+    }
+
     /// Half step for coupled variables whose twice kinetic energy is `ke(f)` once their
     /// velocities are scaled by f (`ke(1)` now), with target `ke_target`; link masses `q0`
     /// (first) and `q` (the others), k_B·T = `kt`. Returns the factor f to scale them by.
