@@ -547,6 +547,12 @@ fn validate(path: &Path) -> Result<()> {
             "        coating ({} steps), {mode} drying ({} cycles × {} steps, then {} steps with the dry force field `{}`)",
             d.coating_steps, d.cycles, d.steps_per_cycle, d.final_steps, dry.name
         );
+        if let Some(k) = &d.consolidation {
+            println!(
+                "        consolidation under the dry material law ({:?} for {:?})",
+                k.pressure, k.time
+            );
+        }
     }
     if let Some(c) = &p.calendering {
         use etwin::scenario::calendering::{Target, Tool};
@@ -557,6 +563,7 @@ fn validate(path: &Path) -> Result<()> {
         let target = match &c.target {
             Target::Compression(f) => format!("{:.0} % compression", 100.0 * f),
             Target::Gap(g) => format!("gap {g:?}"),
+            Target::Pressure(p) => format!("pressure {p:?}"),
         };
         let relax = if c.relaxation.is_some() { ", spring-back" } else { "" };
         println!("        calendering ({tool}, {target} at {:?}{relax})", c.tool_speed);
@@ -651,6 +658,18 @@ fn run_scenario(
             println!(
                 "contacts           AM–AM {}, AM–CBD {}, CBD–CBD {}",
                 d.contacts.am_am, d.contacts.am_cbd, d.contacts.cbd_cbd
+            );
+        }
+        if let Some(c) = &run.consolidation {
+            println!(
+                "consolidation      thickness {:.2} µm under {} kPa (converged: {}), porosity {:.4} (pores only {:.4}, geometric {:.4}), collector / plate {}",
+                c.thickness_um,
+                c.hold_pressure_mpa.map_or("–".into(), |p| format!("{:.1}", p * 1e3)),
+                c.converged.unwrap_or(false),
+                c.porosity,
+                c.porosity_pores_only,
+                c.porosity_geometric,
+                c.force_balance.map_or("–".into(), |b| format!("{b:.3}"))
             );
         }
         if let Some(c) = &run.calendering {

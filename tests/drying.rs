@@ -213,3 +213,54 @@ fn the_am_spheres_shrink_to_the_dry_contact_diameter() {
         ) < 1e-9
     );
 }
+
+/// `consolidation`: the dried film under the dry material law and a plate at atmospheric
+/// load. The plate holds the load, the collector carries it (force balance: with Cundall
+/// damping on, the damping carried it and the collector felt nothing), the film is denser
+/// than the slurry model left it, nothing escapes, mass is kept, and a 1-thread run equals a
+/// 2-thread run killed during the consolidation and resumed.
+#[test]
+fn consolidation_carries_the_load_through_the_film() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(root().join("scenarios/drying_quick.ron")).unwrap();
+    let text = src.replace(
+        "slab: \"5 um\",",
+        "slab: \"5 um\",\n            consolidation: Some((pressure: \"101.325 kPa\", time: \"50 us\")),",
+    );
+    assert_ne!(text, src);
+    let scenario = dir.path().join("consolidated.ron");
+    std::fs::write(&scenario, text).unwrap();
+    let (o1, o2) = (dir.path().join("t1"), dir.path().join("t2"));
+    let mut a = common::run_scenario(&scenario, 1, &o1);
+    let consolidating = |c: &serde_json::Value| c["current"]["Consolidation"].is_object();
+    let mut b = common::run_killed_and_resumed(&scenario, &o2, consolidating);
+    assert!(a["timing"]["consolidation_s"].is_f64());
+    a.as_object_mut().unwrap().remove("timing");
+    b.as_object_mut().unwrap().remove("timing");
+    assert_eq!(
+        a, b,
+        "the resumed 2-thread run differs from the uninterrupted 1-thread run"
+    );
+
+    let (d, c) = (&a["drying"], &a["consolidation"]);
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
+    eprintln!(
+        "consolidation: thickness {:.2} → {:.2} µm, geometric porosity {:.4} → {:.4}, load {:.4} MPa, balance {:.3}",
+        f(d, "thickness_um"),
+        f(c, "thickness_um"),
+        f(d, "porosity_geometric"),
+        f(c, "porosity_geometric"),
+        f(c, "hold_pressure_mpa"),
+        f(c, "force_balance")
+    );
+    assert!(rel(f(c, "hold_pressure_mpa"), 0.101325) < 0.05, "{c}");
+    let balance = f(c, "force_balance");
+    assert!((0.8..1.25).contains(&balance), "collector / plate {balance}");
+    assert_eq!(c["particles_outside_film"], 0, "{c}");
+    assert!(rel(f(c, "mass_loading_mg_cm2"), f(d, "mass_loading_mg_cm2")) < 1e-9);
+    assert!(f(c, "thickness_um") < f(d, "thickness_um"), "{c}");
+    assert!(f(c, "porosity_geometric") < f(d, "porosity_geometric"), "{c}");
+    let csv = std::fs::read_to_string(o1.join("consolidation.csv")).unwrap();
+    assert!(csv.starts_with("step,time[us],part,tool_z[um]"));
+    assert!(o1.join("consolidated.data").is_file());
+}

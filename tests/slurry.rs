@@ -50,6 +50,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "`drying.am_contact_factor`: 3 not in",
     ),
     (
+        "drying_consolidation.ron",
+        "66:17",
+        "`drying.consolidation.pressure`: pressure -5 kPa must be > 0",
+    ),
+    (
         "calendering_compression.ron",
         "24:13",
         "`calendering.target`: compression 1.3",

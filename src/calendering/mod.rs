@@ -8,8 +8,10 @@
 //!    overlaps that the stiff material law cannot hold;
 //! 2. **settle**: the film relaxes dynamically under the new law, the tool at rest;
 //! 3. **load**: the tool moves down at the set speed to the target (compression degree or
-//!    gap); the CBD nano-porosity falls towards its target in proportion;
-//! 4. **hold** at the lowest position;
+//!    gap; with a pressure target a force servo slows it as the film takes the load); the
+//!    CBD nano-porosity falls towards its target in proportion;
+//! 4. **hold** at the lowest position (a pressure target: at the pressure, the servo
+//!    following the film);
 //! 5. **retract** (with relaxation): the tool rises until no sphere touches it over a
 //!    sample, then is lifted clear;
 //! 6. **relax**: the film springs back freely;
@@ -25,10 +27,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::pore_size::PoreSizeDistribution;
+use crate::analysis::stats::is_steady;
 use crate::analysis::structure::{
     characterize, mean_surface_height, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
 };
-use crate::drying::{film_top, Frame, ProfilePoint};
+use crate::drying::{film_top, Frame, ProfilePoint, TopServo};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
 use crate::io::vtu::PointArray;
@@ -102,10 +105,12 @@ pub struct CalenderingResult {
     pub max_pressure_mpa: f64,
     /// The loading branch.
     pub pressure_curve: Vec<CurvePoint>,
-    /// Collector / tool force over the last fifth of the loading (1 when quasi-static) [-].
+    /// Collector / tool force over the last fifth of the loading (a pressure target: the
+    /// second half of the hold), 1 when quasi-static [-].
     pub force_balance: Option<f64>,
-    /// ε̇ d̄ √(ρ̄/P) at the end of loading (≪ 1e-2: quasi-static) [-].
-    pub inertial_number: f64,
+    /// ε̇ d̄ √(ρ̄/P) at the end of loading (≪ 1e-2: quasi-static; a pressure target ends
+    /// with the servo nearly at rest) [-]; none if the tool never carried a load.
+    pub inertial_number: Option<f64>,
     pub tortuosity_factor: Option<f64>,
     /// Local-thickness pore-size distribution of the pores (CBD nano-pores excluded).
     #[serde(default)]
@@ -121,6 +126,14 @@ pub struct CalenderingResult {
     pub steps: u64,
     /// Particles below the collector, above the film's tool or lost: 0 for a sound run.
     pub particles_outside_film: usize,
+    /// A pressure target: the mean tool pressure over the second half of the hold [MPa],
+    /// the thickness change over that window [µm] and whether it has no significant trend.
+    #[serde(default)]
+    pub hold_pressure_mpa: Option<f64>,
+    #[serde(default)]
+    pub hold_thickness_change_um: Option<f64>,
+    #[serde(default)]
+    pub converged: Option<bool>,
 }
 
 /// Cundall's local damping (the quasi-static DEM standard): each step every velocity
@@ -168,14 +181,22 @@ impl Fix for ForceMeter {
     }
 }
 
+/// Low-pass time of a pressure servo's force, in steps: short against the film's response
+/// (thousands of steps), long against the impact train on the tool.
+const SERVO_TAU_STEPS: f64 = 20.0;
+
 /// Bins of the pore-size distribution after calendering.
 const PORE_SIZE_BINS: usize = 30;
 
 /// The calendering stage in progress; serializable for checkpoints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalenderingRun {
+    /// What it runs: the scenario's calendering, or a drying film's consolidation.
+    spec: CalenderingSpec,
     /// Masses scaled by `mass_scale`.
     pub system: SystemState,
+    /// The tool's force servo of a pressure target.
+    servo: Option<TopServo>,
     part: Part,
     done: u64,
     steps: u64,
@@ -198,14 +219,17 @@ pub struct CalenderingRun {
     /// Mean particle diameter [µm] and scaled density [g/cm³] for the inertial number.
     d_mean: f64,
     rho_mean: f64,
-    inertial_number: f64,
+    /// None until the tool carries a load (a checkpoint cannot hold NaN).
+    #[serde(default)]
+    inertial_number: Option<f64>,
     relax: MinReport,
     n_particles: usize,
     pub rows: Vec<Vec<f64>>,
     pub frames: Vec<Frame>,
 }
 
-fn spec(l: &Loaded) -> Result<&CalenderingSpec> {
+/// The scenario's calendering stage.
+pub fn spec(l: &Loaded) -> Result<&CalenderingSpec> {
     l.scenario
         .protocol
         .calendering
@@ -218,8 +242,7 @@ fn n_types(s: &SystemState) -> usize {
 }
 
 /// The material law for every type of the structure.
-fn forcefield(l: &Loaded, n_types: usize) -> Result<ForceField> {
-    let c = spec(l)?;
+fn forcefield(c: &CalenderingSpec, l: &Loaded, n_types: usize) -> Result<ForceField> {
     let mats = c.materials.by_type(n_types);
     let build =
         style_builder("gran/hertz/sjkr").ok_or_else(|| Error::Setup("gran/hertz/sjkr not registered".into()))?;
@@ -257,11 +280,16 @@ fn rayleigh_time(s: &SystemState, by_type: &[Material]) -> f64 {
 }
 
 impl CalenderingRun {
-    /// Stage 4 setup from a dry film. `am_radius_scale` converts its AM radii to nominal
-    /// ones (1 / contact factor for films dried by this model, 1 for structure files);
-    /// `from_model` says its AM carry the slurry model's contact diameter.
-    pub fn start(mut s: SystemState, l: &Loaded, am_radius_scale: f64, from_model: bool) -> Result<CalenderingRun> {
-        let c = spec(l)?;
+    /// Stage 4 setup from a dry film, pressed as `c` says. `am_radius_scale` converts its
+    /// AM radii to nominal ones (1 / contact factor for films dried by this model, 1 for
+    /// structure files); `from_model` says its AM carry the slurry model's contact diameter.
+    pub fn start(
+        mut s: SystemState,
+        l: &Loaded,
+        c: CalenderingSpec,
+        am_radius_scale: f64,
+        from_model: bool,
+    ) -> Result<CalenderingRun> {
         let nt = n_types(&s);
         let by_type = c.materials.by_type(nt);
         let mut am_radius_scale = am_radius_scale;
@@ -312,12 +340,12 @@ impl CalenderingRun {
         s.settings.dt = dt;
         s.settings.gravity = [0.0; 3];
         s.settings.rotate = true;
-        let mut sys = System::restore(s, forcefield(l, nt)?)?;
+        let mut sys = System::restore(s, forcefield(&c, l, nt)?)?;
         sys.add_wall(Wall::new(
             2,
             Side::Lo,
             collector_z,
-            wall_law(&by_type, &c.materials.collector.material(), c),
+            wall_law(&by_type, &c.materials.collector.material(), &c),
         ))?;
         sys.setup()?;
         // The overlaps the dry structure carries from the drying model (soft contacts held
@@ -335,12 +363,14 @@ impl CalenderingRun {
         let h0 = top - collector_z;
         let surface0 = mean_surface_height(&sys.particles, &sys.simbox, c.voxel.get()) - collector_z;
         sys.simbox.hi[2] = top + 0.1 * h0;
+        let tool_start_z = top + 0.005 * h0;
         let target_z = match &c.target {
             Target::Compression(f) => collector_z + h0 * (1.0 - f),
             Target::Gap(g) => collector_z + g.get(),
+            // Where the servo stops the tool is found on the way: the lowest position so far.
+            Target::Pressure(_) => tool_start_z,
         };
-        let tool_start_z = top + 0.005 * h0;
-        if target_z >= tool_start_z {
+        if target_z >= tool_start_z && !matches!(c.target, Target::Pressure(_)) {
             return Err(Error::Setup(format!(
                 "calendering: the target ({:.2} µm above the collector) is not below the film top ({h0:.2} µm)",
                 target_z - collector_z
@@ -350,7 +380,7 @@ impl CalenderingRun {
             2,
             Side::Hi,
             tool_start_z,
-            wall_law(&by_type, &c.materials.tool.material(), c),
+            wall_law(&by_type, &c.materials.tool.material(), &c),
         );
         if let Tool::Roll { radius, across_speed } = &c.tool {
             tool.shape = Shape::Roll(Roll {
@@ -376,8 +406,21 @@ impl CalenderingRun {
             .sum();
         let rho_mean = p.mass.iter().sum::<f64>() / vol;
         let nano0 = l.scenario.formulation.cbd_nanoporosity;
+        let servo = match &c.target {
+            Target::Pressure(p) => Some(TopServo {
+                wall: TOOL,
+                // kPa · µm² = nN
+                target_nn: p.get() * area,
+                max_speed: c.tool_speed.get(),
+                tau: SERVO_TAU_STEPS * dt,
+                mean_force: 0.0,
+                can_rise: false,
+            }),
+            _ => None,
+        };
         let mut run = CalenderingRun {
             system: sys.snapshot(),
+            servo,
             part: Part::Settle,
             done: 0,
             steps: 0,
@@ -395,13 +438,14 @@ impl CalenderingRun {
             porosity_before: (0.0, 0.0),
             d_mean,
             rho_mean,
-            inertial_number: f64::NAN,
+            inertial_number: None,
             relax,
             n_particles: p.len(),
             rows: Vec::new(),
             frames: Vec::new(),
+            spec: c,
         };
-        let before = run.characterize(l, &Self::unscaled(c, &run.system), &run.system.simbox, nano0, false)?;
+        let before = run.characterize(&run.unscaled(&run.system), &run.system.simbox, nano0, false)?;
         run.porosity_before = (before.porosity, before.porosity_sum);
         Ok(run)
     }
@@ -415,20 +459,39 @@ impl CalenderingRun {
         self.steps
     }
 
-    /// An estimate of the stage's steps (the retraction's length depends on the film).
-    pub fn steps_estimate(&self, l: &Loaded) -> u64 {
-        let Ok(c) = spec(l) else { return 0 };
+    /// An estimate of the stage's steps (the retraction's length depends on the film, a
+    /// pressure target's travel too: a tenth of the film is assumed).
+    pub fn steps_estimate(&self) -> u64 {
+        let c = &self.spec;
         let per = |t: f64| (t / self.dt).ceil() as u64;
-        let travel = (self.tool_start_z - self.target_z) / c.tool_speed.get();
-        let relax = c.relaxation.as_ref().map_or(0.0, |r| {
-            r.time.get() + 0.2 * (self.tool_start_z - self.target_z) / r.retract_speed.get()
-        });
+        let depth = match c.target {
+            Target::Pressure(_) => 0.1 * self.h0,
+            _ => self.tool_start_z - self.target_z,
+        };
+        let travel = depth / c.tool_speed.get();
+        let relax = c
+            .relaxation
+            .as_ref()
+            .map_or(0.0, |r| r.time.get() + 0.2 * depth / r.retract_speed.get());
         per(c.settle_time.get()) + per(travel) + per(c.hold_time.get()) + per(relax)
     }
 
     /// The live system with the material law.
     pub fn restore(&self, l: &Loaded) -> Result<System> {
-        System::restore(self.system.clone(), forcefield(l, n_types(&self.system))?)
+        System::restore(self.system.clone(), forcefield(&self.spec, l, n_types(&self.system))?)
+    }
+
+    /// AM radius → nominal radius of the film.
+    pub fn am_radius_scale(&self) -> f64 {
+        self.am_radius_scale
+    }
+
+    /// The film at the end with its physical masses, for the next stage: no walls, at rest.
+    pub fn physical_state(&self) -> SystemState {
+        let mut s = self.system.clone();
+        s.particles = self.unscaled(&s);
+        s.walls.truncate(COLLECTOR + 1);
+        s
     }
 
     fn thickness(&self, sys: &System) -> f64 {
@@ -459,7 +522,7 @@ impl CalenderingRun {
         let pressure_kpa = tool / self.area;
         if self.part == Part::Load && pressure_kpa > 0.0 {
             let speed = -sys.walls[TOOL].velocity[2];
-            self.inertial_number = speed / h * self.d_mean * (self.rho_mean / pressure_kpa).sqrt();
+            self.inertial_number = Some(speed / h * self.d_mean * (self.rho_mean / pressure_kpa).sqrt());
         }
         self.rows.push(vec![
             self.steps as f64,
@@ -522,11 +585,13 @@ impl CalenderingRun {
     }
 
     /// Runs up to one sample interval; handles the transitions between parts.
-    pub fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
-        let c = spec(l)?;
+    pub fn advance(&mut self, sys: &mut System) -> Result<()> {
+        let c = &self.spec.clone();
         let per = |t: f64| (t / self.dt).round() as u64;
         let len = match self.part {
             Part::Settle => per(c.settle_time.get()),
+            // Until the film carries the load (checked below).
+            Part::Load if self.servo.is_some() => u64::MAX,
             Part::Load => {
                 let z = sys.walls[TOOL].position;
                 ((z - self.target_z) / (c.tool_speed.get() * self.dt)).ceil().max(0.0) as u64 + self.done
@@ -537,22 +602,46 @@ impl CalenderingRun {
             Part::Done => return Ok(()),
         };
         let chunk = c.sample_every.min(len - self.done);
+        let mut tool_force = 0.0;
         if chunk > 0 {
             let mut meter = ForceMeter::default();
-            sys.run_with(chunk, &mut [&mut LocalDamping(c.local_damping), &mut meter], &mut []);
+            let mut damping = LocalDamping(c.local_damping);
+            match self
+                .servo
+                .as_mut()
+                .filter(|_| matches!(self.part, Part::Load | Part::Hold))
+            {
+                Some(servo) => sys.run_with(chunk, &mut [&mut damping, &mut meter, servo], &mut []),
+                None => sys.run_with(chunk, &mut [&mut damping, &mut meter], &mut []),
+            }
             self.done += chunk;
             self.steps += chunk;
-            if self.part == Part::Load {
-                let z = sys.walls[TOOL].position;
-                self.densify(sys, (self.tool_start_z - z) / (self.tool_start_z - self.target_z))?;
-            }
             let n = meter.steps as f64;
-            self.sample(sys, meter.tool / n, meter.collector / n);
+            tool_force = meter.tool / n;
+            if self.part == Part::Load {
+                let u = match &self.servo {
+                    Some(s) => tool_force / s.target_nn,
+                    None => {
+                        let z = sys.walls[TOOL].position;
+                        (self.tool_start_z - z) / (self.tool_start_z - self.target_z)
+                    }
+                };
+                self.densify(sys, u)?;
+            }
+            if self.servo.is_some() && self.part != Part::Settle {
+                // The lowest tool position so far.
+                self.target_z = self.target_z.min(sys.walls[TOOL].position);
+            }
+            self.sample(sys, tool_force, meter.collector / n);
             if c.frames_every > 0 && self.samples.is_multiple_of(c.frames_every) {
                 self.frame(sys);
             }
         }
         let ended = match self.part {
+            Part::Load if self.servo.is_some() => {
+                let s = self.servo.as_ref().map_or(0.0, |s| s.target_nn);
+                tool_force >= s || sys.walls[TOOL].position <= self.collector_z
+            }
             Part::Retract => {
                 let r = c
                     .relaxation
@@ -576,8 +665,14 @@ impl CalenderingRun {
                 Part::Load
             }
             Part::Load => {
-                tool.position = self.target_z;
-                tool.velocity[2] = 0.0;
+                match &mut self.servo {
+                    // Held at the load: the servo may now also lift the tool.
+                    Some(s) => s.can_rise = true,
+                    None => {
+                        tool.position = self.target_z;
+                        tool.velocity[2] = 0.0;
+                    }
+                }
                 Part::Hold
             }
             Part::Hold => match &c.relaxation {
@@ -602,24 +697,17 @@ impl CalenderingRun {
     }
 
     /// The spheres of `s` with their physical masses.
-    fn unscaled(c: &CalenderingSpec, s: &SystemState) -> Particles {
+    fn unscaled(&self, s: &SystemState) -> Particles {
         let mut p = s.particles.clone();
         for m in p.mass.iter_mut() {
-            *m /= c.mass_scale;
+            *m /= self.spec.mass_scale;
         }
         p
     }
 
     /// Characterizes `p` (physical masses) in `b` over collector to film top.
-    fn characterize(
-        &self,
-        l: &Loaded,
-        p: &Particles,
-        b: &SimBox,
-        nano: f64,
-        tortuosity: bool,
-    ) -> Result<Characterization> {
-        let c = spec(l)?;
+    fn characterize(&self, p: &Particles, b: &SimBox, nano: f64, tortuosity: bool) -> Result<Characterization> {
+        let c = &self.spec;
         let top = film_top(p);
         let settings = AnalysisSettings {
             voxel_um: c.voxel.get(),
@@ -644,10 +732,10 @@ impl CalenderingRun {
 
     /// The characterization of the calendered film and the structure (masses unscaled).
     pub fn finish(&self, l: &Loaded) -> Result<(CalenderingResult, DataFile)> {
-        let c = spec(l)?;
+        let c = &self.spec;
         let s = &self.system;
-        let physical = Self::unscaled(c, s);
-        let ch = self.characterize(l, &physical, &s.simbox, self.nano.1, true)?;
+        let physical = self.unscaled(s);
+        let ch = self.characterize(&physical, &s.simbox, self.nano.1, true)?;
         let p = &physical;
         let top = film_top(p);
         let outside = (0..p.len())
@@ -679,12 +767,33 @@ impl CalenderingRun {
             .filter(|r| r[2] == Part::Load.code())
             .map(|r| r[5])
             .fold(0.0, f64::max);
-        let (t, k) = self
-            .rows
+        // A pressure target: over the second half of the hold instead, the load's end state.
+        let hold: Vec<&Vec<f64>> = self.rows.iter().filter(|r| r[2] == Part::Hold.code()).collect();
+        let hold = &hold[hold.len() / 2..];
+        let window: Vec<&Vec<f64>> = match self.servo {
+            Some(_) => hold.to_vec(),
+            None => self
+                .rows
+                .iter()
+                .filter(|r| r[2] == Part::Load.code() && r[5] >= 0.8 * strain_end)
+                .collect(),
+        };
+        let (t, k) = window
             .iter()
-            .filter(|r| r[2] == Part::Load.code() && r[5] >= 0.8 * strain_end)
             .fold((0.0, 0.0), |a, r| (a.0 + r[6], a.1 + r[8] * 1e3 * self.area));
         let balance = (t > 0.0).then(|| k / t);
+        let (hold_pressure, hold_change, converged) = match (&self.servo, hold) {
+            (Some(_), [first, .., last]) => {
+                let h: Vec<f64> = hold.iter().map(|r| r[4]).collect();
+                (
+                    Some(hold.iter().map(|r| r[7]).sum::<f64>() / hold.len() as f64),
+                    Some(last[4] - first[4]),
+                    Some(is_steady(&h, 4, 3.0).unwrap_or(false)),
+                )
+            }
+            _ => (None, None, None),
+        };
+        let tool_z = s.walls.get(TOOL).map_or(f64::INFINITY, |w| w.position);
         let result = CalenderingResult {
             relax: self.relax.clone(),
             tool: match c.tool {
@@ -695,6 +804,8 @@ impl CalenderingRun {
             thickness_min_um: h_min,
             thickness_um: if c.relaxation.is_some() {
                 thickness
+            } else if self.servo.is_some() {
+                top.min(tool_z) - self.collector_z
             } else {
                 h_min.min(thickness)
             },
@@ -723,6 +834,9 @@ impl CalenderingRun {
             mass_scale: c.mass_scale,
             steps: self.steps,
             particles_outside_film: outside,
+            hold_pressure_mpa: hold_pressure,
+            hold_thickness_change_um: hold_change,
+            converged,
         };
         let structure = DataFile {
             title: format!("{}: calendered", l.scenario.name),

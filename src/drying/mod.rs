@@ -156,8 +156,9 @@ impl Frame {
 
 /// The descending interface: the top wall moves down at v_max · tanh((F_set − F̄)/F_set)
 /// while the film pushes it less than the load, and holds otherwise (evaporation never
-/// raises the interface). F̄ is the wall force low-passed over `tau`: contact damping makes
-/// the instantaneous force flip sign from step to step.
+/// raises the interface) unless `can_rise` (a press holding a load). F̄ is the wall force
+/// low-passed over `tau`: contact damping makes the instantaneous force flip sign from
+/// step to step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TopServo {
     pub wall: usize,
@@ -169,6 +170,8 @@ pub struct TopServo {
     pub tau: f64,
     /// F̄ [nN]
     pub mean_force: f64,
+    #[serde(default)]
+    pub can_rise: bool,
 }
 
 impl Fix for TopServo {
@@ -177,7 +180,7 @@ impl Fix for TopServo {
         let w = &mut sys.walls[self.wall];
         self.mean_force += a * (w.force_on_wall[2] - self.mean_force);
         let push = ((self.target_nn - self.mean_force) / self.target_nn).tanh();
-        w.velocity[2] = -self.max_speed * push.max(0.0);
+        w.velocity[2] = -self.max_speed * if self.can_rise { push } else { push.max(0.0) };
     }
 }
 
@@ -301,6 +304,7 @@ impl DryingRun {
                 max_speed: d.top_wall_max_speed.get(),
                 tau: d.thermostat_tau.get(),
                 mean_force: 0.0,
+                can_rise: false,
             })
         } else {
             None

@@ -155,6 +155,9 @@ pub enum Target {
     Compression(f64),
     /// To this distance above the collector [µm].
     Gap(Q<Length>),
+    /// Until the tool carries this pressure [kPa] (e.g. "101.325 kPa"), then held at it by
+    /// a force servo: a press, or the load on a drying film.
+    Pressure(Q<Pressure>),
 }
 
 /// The tool's retreat and the film's spring-back.
@@ -262,6 +265,32 @@ pub struct CalenderingSpec {
 }
 
 impl CalenderingSpec {
+    /// A plate pressing to `target` at `tool_speed`, every other setting at its default.
+    pub fn plate(materials: Materials, target: Target, tool_speed: Q<Velocity>) -> Self {
+        CalenderingSpec {
+            materials,
+            tool: Tool::Plate,
+            target,
+            tool_speed,
+            relax_force_tol: d_relax_tol(),
+            relax_iterations: d_relax_iter(),
+            settle_time: Q::default(),
+            hold_time: Q::default(),
+            relaxation: None,
+            cbd_nanoporosity_after: None,
+            am_contact_factor: None,
+            mass_scale: d_mass_scale(),
+            local_damping: d_local_damping(),
+            timestep: None,
+            rayleigh_fraction: d_rayleigh(),
+            sample_every: super::d_sample(),
+            frames_every: 0,
+            voxel: super::d_voxel(),
+            slab: super::d_slab(),
+            tortuosity: None,
+        }
+    }
+
     /// The first problem: (key path below `calendering`, message, hint).
     pub fn problem(&self) -> Option<(&'static [&'static str], String, &'static str)> {
         let m = &self.materials;
@@ -293,6 +322,13 @@ impl CalenderingSpec {
                     &["target"],
                     format!("gap {} µm must be > 0", g.get()),
                     "e.g. Gap(\"80 um\")",
+                ))
+            }
+            Target::Pressure(p) if !(p.get() > 0.0 && p.get().is_finite()) => {
+                return Some((
+                    &["target"],
+                    format!("pressure {} kPa must be > 0", p.get()),
+                    "e.g. Pressure(\"101.325 kPa\")",
                 ))
             }
             _ => {}

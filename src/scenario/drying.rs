@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::calendering::{CalenderingSpec, Materials, Target};
 use super::quantity::{Length, Pressure, Temperature, Time, Velocity, Q};
 
 /// How far the beads of a zone have shrunk after a fraction u of the cycles: f(u) ∈ [0, 1].
@@ -142,10 +143,78 @@ pub struct DryingSpec {
     /// skeleton jammed at ≈ 67 % so that the film cannot compact.
     #[serde(default)]
     pub am_contact_factor: Option<f64>,
+    /// After the final compaction, the dried film under the dry material law and a load;
+    /// none: the film stays as the slurry model leaves it.
+    #[serde(default)]
+    pub consolidation: Option<Consolidation>,
 }
 
 fn d_one() -> u64 {
     1
+}
+
+fn d_atmosphere() -> Q<Pressure> {
+    Q::new(101.325)
+}
+fn d_consolidation_speed() -> Q<Velocity> {
+    Q::new(0.05)
+}
+fn d_consolidation_time() -> Q<Time> {
+    Q::new(100.0)
+}
+
+/// The dried film consolidated under the dry material law (`gran/hertz/sjkr`, the
+/// calendering's materials): a plate brings the load onto the film and holds it there.
+/// A drying film carries its capillary stress (≈ 100 kPa) on grains with GPa moduli; the
+/// slurry model's soft contacts cannot (README: Coating and drying).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consolidation {
+    /// Load on the film [kPa], default 101.325 (atmospheric).
+    #[serde(default = "d_atmosphere")]
+    pub pressure: Q<Pressure>,
+    /// Top speed of the plate while the film takes up the load [µm/µs], default 0.05
+    /// (= 0.05 m/s); a force servo slows it near the load.
+    #[serde(default = "d_consolidation_speed")]
+    pub speed: Q<Velocity>,
+    /// Time under the load [µs], default 100.
+    #[serde(default = "d_consolidation_time")]
+    pub time: Q<Time>,
+    /// The dry materials; none: those of the scenario's calendering block, else the
+    /// calendering defaults.
+    #[serde(default)]
+    pub materials: Option<Materials>,
+}
+
+impl Consolidation {
+    /// The plate press that runs it, with the drying's voxel and slab; `calendering`: the
+    /// scenario's calendering block, whose materials it shares unless it has its own.
+    pub fn press(&self, d: &DryingSpec, calendering: Option<&CalenderingSpec>) -> CalenderingSpec {
+        let materials = self
+            .materials
+            .clone()
+            .or_else(|| calendering.map(|c| c.materials.clone()))
+            .unwrap_or_default();
+        let mut c = CalenderingSpec::plate(materials, Target::Pressure(self.pressure), self.speed);
+        c.hold_time = self.time;
+        // No local damping: a loose film rattles under the plate, and Cundall's drag
+        // (α|F| against the motion) then carries the whole load — measured on drying_quick
+        // at α = 0.3: the collector felt nothing while the plate held 101 kPa.
+        c.local_damping = 0.0;
+        c.voxel = d.voxel;
+        c.slab = d.slab;
+        c
+    }
+
+    /// A press's key (below `calendering`) as the consolidation calls it.
+    pub fn key(press_key: &'static str) -> &'static str {
+        match press_key {
+            "target" => "pressure",
+            "tool_speed" => "speed",
+            "hold_time" => "time",
+            k => k,
+        }
+    }
 }
 
 impl DryingSpec {

@@ -471,8 +471,26 @@ impl Scenario {
     /// The first problem of the drying or calendering block.
     fn stage_problem(&self) -> Option<Problem> {
         let p = &self.protocol;
-        if let Some((key, what, hint)) = p.drying.as_ref().and_then(|d| d.problem()) {
-            return problem(&[("drying", 0), (key, 0)], what, hint);
+        if let Some(d) = &p.drying {
+            if let Some((key, what, hint)) = d.problem() {
+                return problem(&[("drying", 0), (key, 0)], what, hint);
+            }
+            // Its own materials only: the calendering block's are checked with it.
+            let press = d.consolidation.as_ref().map(|k| k.press(d, None));
+            if let Some((keys, what, hint)) = press.as_ref().and_then(|c| c.problem()) {
+                let renamed = keys.iter().any(|k| drying::Consolidation::key(k) != *k);
+                let path: Vec<(&'static str, usize)> = ["drying", "consolidation"]
+                    .into_iter()
+                    .chain(keys.iter().map(|k| drying::Consolidation::key(k)))
+                    .map(|k| (k, 0))
+                    .collect();
+                let hint = if renamed {
+                    "e.g. consolidation: Some((pressure: \"101.325 kPa\", speed: \"0.05 m/s\", time: \"100 us\"))"
+                } else {
+                    hint
+                };
+                return problem(&path, what, hint);
+            }
         }
         let c = p.calendering.as_ref()?;
         if p.drying.is_none() && !p.keep_imported_sizes {

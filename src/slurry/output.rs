@@ -29,6 +29,9 @@ pub fn results_without_timing(run: &SlurryRun) -> Value {
     if let Some(d) = &run.drying {
         v["drying"] = json!(d);
     }
+    if let Some(c) = &run.consolidation {
+        v["consolidation"] = json!(c);
+    }
     if let Some(c) = &run.calendering {
         v["calendering"] = json!(c);
     }

@@ -21,7 +21,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{block_average, is_steady, linear_fit, BlockAverage};
-use crate::calendering::{CalenderingResult, CalenderingRun, CALENDERING_HEADER};
+use crate::calendering::{spec as calendering_spec, CalenderingResult, CalenderingRun, CALENDERING_HEADER};
 use crate::drying::{DryingResult, DryingRun, Frame, DRYING_HEADER};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
@@ -116,6 +116,8 @@ pub struct SlurryRun {
     pub drying: Option<DryingResult>,
     /// VTU frames along the drying.
     pub frames: Vec<Frame>,
+    /// The dried film's consolidation under the dry material law, when the drying has one.
+    pub consolidation: Option<CalenderingResult>,
     /// Calendering, when the scenario has it.
     pub calendering: Option<CalenderingResult>,
     /// VTU frames along the calendering.
@@ -163,14 +165,14 @@ impl StageRun for CalenderingRun {
     fn steps_done(&self, _: &Loaded) -> u64 {
         CalenderingRun::steps_done(self)
     }
-    fn total_steps(&self, l: &Loaded) -> u64 {
-        self.steps_estimate(l)
+    fn total_steps(&self, _: &Loaded) -> u64 {
+        self.steps_estimate()
     }
     fn restore(&self, l: &Loaded) -> Result<System> {
         CalenderingRun::restore(self, l)
     }
-    fn advance(&mut self, sys: &mut System, l: &Loaded) -> Result<()> {
-        CalenderingRun::advance(self, sys, l)
+    fn advance(&mut self, sys: &mut System, _: &Loaded) -> Result<()> {
+        CalenderingRun::advance(self, sys)
     }
     fn store(&mut self, s: SystemState) {
         self.system = s;
@@ -221,7 +223,7 @@ const NPT_HEADER: &str =
 const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 3;
+const CHECKPOINT_VERSION: u32 = 4;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -276,6 +278,7 @@ enum Current {
         done: u64,
     },
     Drying(Box<DryingRun>),
+    Consolidation(Box<CalenderingRun>),
     Calendering(Box<CalenderingRun>),
 }
 
@@ -303,6 +306,9 @@ pub struct RunState {
     /// The finished drying stage.
     #[serde(default)]
     dried: Option<Box<DryingRun>>,
+    /// The finished consolidation of the dried film.
+    #[serde(default)]
+    consolidated: Option<Box<CalenderingRun>>,
     /// The finished calendering stage.
     #[serde(default)]
     calendered: Option<Box<CalenderingRun>>,
@@ -456,6 +462,7 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
         series: Vec::new(),
         timing,
         dried: None,
+        consolidated: None,
         calendered: None,
         current: None,
     };
@@ -642,14 +649,34 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     },
                 )?;
                 st.timing.push(("drying".to_string(), t.elapsed().as_secs_f64()));
-                st.current = match &l.scenario.protocol.calendering {
-                    Some(_) => {
-                        let c = CalenderingRun::start(run.system.clone(), l, run.am_radius_scale(), true)?;
-                        Some(Current::Calendering(Box::new(c)))
+                let p = &l.scenario.protocol;
+                st.current = match p.drying.as_ref().and_then(|d| Some((d, d.consolidation.as_ref()?))) {
+                    Some((d, k)) => {
+                        let press = k.press(d, p.calendering.as_ref());
+                        let c = CalenderingRun::start(run.system.clone(), l, press, run.am_radius_scale(), true)?;
+                        Some(Current::Consolidation(Box::new(c)))
                     }
-                    None => None,
+                    None => calendering_of(l, run.system.clone(), run.am_radius_scale())?,
                 };
                 st.dried = Some(run);
+            }
+            Current::Consolidation(run) => {
+                let run = run_stage(
+                    l,
+                    run,
+                    "consolidation",
+                    progress,
+                    saver,
+                    &mut st,
+                    Current::Consolidation,
+                    |c| match c {
+                        Current::Consolidation(r) => Some(r),
+                        _ => None,
+                    },
+                )?;
+                st.timing.push(("consolidation".to_string(), t.elapsed().as_secs_f64()));
+                st.current = calendering_of(l, run.physical_state(), run.am_radius_scale())?;
+                st.consolidated = Some(run);
             }
             Current::Calendering(run) => {
                 let run = run_stage(
@@ -672,6 +699,16 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
         saver.save(&st)?;
     }
     finish(l, st)
+}
+
+/// The scenario's calendering, if it has one, of a dried film whose AM radii times
+/// `am_radius_scale` are the nominal ones.
+fn calendering_of(l: &Loaded, film: SystemState, am_radius_scale: f64) -> Result<Option<Current>> {
+    let Some(c) = &l.scenario.protocol.calendering else {
+        return Ok(None);
+    };
+    let run = CalenderingRun::start(film, l, c.clone(), am_radius_scale, true)?;
+    Ok(Some(Current::Calendering(Box::new(run))))
 }
 
 /// Runs a stage to its end from where it stands, checkpointing on the way.
@@ -726,7 +763,7 @@ fn next_phase(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
         .ok_or_else(|| Error::Setup("no slurry state to coat".into()))?;
     if p.drying.is_none() {
         // A structure file: its AM radii are nominal.
-        let c = CalenderingRun::start(slurry, l, 1.0, false)?;
+        let c = CalenderingRun::start(slurry, l, calendering_spec(l)?.clone(), 1.0, false)?;
         return Ok(Some(Current::Calendering(Box::new(c))));
     }
     Ok(Some(Current::Drying(Box::new(DryingRun::coat(slurry, l)?))))
@@ -846,6 +883,20 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         }
         None => (None, Vec::new()),
     };
+    let consolidation = match st.consolidated {
+        Some(run) => {
+            let (result, structure) = run.finish(l)?;
+            let run = *run;
+            structures.push(("consolidated".into(), structure));
+            series.push(Series {
+                name: "consolidation".into(),
+                header: CALENDERING_HEADER.into(),
+                rows: run.rows,
+            });
+            Some(result)
+        }
+        None => None,
+    };
     let (calendering, calendering_frames) = match st.calendered {
         Some(run) => {
             let (result, structure) = run.finish(l)?;
@@ -877,6 +928,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         timing: st.timing,
         drying,
         frames,
+        consolidation,
         calendering,
         calendering_frames,
     })

@@ -57,6 +57,10 @@ fn figures(dir: &Path, run: &SlurryRun) -> Result<Vec<(&'static str, &'static st
     }
     let profiles: Vec<(&str, &[ProfilePoint])> = [
         ("dried", run.drying.as_ref().map(|d| d.cbd_profile.as_slice())),
+        (
+            "consolidated",
+            run.consolidation.as_ref().map(|c| c.cbd_profile.as_slice()),
+        ),
         ("calendered", run.calendering.as_ref().map(|c| c.cbd_profile.as_slice())),
     ]
     .into_iter()
@@ -110,6 +114,7 @@ pub fn write_report(dir: &Path, run: &SlurryRun, manifest: &Value) -> Result<()>
     );
     slurry_section(&mut s, run);
     drying_section(&mut s, run);
+    consolidation_section(&mut s, run);
     calendering_section(&mut s, run);
     if !figs.is_empty() {
         let _ = writeln!(s, "## Figures\n");
@@ -197,6 +202,59 @@ fn drying_section(s: &mut String, run: &SlurryRun) {
     table_rows(s, &rows);
 }
 
+fn consolidation_section(s: &mut String, run: &SlurryRun) {
+    let Some(c) = &run.consolidation else { return };
+    let _ = writeln!(
+        s,
+        "## Consolidation of the dried film (dry material law, plate under load)\n\n| quantity | value |\n|---|---|"
+    );
+    let rows = [
+        (
+            "thickness before (minimized), after [µm]",
+            format!("{:.2}, {:.2}", c.thickness_before_um, c.thickness_um),
+        ),
+        (
+            "load held over the second half [kPa]",
+            opt(c.hold_pressure_mpa.map(|p| p * 1e3), 3),
+        ),
+        (
+            "thickness converged",
+            format!(
+                "{} (change over the second half {} µm)",
+                c.converged.unwrap_or(false),
+                opt(c.hold_thickness_change_um, 3)
+            ),
+        ),
+        (
+            "porosity before → after, CBD nano-pores as pore [-]",
+            format!("{:.4} → {:.4}", c.porosity_before, c.porosity),
+        ),
+        (
+            "porosity after, pores only / sphere sum / geometric [-]",
+            format!(
+                "{:.4} / {:.4} / {:.4}",
+                c.porosity_pores_only, c.porosity_sum, c.porosity_geometric
+            ),
+        ),
+        (
+            "minimization under the material law: iterations, max force [nN]",
+            format!("{}, {:.3e}", c.relax.iterations, c.relax.max_force_nn),
+        ),
+        ("density [g/cm³]", format!("{:.4}", c.density_g_cm3)),
+        ("mass loading [mg/cm²]", format!("{:.3}", c.mass_loading_mg_cm2)),
+        (
+            "contacts AM–AM, AM–CBD",
+            format!("{}, {}", c.contacts.am_am, c.contacts.am_cbd),
+        ),
+        (
+            "steps, timestep [µs], mass scale",
+            format!("{}, {:.3e}, {:.0e}", c.steps, c.timestep_us, c.mass_scale),
+        ),
+        ("particles outside the film", c.particles_outside_film.to_string()),
+    ];
+    table_rows(s, &rows);
+}
+
 fn calendering_section(s: &mut String, run: &SlurryRun) {
     let Some(c) = &run.calendering else { return };
     let _ = writeln!(s, "## Calendering ({})\n\n| quantity | value |\n|---|---|", c.tool);
@@ -223,7 +281,10 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
         ),
         ("peak pressure [MPa]", format!("{:.3}", c.max_pressure_mpa)),
         ("force balance collector/tool [-]", opt(c.force_balance, 3)),
-        ("inertial number [-]", format!("{:.2e}", c.inertial_number)),
+        (
+            "inertial number [-]",
+            c.inertial_number.map_or("–".into(), |i| format!("{i:.2e}")),
+        ),
         ("tortuosity factor (through-plane) [-]", opt(c.tortuosity_factor, 3)),
         ("active AM surface [-]", format!("{:.3}", c.active_surface_fraction)),
         ("density [g/cm³]", format!("{:.4}", c.density_g_cm3)),
