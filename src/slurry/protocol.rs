@@ -883,34 +883,23 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         }
         None => (None, Vec::new()),
     };
-    let consolidation = match st.consolidated {
-        Some(run) => {
-            let (result, structure) = run.finish(l)?;
-            let run = *run;
-            structures.push(("consolidated".into(), structure));
-            series.push(Series {
-                name: "consolidation".into(),
-                header: CALENDERING_HEADER.into(),
-                rows: run.rows,
-            });
-            Some(result)
-        }
-        None => None,
+    // A pressing stage's result, its structure `stem` and its time series `name`.
+    let mut pressed = |run: Option<Box<CalenderingRun>>, name: &str, stem: &str| -> Result<_> {
+        let Some(run) = run else {
+            return Ok((None, Vec::new()));
+        };
+        let (result, structure) = run.finish(l)?;
+        let run = *run;
+        structures.push((stem.into(), structure));
+        series.push(Series {
+            name: name.into(),
+            header: CALENDERING_HEADER.into(),
+            rows: run.rows,
+        });
+        Ok((Some(result), run.frames))
     };
-    let (calendering, calendering_frames) = match st.calendered {
-        Some(run) => {
-            let (result, structure) = run.finish(l)?;
-            let run = *run;
-            structures.push(("calendered".into(), structure));
-            series.push(Series {
-                name: "calendering".into(),
-                header: CALENDERING_HEADER.into(),
-                rows: run.rows,
-            });
-            (Some(result), run.frames)
-        }
-        None => (None, Vec::new()),
-    };
+    let (consolidation, _) = pressed(st.consolidated, "consolidation", "consolidated")?;
+    let (calendering, calendering_frames) = pressed(st.calendered, "calendering", "calendered")?;
     Ok(SlurryRun {
         result: SlurryResult {
             particles,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::calendering::CalenderingResult;
 use crate::drying::ProfilePoint;
 use crate::error::Result;
 use crate::io::atomic::write_atomic;
@@ -208,7 +209,7 @@ fn consolidation_section(s: &mut String, run: &SlurryRun) {
         s,
         "## Consolidation of the dried film (dry material law, plate under load)\n\n| quantity | value |\n|---|---|"
     );
-    let rows = [
+    let mut rows = vec![
         (
             "thickness before (minimized), after [µm]",
             format!("{:.2}, {:.2}", c.thickness_before_um, c.thickness_um),
@@ -217,6 +218,7 @@ fn consolidation_section(s: &mut String, run: &SlurryRun) {
             "load held over the second half [kPa]",
             opt(c.hold_pressure_mpa.map(|p| p * 1e3), 3),
         ),
+        ("collector / plate force there [-]", opt(c.force_balance, 3)),
         (
             "thickness converged",
             format!(
@@ -240,25 +242,15 @@ fn consolidation_section(s: &mut String, run: &SlurryRun) {
             "minimization under the material law: iterations, max force [nN]",
             format!("{}, {:.3e}", c.relax.iterations, c.relax.max_force_nn),
         ),
-        ("density [g/cm³]", format!("{:.4}", c.density_g_cm3)),
-        ("mass loading [mg/cm²]", format!("{:.3}", c.mass_loading_mg_cm2)),
-        (
-            "contacts AM–AM, AM–CBD",
-            format!("{}, {}", c.contacts.am_am, c.contacts.am_cbd),
-        ),
-        (
-            "steps, timestep [µs], mass scale",
-            format!("{}, {:.3e}, {:.0e}", c.steps, c.timestep_us, c.mass_scale),
-        ),
-        ("particles outside the film", c.particles_outside_film.to_string()),
     ];
+    rows.extend(pressed_film_rows(c));
     table_rows(s, &rows);
 }
 
 fn calendering_section(s: &mut String, run: &SlurryRun) {
     let Some(c) = &run.calendering else { return };
     let _ = writeln!(s, "## Calendering ({})\n\n| quantity | value |\n|---|---|", c.tool);
-    let rows = [
+    let mut rows = vec![
         (
             "thickness before, at the tool's lowest, after [µm]",
             format!(
@@ -287,6 +279,14 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
         ),
         ("tortuosity factor (through-plane) [-]", opt(c.tortuosity_factor, 3)),
         ("active AM surface [-]", format!("{:.3}", c.active_surface_fraction)),
+    ];
+    rows.extend(pressed_film_rows(c));
+    table_rows(s, &rows);
+}
+
+/// The rows a consolidated and a calendered film share.
+fn pressed_film_rows(c: &CalenderingResult) -> [(&'static str, String); 5] {
+    [
         ("density [g/cm³]", format!("{:.4}", c.density_g_cm3)),
         ("mass loading [mg/cm²]", format!("{:.3}", c.mass_loading_mg_cm2)),
         (
@@ -298,8 +298,7 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
             format!("{}, {:.3e}, {:.0e}", c.steps, c.timestep_us, c.mass_scale),
         ),
         ("particles outside the film", c.particles_outside_film.to_string()),
-    ];
-    table_rows(s, &rows);
+    ]
 }
 
 fn table_rows(s: &mut String, rows: &[(&str, String)]) {
