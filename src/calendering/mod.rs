@@ -486,7 +486,8 @@ impl CalenderingRun {
         self.am_radius_scale
     }
 
-    /// The film at the end with its physical masses, for the next stage: no walls, at rest.
+    /// The film at the end with its physical masses, for the next stage (which places its
+    /// own walls; the collector tells it where the film sits).
     pub fn physical_state(&self) -> SystemState {
         let mut s = self.system.clone();
         s.particles = self.unscaled(&s);
