@@ -31,7 +31,7 @@ use crate::analysis::stats::is_steady;
 use crate::analysis::structure::{
     characterize, mean_surface_height, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
 };
-use crate::drying::{film_top, Frame, ProfilePoint, TopServo};
+use crate::drying::{film_top, Frame, ProfilePoint};
 use crate::error::{Error, Result};
 use crate::io::lammps_data::DataFile;
 use crate::io::vtu::PointArray;
@@ -40,11 +40,11 @@ use crate::scenario::Loaded;
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::hertz_sjkr::{Material, PairParams};
 use crate::sim::forcefield::{style_builder, ForceField, StyleParams};
-use crate::sim::minimize::{fire, FireParams, MinReport};
+use crate::sim::minimize::{fire, FireParams, MinReport, Stop};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 use crate::sim::system::{System, SystemState};
-use crate::sim::wall::{Roll, Shape, Side, Wall, WallLaw};
+use crate::sim::wall::{Roll, Shape, Side, TopServo, Wall, WallLaw};
 
 const CBD_TYPE: u32 = 1;
 const COLLECTOR: usize = 0;
@@ -359,6 +359,18 @@ impl CalenderingRun {
                 ..Default::default()
             },
         );
+        // Pressing an unrelaxed film measures the relaxation's blow-up, not the press.
+        if relax.stop != Stop::Converged {
+            return Err(Error::Setup(format!(
+                "calendering: the dry film did not relax under the material law: FIRE stopped after \
+                 {} iterations with a largest force of {:.4e} nN (tolerance {} nN)\n  hint: raise \
+                 `relax_iterations`, or check the materials (a cohesion energy density too high for \
+                 the overlaps the film carries pulls it together faster than FIRE can relax it)",
+                relax.iterations,
+                relax.max_force_nn,
+                c.relax_force_tol.get()
+            )));
+        }
         let top = film_top(&sys.particles);
         let h0 = top - collector_z;
         let surface0 = mean_surface_height(&sys.particles, &sys.simbox, c.voxel.get()) - collector_z;

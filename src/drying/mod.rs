@@ -26,14 +26,14 @@ use crate::io::lammps_data::DataFile;
 use crate::io::vtu::PointArray;
 use crate::scenario::drying::{DryingMode, DryingSpec, Freeze};
 use crate::scenario::Loaded;
-use crate::sim::ensemble::{temperature, Fix, VelocityRescale};
+use crate::sim::ensemble::{temperature, VelocityRescale};
 use crate::sim::forcefield::hertz_history::HertzHistory;
 use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::forcefield::ForceField;
 use crate::sim::particles::{sphere_mass, Particles};
 use crate::sim::simbox::SimBox;
 use crate::sim::system::{System, SystemState};
-use crate::sim::wall::{Side, Wall};
+use crate::sim::wall::{Side, TopServo, Wall};
 
 /// CBD beads are type 1 in the reference model.
 const CBD_TYPE: u32 = 1;
@@ -151,36 +151,6 @@ impl Frame {
             }
         }
         p
-    }
-}
-
-/// The descending interface: the top wall moves down at v_max · tanh((F_set − F̄)/F_set)
-/// while the film pushes it less than the load, and holds otherwise (evaporation never
-/// raises the interface) unless `can_rise` (a press holding a load). F̄ is the wall force
-/// low-passed over `tau`: contact damping makes the instantaneous force flip sign from
-/// step to step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TopServo {
-    pub wall: usize,
-    /// [nN]
-    pub target_nn: f64,
-    /// [µm/µs]
-    pub max_speed: f64,
-    /// [µs]
-    pub tau: f64,
-    /// F̄ [nN]
-    pub mean_force: f64,
-    #[serde(default)]
-    pub can_rise: bool,
-}
-
-impl Fix for TopServo {
-    fn end_of_step(&mut self, sys: &mut System) {
-        let a = (sys.settings.dt / self.tau).min(1.0);
-        let w = &mut sys.walls[self.wall];
-        self.mean_force += a * (w.force_on_wall[2] - self.mean_force);
-        let push = ((self.target_nn - self.mean_force) / self.target_nn).tanh();
-        w.velocity[2] = -self.max_speed * if self.can_rise { push } else { push.max(0.0) };
     }
 }
 

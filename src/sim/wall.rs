@@ -12,11 +12,13 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::hertz_history::{Contact, HertzHistory, Kinematics};
 use crate::sim::forcefield::hertz_sjkr::{contact_area, PairParams};
 use crate::sim::forcefield::{History, PairOut, NO_HISTORY};
 use crate::sim::parallel::det_sum;
 use crate::sim::particles::Particles;
+use crate::sim::system::System;
 
 /// The contact law between the wall and the spheres.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -242,5 +244,35 @@ impl Wall {
             return Err("wall position must be finite".into());
         }
         Ok(())
+    }
+}
+
+/// The descending interface: the top wall moves down at v_max · tanh((F_set − F̄)/F_set)
+/// while the film pushes it less than the load, and holds otherwise (evaporation never
+/// raises the interface) unless `can_rise` (a press holding a load). F̄ is the wall force
+/// low-passed over `tau`: contact damping makes the instantaneous force flip sign from
+/// step to step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopServo {
+    pub wall: usize,
+    /// [nN]
+    pub target_nn: f64,
+    /// [µm/µs]
+    pub max_speed: f64,
+    /// [µs]
+    pub tau: f64,
+    /// F̄ [nN]
+    pub mean_force: f64,
+    #[serde(default)]
+    pub can_rise: bool,
+}
+
+impl Fix for TopServo {
+    fn end_of_step(&mut self, sys: &mut System) {
+        let a = (sys.settings.dt / self.tau).min(1.0);
+        let w = &mut sys.walls[self.wall];
+        self.mean_force += a * (w.force_on_wall[2] - self.mean_force);
+        let push = ((self.target_nn - self.mean_force) / self.target_nn).tanh();
+        w.velocity[2] = -self.max_speed * if self.can_rise { push } else { push.max(0.0) };
     }
 }
