@@ -202,7 +202,18 @@ fn parse_simd(s: &str) -> std::result::Result<etwin::sim::simd::Level, String> {
     etwin::sim::simd::Level::parse(s).ok_or_else(|| format!("unknown level `{s}`; levels: baseline, avx2, avx512"))
 }
 
+/// `etwin … | head` closes stdout early; Rust ignores SIGPIPE and `println!` then panics.
+/// Restoring the default action ends the process quietly, as other command-line tools do.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(cli.threads.unwrap_or(0))

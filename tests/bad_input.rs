@@ -188,3 +188,20 @@ fn every_malformed_fit_file_gives_a_located_error() {
         etwin::fit::spec::FitSpec::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_the_cli_quietly() {
+    // `etwin validate x | head -1`: the reader is gone before the report is written.
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/slurry_quick.ron");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .arg("validate")
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
