@@ -440,12 +440,7 @@ fn a_film_that_does_not_relax_is_an_error_not_a_press() {
     let text = text.replace("tool: Plate,", "tool: Plate, relax_iterations: 1,");
     let scenario = dir.path().join("unrelaxed.ron");
     std::fs::write(&scenario, text).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", "2", "run", "--json", "--out"])
-        .arg(dir.path().join("out"))
-        .arg(&scenario)
-        .output()
-        .unwrap();
+    let o = common::run_scenario_output(&scenario, 2, &dir.path().join("out"));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{stderr}");
     assert!(stderr.contains("did not relax under the material law"), "{stderr}");

@@ -195,14 +195,19 @@ pub fn write_electrodes(path: &std::path::Path, rows: &[etwin::map::dataset::Ele
     std::fs::write(path, s).unwrap();
 }
 
-/// `etwin --threads N run --json --out OUT SCENARIO`; the results JSON.
-pub fn run_scenario(scenario: &std::path::Path, threads: usize, out: &std::path::Path) -> serde_json::Value {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
+/// `etwin --threads N run --json --out OUT SCENARIO`, whatever its outcome.
+pub fn run_scenario_output(scenario: &std::path::Path, threads: usize, out: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_etwin"))
         .args(["--threads", &threads.to_string(), "run", "--json", "--out"])
         .arg(out)
         .arg(scenario)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `etwin --threads N run --json --out OUT SCENARIO`; the results JSON.
+pub fn run_scenario(scenario: &std::path::Path, threads: usize, out: &std::path::Path) -> serde_json::Value {
+    let o = run_scenario_output(scenario, threads, out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
 }
