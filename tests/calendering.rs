@@ -137,6 +137,38 @@ fn thornton_plastic_contact_follows_its_branches() {
 }
 
 #[test]
+fn cohesion_beyond_half_the_yield_pressure_fuses_a_contact() {
+    // Two CBD beads of radius r on the plastic branch: repulsion ≈ π p_y R* δ, cohesion k_c
+    // times the lens area π(rδ − δ²/4), with R* = r/2. Where k_c < p_y/2 the contact holds
+    // at a small overlap; above, cohesion wins until the lens curvature stops it at
+    // δ ≈ 4(k_c/p_y − ½)/(k_c/p_y) · r, of the order of r: the beads fuse (why the scenario
+    // check rejects 2 k_c > p_y).
+    let (r, py) = (0.65, 2e4);
+    let mut m = materials(0.0, 0.5)[0];
+    m.yield_pressure = py;
+    let first_hold = |ratio: f64| {
+        let mut mk = m;
+        mk.cohesion_energy_density = ratio * py;
+        let pp = PairParams::new(&mk, &mk, &MixingRules::default());
+        let net = |d: f64| pp.normal_force(r / 2.0, d, 0.0).0 - pp.cohesion * contact_area(r, r, 2.0 * r - d);
+        (1..=2000)
+            .map(|i| r * i as f64 / 2000.0)
+            .find(|&d| net(d) > 0.0)
+            .map(|d| d / r)
+    };
+    let held = first_hold(0.45).unwrap();
+    assert!(held < 0.05, "k_c 0.45 p_y: held at {held} r");
+    for ratio in [0.55, 0.6] {
+        let predicted = 4.0 * (ratio - 0.5) / ratio;
+        let held = first_hold(ratio).unwrap();
+        assert!(
+            (held - predicted).abs() < 0.05,
+            "k_c {ratio} p_y: held at {held} r, predicted {predicted}"
+        );
+    }
+}
+
+#[test]
 fn a_plastic_impact_leaves_a_dent_and_returns_less_energy() {
     // Two CBD beads at 1 m/s each: far past yield at 20 MPa. Undamped (e = 1), so all the
     // loss is plastic work.

@@ -65,6 +65,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "22:25",
         "`calendering.materials.cbd`: yield_pressure",
     ),
+    (
+        "calendering_cohesion.ron",
+        "23:25",
+        "`calendering.materials.cbd`: the cbd–cbd contact's cohesion 3.000e7 J/m³ exceeds half",
+    ),
 ];
 
 #[test]

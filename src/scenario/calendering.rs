@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::quantity::{Force, Length, Pressure, Time, Velocity, Q};
-use crate::sim::forcefield::hertz_sjkr::{Material, MixingRules};
+use crate::sim::forcefield::hertz_sjkr::{Material, MixingRules, PairParams};
+
+/// A key path below `calendering`, e.g. `["materials", "cbd"]`.
+type Key = &'static [&'static str];
 
 /// Material properties in scenario units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +123,48 @@ impl Default for Materials {
 }
 
 impl Materials {
+    /// The first pair of materials whose yielding contacts cohesion would fuse, as (the
+    /// stickier material's key, message). On Thornton's plastic branch the repulsion grows
+    /// as π p_y R* δ, the simplified-JKR pull as k_c · 2π R* δ (the lens area, to first
+    /// order): with 2 k_c > p_y cohesion wins until the lens' curvature stops it at an overlap
+    /// of the order of the radius (tests/calendering.rs), and cohesion alone drives every
+    /// contact past yield (its elastic equilibrium lies beyond δ_y once 3 k_c > p_y). The
+    /// film then collapses into itself and no relaxation converges.
+    fn fusing_pair(&self) -> Option<(Key, String)> {
+        let named = self.named();
+        for (i, &(ka, a)) in named.iter().enumerate() {
+            for &(kb, b) in &named[i..] {
+                let pp = PairParams::new(&a.material(), &b.material(), &self.mixing);
+                if pp.yield_pressure > 0.0 && 2.0 * pp.cohesion > pp.yield_pressure {
+                    let stickier = a.cohesion_energy_density.get() >= b.cohesion_energy_density.get();
+                    return Some((
+                        if stickier { ka } else { kb },
+                        format!(
+                            "the {}–{} contact's cohesion {:.3e} J/m³ exceeds half its yield pressure {} MPa: \
+                             cohesion pulls a yielding contact in faster than plasticity pushes back, until the \
+                             spheres fuse",
+                            ka[1],
+                            kb[1],
+                            pp.cohesion * 1e3,
+                            pp.yield_pressure * 1e-3
+                        ),
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Each material with its key path below `calendering`.
+    fn named(&self) -> [(Key, &MaterialSpec); 4] {
+        [
+            (&["materials", "am"], &self.am),
+            (&["materials", "cbd"], &self.cbd),
+            (&["materials", "collector"], &self.collector),
+            (&["materials", "tool"], &self.tool),
+        ]
+    }
+
     /// `out[t − 1]` is the material of type t, for types 1..=n_types.
     pub fn by_type(&self, n_types: usize) -> Vec<Material> {
         (1..=n_types)
@@ -292,15 +337,9 @@ impl CalenderingSpec {
     }
 
     /// The first problem: (key path below `calendering`, message, hint).
-    pub fn problem(&self) -> Option<(&'static [&'static str], String, &'static str)> {
+    pub fn problem(&self) -> Option<(Key, String, &'static str)> {
         let m = &self.materials;
-        let materials: [(&'static [&'static str], _); 4] = [
-            (&["materials", "am"], &m.am),
-            (&["materials", "cbd"], &m.cbd),
-            (&["materials", "collector"], &m.collector),
-            (&["materials", "tool"], &m.tool),
-        ];
-        for (k, spec) in materials {
+        for (k, spec) in m.named() {
             if let Some(what) = spec.problem() {
                 return Some((
                     k,
@@ -308,6 +347,13 @@ impl CalenderingSpec {
                     "E in GPa (\"200 GPa\"), ν in (−1, 0.5], e in (0, 1], yield_pressure > 0 (\"20 MPa\") or left out",
                 ));
             }
+        }
+        if let Some((key, what)) = m.fusing_pair() {
+            return Some((
+                key,
+                what,
+                "keep cohesion_energy_density ≤ yield_pressure / 2 for every pair (mixed as `mixing` says), or raise yield_pressure",
+            ));
         }
         match &self.target {
             Target::Compression(f) if !(*f > 0.0 && *f < 1.0) => {
