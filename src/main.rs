@@ -538,8 +538,10 @@ fn validate(path: &Path) -> Result<()> {
     } else {
         println!("particles: {} AM {:?} + {} CBD beads", c.am_total(), c.am, c.cbd);
     }
-    let nemd = l.scenario.protocol.nemd.as_ref().map_or(0, |m| m.shear_rates.len());
     let p = &l.scenario.protocol;
+    let nemd = p.nemd.as_ref().map_or("no nemd".into(), |m| {
+        format!("nemd ({} shear rates)", m.shear_rates.len())
+    });
     let start = match &p.start_from {
         Some(f) if p.minimize.imported => format!("import {f}, minimize"),
         Some(f) => format!("import {f}"),
@@ -548,7 +550,7 @@ fn validate(path: &Path) -> Result<()> {
     let npt = p.npt.as_ref().map_or("no npt".into(), |n| {
         format!("npt ({} steps, {:?})", n.steps, n.ensemble)
     });
-    println!("stages: {start}, {npt}, nemd ({nemd} shear rates)");
+    println!("stages: {start}, {npt}, {nemd}");
     if let (Some(d), Some(dry)) = (&l.scenario.protocol.drying, &l.model_dry) {
         let mode = match d.mode {
             etwin::scenario::drying::DryingMode::Homogeneous => "homogeneous",
