@@ -658,6 +658,10 @@ fn run_scenario(
                 "viscosity          {:.4} ± {:.4} Pa·s at {:.4e} 1/s (strain {:.2}, steady: {}, profile slope {:.4e} 1/s, R² {:.3})",
                 v.viscosity_pa_s, v.stderr_pa_s, v.shear_rate_per_s, v.strain, v.steady, v.profile_slope_per_s, v.profile_r2
             );
+            println!(
+                "  stress split     static {:.2} ± {:.2} Pa, damping {:.4} ± {:.4} Pa·s",
+                v.static_stress_pa, v.static_stress_stderr_pa, v.damping_viscosity_pa_s, v.damping_stderr_pa_s
+            );
         }
         if let Some(d) = &run.drying {
             println!(

@@ -21,3 +21,6 @@ pub const K_B: f64 = 1.380_650_4e-8;
 
 /// mPa·s → Pa·s.
 pub const MPA_S_TO_PA_S: f64 = 1e-3;
+
+/// kPa → Pa.
+pub const KPA_TO_PA: f64 = 1e3;

@@ -223,6 +223,50 @@ fn two_sphere_pair_style_matches_system_forces() {
     assert_eq!(sys.summary.contacts, 1);
 }
 
+/// The stress split of the shear runs. Brought to rest, two approaching spheres keep their
+/// elastic Hertz virial del·F_el; the damping's share, del · m_eff γ_n h v_approach, is
+/// what the full virial adds. Without damping and friction the forces do not depend on
+/// velocities, so a moving mixture's at-rest virial is its own.
+#[test]
+fn at_rest_virial_keeps_only_the_conservative_forces() {
+    let mut p = Particles::default();
+    p.push(1, 1, [0.3, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.push(2, 1, [9.75, 5.0, 5.0], 1.0, sphere_mass(1.0, 2.0));
+    p.v[0] = [-0.2, 0.0, 0.0];
+    let ff = ForceField::new("hertz", vec![Box::new(HERTZ)]);
+    let b = SimBox::orthogonal([0.0; 3], [10.0; 3], [true; 3]);
+    let mut sys = System::new(p, b, ff, StepSettings::default()).unwrap();
+    sys.setup().unwrap();
+    let (r, delta): (f64, f64) = (0.55, 2.0 - 0.55);
+    let h = (delta * 0.5).sqrt();
+    let elastic = r * HERTZ.kn * delta * h;
+    let meff = 0.5 * sphere_mass(1.0, 2.0);
+    let damping = r * meff * HERTZ.gamma_n * h * 0.2;
+    let rest = sys.pair_virial_at_rest();
+    let full = sys.summary.virial;
+    assert!((rest[0] - elastic).abs() < 1e-12 * elastic, "{} vs {elastic}", rest[0]);
+    assert!(
+        (full[0] - rest[0] - damping).abs() < 1e-12 * elastic,
+        "{} vs {damping}",
+        full[0] - rest[0]
+    );
+    assert!(rest[1..].iter().chain(&full[1..]).all(|w| w.abs() < 1e-12 * elastic));
+
+    let mut sys = small_mixture(false);
+    sys.run(300, &mut []);
+    assert!(sys.summary.contacts > 0, "the test must exercise contacts");
+    let (rest, full) = (sys.pair_virial_at_rest(), sys.summary.virial);
+    let scale = full.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    for a in 0..6 {
+        assert!(
+            (rest[a] - full[a]).abs() < 1e-10 * scale,
+            "component {a}: {} vs {}",
+            rest[a],
+            full[a]
+        );
+    }
+}
+
 /// Total momentum is conserved to round-off with every force term on (Newton's third law
 /// holds pair by pair).
 #[test]

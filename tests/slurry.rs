@@ -170,6 +170,17 @@ fn quick_slurry_is_identical_on_1_and_2_threads_and_after_kill_and_resume() {
             (slope / rate - 1.0).abs() < 0.05 && p["profile_r2"].as_f64().unwrap() > 0.99,
             "{p}"
         );
+        // The stress split adds up: viscosity = static / γ̇ + damping.
+        let part = |k: &str| p[k].as_f64().unwrap();
+        let sum = part("static_stress_pa") / rate + part("damping_viscosity_pa_s");
+        assert!(
+            (sum - part("viscosity_pa_s")).abs() < 1e-9 * part("viscosity_pa_s"),
+            "{p}"
+        );
+        assert!(
+            part("static_stress_stderr_pa") > 0.0 && part("damping_stderr_pa_s") > 0.0,
+            "{p}"
+        );
     }
     for f in [
         "results.json",

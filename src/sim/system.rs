@@ -727,20 +727,65 @@ impl System {
     pub fn particle_stress(&self) -> (Vec<u32>, Vec<[f64; 6]>) {
         let p = &self.particles;
         let n = p.len();
+        let mut contacts = vec![0u32; n];
+        let mut w = vec![[0.0f64; 6]; n];
+        self.each_pair_force(false, |i, j, del, rsq, f| {
+            let pair = outer(del, f);
+            for k in [i, j] {
+                for a in 0..6 {
+                    w[k][a] += 0.5 * pair[a];
+                }
+            }
+            if rsq < (p.radius[i] + p.radius[j]).powi(2) {
+                contacts[i] += 1;
+                contacts[j] += 1;
+            }
+        });
+        let stress = (0..n)
+            .map(|k| {
+                let v = 4.0 / 3.0 * std::f64::consts::PI * p.radius[k].powi(3);
+                std::array::from_fn(|a| -w[k][a] / v)
+            })
+            .collect();
+        (contacts, stress)
+    }
+
+    /// The pair virial Σ del ⊗ f (xx, yy, zz, xy, xz, yz) [nN·µm] of the present
+    /// configuration brought to rest: every velocity and spin zero, the Lees–Edwards image
+    /// at rest, shear histories as they are. What remains are the conservative forces (pair
+    /// potentials, elastic overlaps, tangential springs); the full virial less this one is
+    /// what the velocity-dependent damping adds. One serial pass that changes nothing.
+    pub fn pair_virial_at_rest(&self) -> [f64; 6] {
+        let mut w = [0.0; 6];
+        self.each_pair_force(true, |_, _, del, _, f| {
+            let pair = outer(del, f);
+            for a in 0..6 {
+                w[a] += pair[a];
+            }
+        });
+        w
+    }
+
+    /// Calls `visit(i, j, del, rsq, f)` for every in-range pair with its force on i, in
+    /// pair order, from copies of the shear histories (the list's stay as they are);
+    /// `at_rest` computes the forces with all velocities and spins zero.
+    fn each_pair_force(&self, at_rest: bool, mut visit: impl FnMut(usize, usize, [f64; 3], f64, [f64; 3])) {
+        let p = &self.particles;
+        let zeros = if at_rest { vec![[0.0; 3]; p.len()] } else { Vec::new() };
+        let (v, omega) = if at_rest { (&zeros, &zeros) } else { (&p.v, &p.omega) };
+        let xy_rate = if at_rest { 0.0 } else { self.xy_rate };
         let ctx = PairContext {
             kind: &p.kind,
             radius: &p.radius,
             mass: &p.mass,
-            v: &p.v,
-            omega: &p.omega,
+            v,
+            omega,
             dt: self.settings.dt,
             update_history: false,
         };
         let image = self.simbox.image_map();
         let nl = &self.neighbor;
-        let mut contacts = vec![0u32; n];
-        let mut w = vec![[0.0f64; 6]; n];
-        for i in 0..n {
+        for i in 0..p.len() {
             for (slot, &j) in (nl.offsets[i]..nl.offsets[i + 1]).zip(&nl.partner[nl.offsets[i]..nl.offsets[i + 1]]) {
                 let j = j as usize;
                 let (del, count) =
@@ -751,7 +796,7 @@ impl System {
                     continue;
                 }
                 let mut h = nl.history[slot];
-                let dv = [count[1] * self.xy_rate, 0.0, 0.0];
+                let dv = [count[1] * xy_rate, 0.0, 0.0];
                 let out = self.ff.compute(
                     &PairInput {
                         i,
@@ -764,33 +809,9 @@ impl System {
                     &ctx,
                     &mut h,
                 );
-                let f = out.f;
-                let pair = [
-                    del[0] * f[0],
-                    del[1] * f[1],
-                    del[2] * f[2],
-                    del[0] * f[1],
-                    del[0] * f[2],
-                    del[1] * f[2],
-                ];
-                for k in [i, j] {
-                    for a in 0..6 {
-                        w[k][a] += 0.5 * pair[a];
-                    }
-                }
-                if rsq < (p.radius[i] + p.radius[j]).powi(2) {
-                    contacts[i] += 1;
-                    contacts[j] += 1;
-                }
+                visit(i, j, del, rsq, out.f);
             }
         }
-        let stress = (0..n)
-            .map(|k| {
-                let v = 4.0 / 3.0 * std::f64::consts::PI * p.radius[k].powi(3);
-                std::array::from_fn(|a| -w[k][a] / v)
-            })
-            .collect();
-        (contacts, stress)
     }
 
     /// Total momentum Σ m v [pg·µm/µs].
@@ -814,4 +835,17 @@ impl System {
     pub fn reorder_particles(&mut self, perm: &[usize]) {
         self.build_neighbors(Some(perm));
     }
+}
+
+/// The symmetric tensor del ⊗ f in the order xx, yy, zz, xy, xz, yz.
+#[inline]
+fn outer(del: [f64; 3], f: [f64; 3]) -> [f64; 6] {
+    [
+        del[0] * f[0],
+        del[1] * f[1],
+        del[2] * f[2],
+        del[0] * f[1],
+        del[0] * f[2],
+        del[1] * f[2],
+    ]
 }

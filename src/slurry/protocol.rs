@@ -37,7 +37,7 @@ use crate::sim::particles::Particles;
 use crate::sim::system::{StepSettings, System, SystemState};
 use crate::slurry::placement::initial_slurry;
 use crate::slurry::recipe::Counts;
-use crate::units::{K_B, MPA_S_TO_PA_S};
+use crate::units::{KPA_TO_PA, K_B, MPA_S_TO_PA_S};
 
 /// Receives progress; the CLI draws bars from it.
 pub trait Progress {
@@ -76,6 +76,15 @@ pub struct ViscosityPoint {
     /// Fitted slope of the streaming profile [1/s] and its R² (linear profile check).
     pub profile_slope_per_s: f64,
     pub profile_r2: f64,
+    /// The stress split. Static: −⟨p_xy⟩ of each sampled configuration brought to rest
+    /// (pair potentials, elastic overlaps, tangential springs) [Pa], with its standard error.
+    pub static_stress_pa: f64,
+    pub static_stress_stderr_pa: f64,
+    /// Damping: the rest of the stress over the shear rate, −⟨p_xy − p_xy,rest⟩/γ̇ [Pa·s]
+    /// (contact damping and the peculiar kinetic part), with its standard error.
+    /// viscosity = static / γ̇ + damping.
+    pub damping_viscosity_pa_s: f64,
+    pub damping_stderr_pa_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -220,10 +229,10 @@ fn set_velocities(p: &mut Particles, t_k: f64, seed: u64) {
 
 const NPT_HEADER: &str =
     "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3],recipe_density[g/cm3]";
-const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa]";
+const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa],pxy_rest[kPa]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 4;
+const CHECKPOINT_VERSION: u32 = 5;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -599,6 +608,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         done as f64 * dt,
                         deform.strain,
                         shear_stress(&sys, rate),
+                        sys.pair_virial_at_rest()[3] / sys.simbox.volume(),
                     ]);
                     profiles.push(velocity_profile(&sys, 8));
                     progress.advance(chunk);
@@ -809,15 +819,22 @@ fn viscosity_point(
     average_last: f64,
     blocks: usize,
 ) -> Result<ViscosityPoint> {
-    let pxy: Vec<f64> = rows.iter().map(|r| r[3]).collect();
+    let column = |c: usize| -> Vec<f64> { rows.iter().map(|r| r[c]).collect() };
+    let (pxy, rest) = (column(3), column(4));
     let start = pxy.len() - ((pxy.len() as f64 * average_last) as usize).max(blocks).min(pxy.len());
     let window = &pxy[start..];
-    let b = block_average(window, blocks).ok_or_else(|| {
-        Error::Setup(format!(
-            "too few stress samples at {:e} 1/s: lower sample_every",
-            rate * 1e6
-        ))
-    })?;
+    let average = |series: &[f64]| {
+        block_average(series, blocks).ok_or_else(|| {
+            Error::Setup(format!(
+                "too few stress samples at {:e} 1/s: lower sample_every",
+                rate * 1e6
+            ))
+        })
+    };
+    let b = average(window)?;
+    let s = average(&rest[start..])?;
+    let damping: Vec<f64> = window.iter().zip(&rest[start..]).map(|(p, r)| p - r).collect();
+    let d = average(&damping)?;
     let late = &profiles[start..];
     let bins = late.iter().map(|p| p.len()).min().unwrap_or(0);
     let mean_profile: Vec<(f64, f64)> = (0..bins)
@@ -837,6 +854,10 @@ fn viscosity_point(
         steady: is_steady(window, blocks.max(3), 3.0).unwrap_or(false),
         profile_slope_per_s: fit.slope * 1e6,
         profile_r2: fit.r2,
+        static_stress_pa: -s.mean * KPA_TO_PA,
+        static_stress_stderr_pa: s.stderr * KPA_TO_PA,
+        damping_viscosity_pa_s: -d.mean / rate * MPA_S_TO_PA_S,
+        damping_stderr_pa_s: d.stderr / rate * MPA_S_TO_PA_S,
     })
 }
 

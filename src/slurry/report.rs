@@ -160,13 +160,22 @@ fn slurry_section(s: &mut String, run: &SlurryRun) {
     if !r.viscosity.is_empty() {
         let _ = writeln!(
             s,
-            "\n| shear rate [1/s] | viscosity [Pa·s] | std. error [Pa·s] | strain [-] | steady | profile R² [-] |\n|---|---|---|---|---|---|"
+            "\n| shear rate [1/s] | viscosity [Pa·s] | std. error [Pa·s] | strain [-] | steady | profile R² [-] | static stress [Pa] | damping viscosity [Pa·s] |\n|---|---|---|---|---|---|---|---|"
         );
         for v in &r.viscosity {
             let _ = writeln!(
                 s,
-                "| {:.3e} | {:.4} | {:.4} | {:.2} | {} | {:.3} |",
-                v.shear_rate_per_s, v.viscosity_pa_s, v.stderr_pa_s, v.strain, v.steady, v.profile_r2
+                "| {:.3e} | {:.4} | {:.4} | {:.2} | {} | {:.3} | {:.2} ± {:.2} | {:.4} ± {:.4} |",
+                v.shear_rate_per_s,
+                v.viscosity_pa_s,
+                v.stderr_pa_s,
+                v.strain,
+                v.steady,
+                v.profile_r2,
+                v.static_stress_pa,
+                v.static_stress_stderr_pa,
+                v.damping_viscosity_pa_s,
+                v.damping_stderr_pa_s
             );
         }
     }
