@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The reference's NEMD, side by side: LAMMPS `fix nvt/sllod temp 298 298 0.1` with
 # `fix deform 1 xy erate γ̇ remap v` (the reference's shear; translation only) and etwin's
-# NEMD phase (SLLOD on lab velocities, ensemble: NoseHoover on the peculiar ones, rotate: false), both
-# from the same relaxed slurry with the same streaming profile imposed at the start, at set
-# A (golden/lammps/model_A.lmp = scenarios/forcefields/lombardo2020_best.ron). Prints p_xy
-# along the strain and η = −⟨p_xy⟩/γ̇ over the last half with block standard errors; exits
-# non-zero if the two differ by more than 3 combined standard errors.
+# NEMD phase (SLLOD on lab velocities; ensemble: NoseHoover with thermostat_chain: 1 and
+# streaming_origin: Bottom, as nvt/sllod's single thermostat and temp/deform's bias;
+# rotate: false), both from the same relaxed slurry with the same centred streaming
+# profile imposed at the start, at set A (golden/lammps/model_A.lmp =
+# scenarios/forcefields/lombardo2020_best.ron). Prints p_xy and the thermostat's
+# temperature along the strain and η = −⟨p_xy⟩/γ̇ over the last half with block standard
+# errors; exits non-zero if the two differ by more than 3 combined standard errors + 1 %
+# (the two codes are not bit-identical, and a short run's block errors are far below the
+# 0.5 % they part by after 3000 steps at 125 1/s; README).
 #   ETWIN_DATA_DIR=../shared/research-data ETWIN_GOLDEN_DIR=../shared/golden \
 #     RATE=20000 STRAIN=0.4 benches/nemd_lammps_check.sh SLURRY.data
 # SLURRY.data: a relaxed set-A slurry, e.g. `KEEP=DIR benches/slurry_reference.sh 54:0`
@@ -31,7 +35,8 @@ fix             sllod all nvt/sllod temp 298 298 0.1
 fix             shear all deform 1 xy erate $erate remap v
 compute         tdef all temp/deform
 compute         pdef all pressure tdef
-thermo_style    custom step c_pdef[4]
+thermo_style    custom step c_pdef[4] c_tdef
+thermo_modify   flush yes
 thermo          $every
 run             $steps
 EOF
@@ -68,6 +73,8 @@ Scenario(
             blocks: 10,
             rotate: false,
             ensemble: NoseHoover,
+            thermostat_chain: 1,
+            streaming_origin: Bottom,
         )),
     ),
     outputs: (vtu: false, report: false),
@@ -80,13 +87,17 @@ python3 - "$tmp/log.lammps" "$tmp/out" "$tmp/r.json" "$erate" "$((t1 - t0))" "$(
 import csv, glob, json, math, sys
 log, out, res, erate, wl, we = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6]
 lmp = []
-block = open(log).read().split("Step c_pdef[4]")[-1]
+temp = {}
+block = open(log).read().split("Step c_pdef[4] c_tdef")[-1]
 for line in block.splitlines()[1:]:
     f = line.split()
-    if len(f) != 2 or not f[0].isdigit():
+    if len(f) != 3 or not f[0].isdigit():
         break
     lmp.append((int(f[0]), float(f[1])))
-ours = [(int(float(r["step"])), float(r["pxy[kPa]"])) for r in csv.DictReader(open(glob.glob(out + "/nemd*.csv")[0]))]
+    temp[int(f[0])] = float(f[2])
+rows = list(csv.DictReader(open(glob.glob(out + "/nemd*.csv")[0])))
+ours = [(int(float(r["step"])), float(r["pxy[kPa]"])) for r in rows]
+ours_t = {int(float(r["step"])): float(r["temperature[K]"]) for r in rows}
 def eta(rows, blocks=10):
     n = len(rows)
     tail = [p for _, p in rows[n - n // 2:]]
@@ -96,14 +107,15 @@ def eta(rows, blocks=10):
     se = math.sqrt(sum((x - mu) ** 2 for x in means) / (blocks * (blocks - 1)))
     return -mu / erate * 1e-3, se / erate * 1e-3   # kPa·µs = mPa·s → Pa·s
 o = dict(ours)
-print(f"{'step':>8} {'strain':>7} {'pxy lammps [kPa]':>17} {'pxy etwin [kPa]':>16}")
+nan = float("nan")
+print(f"{'step':>8} {'strain':>8} {'pxy lammps [kPa]':>17} {'pxy etwin [kPa]':>16} {'T lammps [K]':>13} {'T etwin [K]':>12}")
 for s, p in lmp[:: max(1, len(lmp) // 10)]:
-    print(f"{s:>8} {s * erate * 0.001:>7.3f} {p:>17.3f} {o.get(s, float('nan')):>16.3f}")
+    print(f"{s:>8} {s * erate * 0.001:>8.5f} {p:>17.4f} {o.get(s, nan):>16.4f} {temp[s]:>13.1f} {ours_t.get(s, nan):>12.1f}")
 (el, sl), (eo, so) = eta(lmp), eta(ours)
 r = json.load(open(res))["slurry"]["viscosity"][0]
 print(f"eta lammps {el:.4f} ± {sl:.4f} Pa·s ({wl} s)   etwin {eo:.4f} ± {so:.4f} Pa·s ({we} s; results.json "
       f"{r['viscosity_pa_s']:.4f} ± {r['stderr_pa_s']:.4f})")
 z = abs(el - eo) / math.hypot(sl, so)
-print(f"difference {100 * (eo - el) / el:+.1f} % = {z:.1f} combined standard errors")
-sys.exit(0 if z < 3 else 1)
+print(f"difference {100 * (eo - el) / el:+.2f} % = {z:.1f} combined standard errors (allowed: 3 + 1 %)")
+sys.exit(0 if abs(el - eo) <= 3 * math.hypot(sl, so) + 0.01 * el else 1)
 PY

@@ -54,6 +54,7 @@ const BAD: &[(&str, &str, &str)] = &[
         "66:17",
         "`drying.consolidation.pressure`: pressure -5 kPa must be > 0",
     ),
+    ("nemd_thermostat_chain.ron", "56:13", "`nemd.thermostat_chain`: 4 links"),
     (
         "calendering_compression.ron",
         "24:13",
@@ -129,6 +130,21 @@ fn recipe_reproduces_the_reference_pso_structure_counts() {
     for (k, &n) in c.am.iter().enumerate() {
         assert_eq!(count(k as u32 + 2), n, "class {k}");
     }
+}
+
+/// A shear run takes exactly strain / (γ̇ dt) steps when that is whole up to rounding
+/// (0.0125 at 125 1/s and 0.001 µs is 100,000 steps, not 100,001), else the next whole step.
+#[test]
+fn shear_steps_are_whole_when_the_strain_divides_evenly() {
+    let l = Scenario::load(&root().join("scenarios/lombardo2020_slurry.ron")).unwrap();
+    let mut m = l.scenario.protocol.nemd.clone().unwrap();
+    let (rate, dt) = (125e-6, 0.001);
+    m.strain = 0.0125;
+    assert_eq!(m.steps(rate, dt), 100_000);
+    m.strain = 1.26;
+    assert_eq!(m.steps(18e-6, dt), 70_000_000);
+    m.strain = 0.01250001;
+    assert_eq!(m.steps(rate, dt), 100_001);
 }
 
 /// `etwin run scenarios/slurry_quick.ron --json`: uninterrupted on 1 thread, and on 2

@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::io::text::{locate_path, parse_checked, Problem};
 use crate::sim::ensemble::CouplingMode;
 use crate::sim::forcefield::reference::ReferenceModel;
+use crate::sim::nemd::StreamingOrigin;
+use crate::sim::nose_hoover::CHAIN;
 use crate::slurry::recipe::Formulation;
 use quantity::{Force, Length, Pressure, Rate, Temperature, Time, Q};
 
@@ -90,6 +92,10 @@ fn d_slab() -> Q<Length> {
 fn d_half() -> f64 {
     0.5
 }
+fn d_single() -> usize {
+    1
+}
+
 fn d_blocks() -> usize {
     10
 }
@@ -227,8 +233,9 @@ pub enum NemdEnsemble {
     /// Stochastic velocity rescaling (Bussi et al. 2007).
     #[default]
     Bussi,
-    /// A Nosé–Hoover chain of 3 as LAMMPS `fix nvt/sllod`, the reference's. Far below the
-    /// well depths its friction pins the particles to the affine flow (README: the
+    /// A Nosé–Hoover chain of `thermostat_chain` links; with 1 link and
+    /// `streaming_origin: Bottom` it is LAMMPS `fix nvt/sllod`, the reference's. Far below
+    /// the well depths its friction pins the particles to the affine flow (README: the
     /// reference slurry protocol), which sets the reference's viscosities.
     NoseHoover,
 }
@@ -252,6 +259,15 @@ pub struct NemdSpec {
     /// `Bussi` (default) or `NoseHoover` (the reference's `nvt/sllod`).
     #[serde(default)]
     pub ensemble: NemdEnsemble,
+    /// Where the thermostat's and the kinetic stress' streaming velocity is zero: `Centre`
+    /// (default; the imposed centred profile is then offset-free) or `Bottom` (y_lo, as
+    /// LAMMPS `temp/deform`, the reference's).
+    #[serde(default)]
+    pub streaming_origin: StreamingOrigin,
+    /// Links of the `NoseHoover` chain, 1..=3 (LAMMPS `tchain`), default 1: `fix nvt/sllod`
+    /// uses a single thermostat where `fix nvt` uses 3.
+    #[serde(default = "d_single")]
+    pub thermostat_chain: usize,
     /// Integrate rotations (the reference's SLLOD does not), default false.
     #[serde(default)]
     pub rotate: bool,
@@ -279,6 +295,20 @@ pub struct Outputs {
     /// `report.md` with PNG figures, default true.
     #[serde(default = "d_true")]
     pub report: bool,
+}
+
+impl NemdSpec {
+    /// Steps to reach `strain` at `rate` [1/µs] with timestep `dt` [µs]: the ceiling, but
+    /// a quotient within rounding of a whole number (0.0125 / (1.25e-4 · 0.001)) is that number.
+    pub fn steps(&self, rate: f64, dt: f64) -> u64 {
+        let x = self.strain / (rate * dt);
+        let whole = x.round();
+        if (x - whole).abs() <= 1e-9 * whole.max(1.0) {
+            whole as u64
+        } else {
+            x.ceil() as u64
+        }
+    }
 }
 
 impl Default for Outputs {
@@ -442,6 +472,13 @@ impl Scenario {
                     "the reference reaches strain ≈ 8.75",
                 );
             }
+            if !(1..=CHAIN).contains(&m.thermostat_chain) {
+                return problem(
+                    &[("nemd", 0), ("thermostat_chain", 0)],
+                    format!("{} links", m.thermostat_chain),
+                    "1 (fix nvt/sllod), 2 or 3 (fix nvt)",
+                );
+            }
             if m.sample_every == 0 {
                 return problem(
                     &[("nemd", 0), ("sample_every", 0)],
@@ -450,7 +487,7 @@ impl Scenario {
                 );
             }
             for r in &m.shear_rates {
-                let steps = (m.strain / (r.get() * p.timestep.get())).ceil();
+                let steps = m.steps(r.get(), p.timestep.get()) as f64;
                 let samples = (steps * m.average_last / m.sample_every as f64) as usize;
                 if samples < m.blocks {
                     let what = format!(

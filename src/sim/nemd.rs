@@ -8,6 +8,10 @@
 //! changes v_x by the same jump ([`System::xy_rate`]). A thermostat acts on the peculiar
 //! velocity v − u. The shear stress uses the peculiar kinetic part:
 //! p_xy = (Σ m (v_x − u_x) v_y + W_xy) / V, and η = −⟨p_xy⟩ / γ̇ [kPa·µs = mPa·s].
+//!
+//! Where u is zero ([`StreamingOrigin`]) matters once a thermostat acts: LAMMPS'
+//! `compute temp/deform` measures u from the bottom of the box, so with the reference's
+//! centred `velocity ramp` its thermostat first sees a uniform offset γ̇ l_y / 2 as heat.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,10 +24,52 @@ use crate::sim::parallel::det_sum;
 use crate::sim::system::System;
 use crate::units::K_B;
 
-/// Streaming velocity u_x at height y [µm/µs] for shear rate `rate` [1/µs].
-#[inline]
-fn streaming(sys: &System, rate: f64, y: f64) -> f64 {
-    rate * (y - 0.5 * (sys.simbox.lo[1] + sys.simbox.hi[1]))
+/// The height at which the streaming velocity is zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamingOrigin {
+    /// The middle of the box: the imposed (centred) profile carries no offset.
+    #[default]
+    Centre,
+    /// The bottom of the box, y_lo, as LAMMPS `compute temp/deform` (its `h_ratelo` is 0
+    /// for a tilt), the reference's thermostat bias.
+    Bottom,
+}
+
+/// The streaming profile u_x = γ̇ (y − y₀) that thermostats and kinetic stresses subtract.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Streaming {
+    /// Shear rate γ̇ [1/µs].
+    pub rate: f64,
+    pub origin: StreamingOrigin,
+}
+
+impl Streaming {
+    /// The profile that is zero in the middle of the box.
+    pub fn centred(rate: f64) -> Self {
+        Streaming {
+            rate,
+            origin: StreamingOrigin::Centre,
+        }
+    }
+
+    /// y₀ [µm].
+    pub fn zero_height(&self, sys: &System) -> f64 {
+        match self.origin {
+            StreamingOrigin::Centre => 0.5 * (sys.simbox.lo[1] + sys.simbox.hi[1]),
+            StreamingOrigin::Bottom => sys.simbox.lo[1],
+        }
+    }
+
+    /// Σ m |v − u|² over the particles [fJ] and y₀ [µm].
+    fn twice_peculiar_ke(&self, sys: &System) -> (f64, f64) {
+        let (y0, rate, p) = (self.zero_height(sys), self.rate, &sys.particles);
+        let [k2] = det_sum(p.len(), |k| {
+            let v = p.v[k];
+            let vx = v[0] - rate * (p.x[k][1] - y0);
+            [p.mass[k] * (vx * vx + v[1] * v[1] + v[2] * v[2])]
+        });
+        (k2, y0)
+    }
 }
 
 /// The shear deformation (LAMMPS `fix deform xy erate γ̇ remap v`).
@@ -51,9 +97,11 @@ impl ShearDeform {
             .map_err(|e| format!("when sheared to the flip point: {e}"))?;
         sys.xy_rate = rate * ly;
         if impose_profile {
-            for k in 0..sys.particles.len() {
-                let u = streaming(sys, rate, sys.particles.x[k][1]);
-                sys.particles.v[k][0] += u;
+            // Centred, as the reference's `velocity all ramp vx -u u ... sum yes`.
+            let y0 = Streaming::centred(rate).zero_height(sys);
+            let p = &mut sys.particles;
+            for k in 0..p.len() {
+                p.v[k][0] += rate * (p.x[k][1] - y0);
             }
         }
         Ok(ShearDeform { rate, strain: 0.0 })
@@ -85,8 +133,9 @@ impl Fix for ShearDeform {
 enum Coupling {
     /// Stochastic velocity rescaling (Bussi et al. 2007).
     Bussi(ChaCha8Rng),
-    /// A Nosé–Hoover chain (LAMMPS `fix nvt/sllod`): both half steps at the end of each step,
-    /// where LAMMPS puts one at each end (the same sequence from one step to the next).
+    /// A Nosé–Hoover chain (LAMMPS `fix nvt/sllod`, whose `tchain` defaults to 1): both
+    /// half steps at the end of each step, where LAMMPS puts one at each end; with the
+    /// first half step at the start ([`ShearThermostat::start`]) the sequence is LAMMPS'.
     /// LAMMPS also subtracts γ̇·v_y from the thermal v_x there; for lab velocities SLLOD needs
     /// no such term (module doc), a difference of order γ̇·v_y that vanishes as the
     /// particles are pinned to the flow.
@@ -100,36 +149,53 @@ pub struct ShearThermostat {
     pub target_k: f64,
     /// Relaxation time [µs] (T_damp for Nosé–Hoover).
     pub tau: f64,
-    /// Shear rate of the streaming profile [1/µs].
-    pub rate: f64,
+    /// The streaming profile it leaves alone.
+    pub flow: Streaming,
+    /// Peculiar temperature after the last step [K], 3N − 3 degrees of freedom, where
+    /// LAMMPS' `temp/deform` reads it: for Nosé–Hoover between the two half steps (here
+    /// both end a step; LAMMPS' second starts the next one), for Bussi after the rescaling.
+    pub temperature: f64,
     coupling: Coupling,
 }
 
 impl ShearThermostat {
     /// Bussi rescaling, seeded.
-    pub fn new(target_k: f64, tau: f64, rate: f64, seed: u64) -> Self {
+    pub fn new(target_k: f64, tau: f64, flow: Streaming, seed: u64) -> Self {
         let coupling = Coupling::Bussi(ChaCha8Rng::seed_from_u64(seed));
         ShearThermostat {
             target_k,
             tau,
-            rate,
+            flow,
+            temperature: 0.0,
             coupling,
         }
     }
 
-    /// A Nosé–Hoover chain, as the reference's `nvt/sllod`.
-    pub fn nose_hoover(target_k: f64, tau: f64, rate: f64) -> Self {
-        let coupling = Coupling::NoseHoover(Chain::default());
+    /// A Nosé–Hoover chain of `links` (1..=3; the reference's `nvt/sllod` has 1).
+    pub fn nose_hoover(target_k: f64, tau: f64, flow: Streaming, links: usize) -> Self {
+        let coupling = Coupling::NoseHoover(Chain::new(links));
         ShearThermostat {
             target_k,
             tau,
-            rate,
+            flow,
+            temperature: 0.0,
             coupling,
         }
     }
 
-    /// The factor that scales the peculiar velocities, from their twice kinetic energy.
-    fn factor(&mut self, k2: f64, dof: usize, dt: f64) -> f64 {
+    /// LAMMPS' first thermostat half step, which comes before the first kick (Nosé–Hoover
+    /// only; Bussi acts once a step): call once when the shear starts, so that both codes
+    /// scale the velocities at the same instants.
+    pub fn start(&mut self, sys: &mut System) {
+        if matches!(self.coupling, Coupling::NoseHoover(_)) {
+            self.apply(sys, true);
+        }
+    }
+
+    /// The factor that scales the peculiar velocities, from their twice kinetic energy, and
+    /// the twice kinetic energy to report (see [`Self::temperature`]); `first_half` stops a
+    /// Nosé–Hoover step after its first half.
+    fn factor(&mut self, k2: f64, dof: usize, dt: f64, first_half: bool) -> (f64, f64) {
         let kt = K_B * self.target_k;
         match &mut self.coupling {
             Coupling::Bussi(rng) => {
@@ -141,14 +207,18 @@ impl ShearThermostat {
                 let ke_new = ke
                     + (1.0 - c) * (k_target * (r1 * r1 + sum_sq) / dof as f64 - ke)
                     + 2.0 * r1 * (c * (1.0 - c) * k_target / dof as f64 * ke).sqrt();
-                (ke_new.max(0.0) / ke).sqrt()
+                let alpha = (ke_new.max(0.0) / ke).sqrt();
+                (alpha, k2 * alpha * alpha)
             }
             Coupling::NoseHoover(chain) => {
                 let (q0, q) = Chain::thermostat_masses(dof as f64, kt, self.tau);
                 let target = dof as f64 * kt;
                 let f1 = chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt);
                 let k2 = k2 * f1 * f1;
-                f1 * chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt)
+                if first_half {
+                    return (f1, k2);
+                }
+                (f1 * chain.half_step(|f| k2 * f * f, target, kt, q0, q, dt), k2)
             }
         }
     }
@@ -156,25 +226,29 @@ impl ShearThermostat {
 
 impl Fix for ShearThermostat {
     fn end_of_step(&mut self, sys: &mut System) {
+        self.apply(sys, false);
+    }
+}
+
+impl ShearThermostat {
+    /// Scales the peculiar velocities by one thermostat step (or its first half).
+    fn apply(&mut self, sys: &mut System, first_half: bool) {
         let n = sys.particles.len();
         if n < 2 {
             return;
         }
-        let centre = 0.5 * (sys.simbox.lo[1] + sys.simbox.hi[1]);
-        let rate = self.rate;
-        let p = &sys.particles;
-        let [k2] = det_sum(n, |k| {
-            let v = p.v[k];
-            let vx = v[0] - rate * (p.x[k][1] - centre);
-            [p.mass[k] * (vx * vx + v[1] * v[1] + v[2] * v[2])]
-        });
+        let (k2, y0) = self.flow.twice_peculiar_ke(sys);
+        let dof = 3 * n - 3;
         if k2 <= 0.0 {
+            self.temperature = 0.0;
             return;
         }
-        let alpha = self.factor(k2, 3 * n - 3, sys.settings.dt);
+        let (alpha, k2_seen) = self.factor(k2, dof, sys.settings.dt, first_half);
+        self.temperature = k2_seen / (dof as f64 * K_B);
+        let rate = self.flow.rate;
         let p = &mut sys.particles;
         for k in 0..n {
-            let u = rate * (p.x[k][1] - centre);
+            let u = rate * (p.x[k][1] - y0);
             let v = &mut p.v[k];
             v[0] = u + alpha * (v[0] - u);
             v[1] *= alpha;
@@ -184,10 +258,10 @@ impl Fix for ShearThermostat {
 }
 
 /// Shear stress p_xy [kPa] with the kinetic part from peculiar velocities.
-pub fn shear_stress(sys: &System, rate: f64) -> f64 {
-    let p = &sys.particles;
+pub fn shear_stress(sys: &System, flow: &Streaming) -> f64 {
+    let (p, y0, rate) = (&sys.particles, flow.zero_height(sys), flow.rate);
     let [kin] = det_sum(p.len(), |k| {
-        let vx = p.v[k][0] - streaming(sys, rate, p.x[k][1]);
+        let vx = p.v[k][0] - rate * (p.x[k][1] - y0);
         [p.mass[k] * vx * p.v[k][1]]
     });
     (kin + sys.summary.virial[3]) / sys.simbox.volume()

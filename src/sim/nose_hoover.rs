@@ -26,8 +26,8 @@ use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
 
-/// Chain length of both thermostats (the LAMMPS default).
-const CHAIN: usize = 3;
+/// Chain length of both thermostats (the LAMMPS `fix nh` default), and the longest chain.
+pub const CHAIN: usize = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoseHooverNpt {
@@ -79,8 +79,8 @@ impl NoseHooverNpt {
             tau_p,
             limited_steps: 0,
             steps: 0,
-            particles: Chain::default(),
-            barostat: Chain::default(),
+            particles: Chain::new(CHAIN),
+            barostat: Chain::new(CHAIN),
             omega_dot: 0.0,
             t_current: 0.0,
             primed: false,
@@ -239,17 +239,29 @@ impl NoseHooverNpt {
     }
 }
 
-/// A Nosé–Hoover chain of [`CHAIN`] links (LAMMPS `nhc_temp_integrate` /
+/// A Nosé–Hoover chain of up to [`CHAIN`] links (LAMMPS `nhc_temp_integrate` /
 /// `nhc_press_integrate`): positions, velocities (one extra, always 0, closes the chain)
 /// and accelerations.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Chain {
+    /// Links in use, 1..=[`CHAIN`] (LAMMPS `tchain`); 1 is a plain Nosé–Hoover thermostat.
+    links: usize,
     eta: [f64; CHAIN],
     eta_dot: [f64; CHAIN + 1],
     eta_dotdot: [f64; CHAIN],
 }
 
 impl Chain {
+    /// A chain of `links` links at rest, `links` clamped to 1..=[`CHAIN`].
+    pub(crate) fn new(links: usize) -> Self {
+        Chain {
+            links: links.clamp(1, CHAIN),
+            eta: [0.0; CHAIN],
+            eta_dot: [0.0; CHAIN + 1],
+            eta_dotdot: [0.0; CHAIN],
+        }
+    }
+
     /// Link masses (first, others) of a thermostat chain on `dof` degrees of freedom at
     /// k_B·T = `kt` with period `tau` [µs], as LAMMPS `fix nh`: dof·k_B·T / ω², k_B·T / ω².
     pub(crate) fn thermostat_masses(dof: f64, kt: f64, tau: f64) -> (f64, f64) {
@@ -272,10 +284,10 @@ impl Chain {
         let (dt2, dt4, dt8) = (0.5 * dt, 0.25 * dt, 0.125 * dt);
         let mass = |ich: usize| if ich == 0 { q0 } else { q };
         self.eta_dotdot[0] = (ke(1.0) - ke_target) / q0;
-        for ich in 1..CHAIN {
+        for ich in 1..self.links {
             self.eta_dotdot[ich] = (mass(ich - 1) * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / q;
         }
-        for ich in (1..CHAIN).rev() {
+        for ich in (1..self.links).rev() {
             let e = (-dt8 * self.eta_dot[ich + 1]).exp();
             self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
         }
@@ -283,11 +295,11 @@ impl Chain {
         self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
         let factor = (-dt2 * self.eta_dot[0]).exp();
         self.eta_dotdot[0] = (ke(factor) - ke_target) / q0;
-        for ich in 0..CHAIN {
+        for ich in 0..self.links {
             self.eta[ich] += dt2 * self.eta_dot[ich];
         }
         self.eta_dot[0] = (self.eta_dot[0] * e + self.eta_dotdot[0] * dt4) * e;
-        for ich in 1..CHAIN {
+        for ich in 1..self.links {
             let e = (-dt8 * self.eta_dot[ich + 1]).exp();
             self.eta_dotdot[ich] = (mass(ich - 1) * self.eta_dot[ich - 1] * self.eta_dot[ich - 1] - kt) / q;
             self.eta_dot[ich] = (self.eta_dot[ich] * e + self.eta_dotdot[ich] * dt4) * e;
@@ -298,7 +310,7 @@ impl Chain {
     /// Energy of the chain [fJ]: `e0`·η₀ + Σ_{i>0} k_B T·ηᵢ + Σ ½ qᵢ η̇ᵢ².
     fn energy(&self, e0: f64, kt: f64, q0: f64, q: f64) -> f64 {
         let mut e = e0 * self.eta[0] + 0.5 * q0 * self.eta_dot[0] * self.eta_dot[0];
-        for ich in 1..CHAIN {
+        for ich in 1..self.links {
             e += kt * self.eta[ich] + 0.5 * q * self.eta_dot[ich] * self.eta_dot[ich];
         }
         e

@@ -31,7 +31,7 @@ use crate::scenario::{Loaded, NemdEnsemble, NptEnsemble};
 use crate::sim::ensemble::{temperature, PressureCoupling, VelocityRescale};
 use crate::sim::forcefield::reference::nominal_mass;
 use crate::sim::minimize::{fire, FireParams, MinReport};
-use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat};
+use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat, Streaming};
 use crate::sim::nose_hoover::NoseHooverNpt;
 use crate::sim::particles::Particles;
 use crate::sim::system::{StepSettings, System, SystemState};
@@ -229,10 +229,10 @@ fn set_velocities(p: &mut Particles, t_k: f64, seed: u64) {
 
 const NPT_HEADER: &str =
     "step,time[us],temperature[K],pressure[kPa],pzz[kPa],density[g/cm3],volume[um3],recipe_density[g/cm3]";
-const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa],pxy_rest[kPa]";
+const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa],pxy_rest[kPa],temperature[K]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 5;
+const CHECKPOINT_VERSION: u32 = 6;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -595,7 +595,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     .as_ref()
                     .ok_or_else(|| Error::Setup("checkpoint has a shear run the scenario lacks".into()))?;
                 let rate = m.shear_rates[k].get();
-                let steps = (m.strain / (rate * dt)).ceil() as u64;
+                let steps = m.steps(rate, dt);
                 let mut sys = System::restore(system, l.model.build()?)?;
                 progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
                 progress.advance(done);
@@ -607,8 +607,9 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         done as f64,
                         done as f64 * dt,
                         deform.strain,
-                        shear_stress(&sys, rate),
+                        shear_stress(&sys, &thermostat.flow),
                         sys.pair_virial_at_rest()[3] / sys.simbox.volume(),
+                        thermostat.temperature,
                     ]);
                     profiles.push(velocity_profile(&sys, 8));
                     progress.advance(chunk);
@@ -796,10 +797,15 @@ fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
     sys.setup()?;
     let deform = ShearDeform::start(&mut sys, rate, true).map_err(Error::Setup)?;
     let (t, tau) = (m.temperature.get(), m.thermostat_tau.get());
-    let thermostat = match m.ensemble {
-        NemdEnsemble::Bussi => ShearThermostat::new(t, tau, rate, sc.seed ^ k as u64),
-        NemdEnsemble::NoseHoover => ShearThermostat::nose_hoover(t, tau, rate),
+    let flow = Streaming {
+        rate,
+        origin: m.streaming_origin,
     };
+    let mut thermostat = match m.ensemble {
+        NemdEnsemble::Bussi => ShearThermostat::new(t, tau, flow, sc.seed ^ k as u64),
+        NemdEnsemble::NoseHoover => ShearThermostat::nose_hoover(t, tau, flow, m.thermostat_chain),
+    };
+    thermostat.start(&mut sys);
     Ok(Some(Current::Nemd {
         k,
         system: sys.snapshot(),
