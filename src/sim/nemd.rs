@@ -222,15 +222,7 @@ impl ShearThermostat {
             }
         }
     }
-}
 
-impl Fix for ShearThermostat {
-    fn end_of_step(&mut self, sys: &mut System) {
-        self.apply(sys, false);
-    }
-}
-
-impl ShearThermostat {
     /// Scales the peculiar velocities by one thermostat step (or its first half).
     fn apply(&mut self, sys: &mut System, first_half: bool) {
         let n = sys.particles.len();
@@ -254,6 +246,12 @@ impl ShearThermostat {
             v[1] *= alpha;
             v[2] *= alpha;
         }
+    }
+}
+
+impl Fix for ShearThermostat {
+    fn end_of_step(&mut self, sys: &mut System) {
+        self.apply(sys, false);
     }
 }
 
