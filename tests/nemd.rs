@@ -94,7 +94,7 @@ fn drift(sys: &System, flow: &Streaming) -> f64 {
     let (y0, ly) = (flow.zero_height(sys), sys.simbox.lengths()[1]);
     let p = &sys.particles;
     let mean = (0..p.len())
-        .map(|k| p.v[k][0] - flow.rate * (p.x[k][1] - y0))
+        .map(|k| p.v[k][0] - flow.velocity(y0, p.x[k][1]))
         .sum::<f64>()
         / p.len() as f64;
     mean / (0.5 * flow.rate * ly)

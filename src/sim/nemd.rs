@@ -60,15 +60,21 @@ impl Streaming {
         }
     }
 
-    /// Σ m |v − u|² over the particles [fJ] and y₀ [µm].
-    fn twice_peculiar_ke(&self, sys: &System) -> (f64, f64) {
-        let (y0, rate, p) = (self.zero_height(sys), self.rate, &sys.particles);
+    /// u_x at height y [µm/µs], y₀ from [`Self::zero_height`] (hoisted out of particle loops).
+    #[inline]
+    pub fn velocity(&self, y0: f64, y: f64) -> f64 {
+        self.rate * (y - y0)
+    }
+
+    /// Σ m |v − u|² over the particles [fJ].
+    fn twice_peculiar_ke(&self, sys: &System) -> f64 {
+        let (y0, p) = (self.zero_height(sys), &sys.particles);
         let [k2] = det_sum(p.len(), |k| {
             let v = p.v[k];
-            let vx = v[0] - rate * (p.x[k][1] - y0);
+            let vx = v[0] - self.velocity(y0, p.x[k][1]);
             [p.mass[k] * (vx * vx + v[1] * v[1] + v[2] * v[2])]
         });
-        (k2, y0)
+        k2
     }
 }
 
@@ -98,10 +104,11 @@ impl ShearDeform {
         sys.xy_rate = rate * ly;
         if impose_profile {
             // Centred, as the reference's `velocity all ramp vx -u u ... sum yes`.
-            let y0 = Streaming::centred(rate).zero_height(sys);
+            let flow = Streaming::centred(rate);
+            let y0 = flow.zero_height(sys);
             let p = &mut sys.particles;
             for k in 0..p.len() {
-                p.v[k][0] += rate * (p.x[k][1] - y0);
+                p.v[k][0] += flow.velocity(y0, p.x[k][1]);
             }
         }
         Ok(ShearDeform { rate, strain: 0.0 })
@@ -229,7 +236,7 @@ impl ShearThermostat {
         if n < 2 {
             return;
         }
-        let (k2, y0) = self.flow.twice_peculiar_ke(sys);
+        let k2 = self.flow.twice_peculiar_ke(sys);
         let dof = 3 * n - 3;
         if k2 <= 0.0 {
             self.temperature = 0.0;
@@ -237,10 +244,10 @@ impl ShearThermostat {
         }
         let (alpha, k2_seen) = self.factor(k2, dof, sys.settings.dt, first_half);
         self.temperature = k2_seen / (dof as f64 * K_B);
-        let rate = self.flow.rate;
+        let (flow, y0) = (self.flow, self.flow.zero_height(sys));
         let p = &mut sys.particles;
         for k in 0..n {
-            let u = rate * (p.x[k][1] - y0);
+            let u = flow.velocity(y0, p.x[k][1]);
             let v = &mut p.v[k];
             v[0] = u + alpha * (v[0] - u);
             v[1] *= alpha;
@@ -257,9 +264,9 @@ impl Fix for ShearThermostat {
 
 /// Shear stress p_xy [kPa] with the kinetic part from peculiar velocities.
 pub fn shear_stress(sys: &System, flow: &Streaming) -> f64 {
-    let (p, y0, rate) = (&sys.particles, flow.zero_height(sys), flow.rate);
+    let (p, y0) = (&sys.particles, flow.zero_height(sys));
     let [kin] = det_sum(p.len(), |k| {
-        let vx = p.v[k][0] - rate * (p.x[k][1] - y0);
+        let vx = p.v[k][0] - flow.velocity(y0, p.x[k][1]);
         [p.mass[k] * vx * p.v[k][1]]
     });
     (kin + sys.summary.virial[3]) / sys.simbox.volume()
