@@ -44,6 +44,9 @@ pub enum Error {
     /// The simulation cannot proceed (e.g. a box too small for the cutoff).
     #[error("{0}")]
     Setup(String),
+    /// The integration blew up: some position, velocity, spin or force is no longer finite.
+    #[error("step {step}: the run became unstable: {what}\n  hint: {hint}")]
+    Unstable { step: u64, what: String, hint: String },
     /// A run ended on request (the viewer's reset) before it finished.
     #[error("stopped on request")]
     Stopped,

@@ -327,6 +327,7 @@ fn forces(
     let mut sys = System::new(data.particles.clone(), data.simbox, model.build()?, settings)?;
     sys.setup()?;
     sys.run(steps, &mut []);
+    sys.check_finite()?;
     write_forces(out, &sys.particles)?;
     if let Some(path) = write_data {
         DataFile {

@@ -235,3 +235,54 @@ fn slurry_density_mass_counts_am_at_nominal_size_and_wet_beads() {
     let got = nominal_mass(&p, cf);
     assert!((got - expected).abs() < 1e-12 * expected, "{got} vs {expected}");
 }
+
+/// `slurry_quick` at a timestep 100× too large, without its shear.
+fn unstable_quick_scenario(dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("scenarios/slurry_quick.ron")).unwrap();
+    let (head, tail) = text.split_once("        nemd: Some((").unwrap();
+    let tail = &tail[tail.find("        )),\n").unwrap() + "        )),\n".len()..];
+    let text = format!("{head}        nemd: None,\n{tail}").replace("timestep: \"0.001 us\"", "timestep: \"0.1 us\"");
+    let path = dir.join("unstable.ron");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A run that blows up stops with an error naming the step, the particle and the
+/// timestep, exits 1 and writes no results (it used to finish with `null` observables).
+#[test]
+fn a_run_that_blows_up_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = unstable_quick_scenario(dir.path());
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["--threads", "1", "run"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for phrase in ["the run became unstable", "non-finite", "timestep 0.1 µs", "hint:"] {
+        assert!(err.contains(phrase), "`{phrase}` missing from:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.join("results.json").exists());
+}
+
+/// In a fit, a candidate that blows up is a failed evaluation (no observables), not the
+/// end of the fit.
+#[test]
+fn a_fit_candidate_that_blows_up_has_no_observables() {
+    use etwin::fit::objective::Simulator;
+    use etwin::fit::run::EngineSimulator;
+    use etwin::fit::spec::FitSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = unstable_quick_scenario(dir.path());
+    let spec_path = root().join("scenarios/fit_quick.ron");
+    let (mut spec, _) = FitSpec::load(&spec_path).unwrap();
+    spec.targets.retain(|t| t.shear_rate_per_s().is_none());
+    let sim = EngineSimulator::new(&spec, &scenario, &spec_path).unwrap();
+    let o = sim.observe(&[0.01f64.log10(), 50.0]).unwrap(); // rho_cbd on its log scale
+    assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
+}

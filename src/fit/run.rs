@@ -139,7 +139,13 @@ impl Simulator for EngineSimulator {
                 h = (h ^ v.to_bits()).wrapping_mul(0x100_0000_01B3);
             }
             l.scenario.seed = h;
-            let run = run_slurry(&l, &mut Quiet, None).map_err(|e| e.to_string())?;
+            // A candidate that blows up is a failed evaluation (no observables, infinite
+            // cost), not the end of the fit.
+            let run = match run_slurry(&l, &mut Quiet, None) {
+                Ok(run) => run,
+                Err(Error::Unstable { .. }) => continue,
+                Err(e) => return Err(e.to_string()),
+            };
             let r = &run.result;
             for (k, t) in self.spec.targets.iter().enumerate() {
                 if t.formulation != f.rel {

@@ -50,6 +50,13 @@ pub trait Progress {
     }
 }
 
+/// After a chunk of steps: a blown-up state ends the run (before it is checkpointed or
+/// reported), then the observer sees the system.
+fn after_chunk(progress: &mut dyn Progress, sys: &System) -> Result<()> {
+    sys.check_finite()?;
+    progress.observe(sys)
+}
+
 /// Reports nothing (sweep cases, calibration runs).
 pub struct Quiet;
 impl Progress for Quiet {
@@ -205,7 +212,7 @@ fn minimize_stage(
     };
     let minimize = fire(sys, &fire_params);
     progress.finish();
-    progress.observe(sys)?;
+    after_chunk(progress, sys)?;
     timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
     Ok((minimize, sys.snapshot()))
 }
@@ -551,7 +558,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         st.recipe_mass / th.volume_um3,
                     ]);
                     progress.advance(chunk);
-                    progress.observe(&sys)?;
+                    after_chunk(progress, &sys)?;
                     if saver.due() && done < n.steps {
                         st.current = Some(Current::Npt {
                             system: sys.snapshot(),
@@ -613,7 +620,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     ]);
                     profiles.push(velocity_profile(&sys, 8));
                     progress.advance(chunk);
-                    progress.observe(&sys)?;
+                    after_chunk(progress, &sys)?;
                     if saver.due() && done < steps {
                         st.current = Some(Current::Nemd {
                             k,
@@ -741,7 +748,7 @@ fn run_stage<S: StageRun>(
         let before = run.steps_done(l);
         run.advance(&mut sys, l)?;
         progress.advance(run.steps_done(l) - before);
-        progress.observe(&sys)?;
+        after_chunk(progress, &sys)?;
         if saver.due() && !run.finished() {
             run.store(sys.snapshot());
             st.current = Some(wrap(run));
