@@ -3,8 +3,17 @@
 # particle-steps per second and their ratio, for 1 and 2 threads / MPI ranks.
 #   ETWIN_DATA_DIR=../shared/research-data ETWIN_GOLDEN_DIR=../shared/golden benches/compare_lammps.sh [--json]
 # (or `etwin bench --compare-lammps [--json]`, which runs this script with ETWIN_BIN set).
-# Cases: gas (granular gas), thick (9859-particle relaxed slurry, set A). Needs `lmp`
-# (apt-get install lammps) and, for 2 ranks, `mpirun`. --json prints
+# Cases (set A for the slurries):
+#   gas    the 19,683-sphere granular gas, NVE;
+#   thick  the 9859-particle relaxed reference slurry, NVE;
+#   npt    the 3945-particle reference system: coord_in.data after LAMMPS CG, the first
+#          STEPS_NPT steps of the reference's NPT (LAMMPS `fix npt/sphere`, etwin's
+#          NoseHoover ensemble);
+#   nemd   the relaxed reference slurry sheared at 125 1/s (LAMMPS `fix nvt/sllod` +
+#          `fix deform`, etwin's NEMD stage with the same thermostat).
+# npt and nemd time whole stages: etwin's phase timer (its thermo sampling included)
+# against LAMMPS' loop time, both with a 1 µm skin. Needs `lmp` (apt-get install lammps)
+# and, for 2 ranks, `mpirun`. --json prints
 # {"rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio}]}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +27,8 @@ source benches/common.sh
 thick=$ETWIN_DATA_DIR/artistic_structures/thick_slurry_relaxed.data
 steps_gas=${STEPS_GAS:-1000}
 steps_thick=${STEPS_THICK:-200}
+steps_npt=${STEPS_NPT:-4000}
+steps_nemd=${STEPS_NEMD:-200}
 
 lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last run
   local np=$1; shift
@@ -25,11 +36,68 @@ lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last r
   [ "$np" -gt 1 ] && mpi=(mpirun --allow-run-as-root --oversubscribe -np "$np")
   "${mpi[@]}" lmp -in benches/lammps/in.nve.lmp -log "$tmp/log.lammps" -screen none \
     -var data "$1" -var model "$2" -var skin "$3" -var dt "$4" -var warm "$5" -var nsteps "$6" -var limit 0 >/dev/null
-  python3 - "$tmp/log.lammps" <<'PY'
+  loop_rate "$tmp/log.lammps"
+}
+
+# The reference system after LAMMPS' CG: the start of both codes' NPT.
+{ lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"; cat <<EOF
+min_style       cg
+minimize        0.0 1e-4 100000 1000000
+write_data      $tmp/min.data
+EOF
+} >"$tmp/min.lmp"
+lmp -in "$tmp/min.lmp" -log none -screen none >/dev/null
+python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$steps_npt" --npt-every $((steps_npt / 10)) \
+  --npt-stop "$(python3 -c "print(100.0 * $steps_npt / 13e6)")" --npt-average 1.0 --no-nemd --no-files >"$tmp/npt.ron"
+python3 benches/reference_scenario.py --start "$thick" --no-npt --no-files \
+  --nemd 125 "$(python3 -c "print($steps_nemd * 125e-9)")" $((steps_nemd / 10)) >"$tmp/nemd.ron"
+{ lammps_head "$tmp/min.data"; cat <<EOF
+neighbor        1.0 bin
+timestep        0.001
+velocity        all create 300 4928459 dist gaussian
+fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
+thermo          $((steps_npt / 10))
+run             $steps_npt start 0 stop 13000000
+EOF
+} >"$tmp/npt.lmp"
+{ lammps_head "$thick"; cat <<EOF
+neighbor        1.0 bin
+change_box      all triclinic
+timestep        0.001
+variable        vlo equal -0.5*125e-6*ly
+variable        vhi equal 0.5*125e-6*ly
+velocity        all ramp vx \${vlo} \${vhi} y \$(ylo) \$(yhi) sum yes units box
+fix             sllod all nvt/sllod temp 298 298 0.1
+fix             shear all deform 1 xy erate 125e-6 remap v
+compute         tdef all temp/deform
+compute         pdef all pressure tdef
+thermo_style    custom step c_pdef[4] c_tdef
+thermo          $((steps_nemd / 10))
+run             $steps_nemd
+EOF
+} >"$tmp/nemd.lmp"
+
+loop_rate() { # LAMMPS log -> particle-steps/s of its last run
+  python3 - "$1" <<'PY'
 import re, sys
 loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", open(sys.argv[1]).read())
 t, s, n = loops[-1]
 print(int(n) * int(s) / float(t))
+PY
+}
+
+stage() { # np name -> "etwin lammps" particle-steps/s of the npt or nemd stage
+  local np=$1 name=$2 mpi=()
+  [ "$np" -gt 1 ] && mpi=(mpirun --allow-run-as-root --oversubscribe -np "$np")
+  "$etwin" --threads "$np" run "$tmp/$name.ron" --out "$tmp/out_$name" --json >"$tmp/$name.json" 2>"$tmp/err" ||
+    { cat "$tmp/err" >&2; exit 1; }
+  "${mpi[@]}" lmp -in "$tmp/$name.lmp" -log "$tmp/log.$name" -screen none >/dev/null
+  python3 - "$tmp/$name.json" "$tmp/out_$name" "$name" "$(loop_rate "$tmp/log.$name")" <<'PY'
+import json, sys
+r, out, name, lammps = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], float(sys.argv[4])
+series = "npt" if name == "npt" else "nemd_0"
+steps = int(float(open(f"{out}/{series}.csv").read().split()[-1].split(",")[0]))
+print(sum(r["slurry"]["particles"].values()) * steps / r["timing"][series + "_s"], lammps)
 PY
 }
 
@@ -39,13 +107,18 @@ for np in 1 2; do
   "$etwin" --threads "$np" bench --json --cases gas,thick --steps-gas "$steps_gas" --steps-reference "$steps_thick" >"$tmp/etwin.json"
   l_gas=$(lammps "$np" "$tmp/gas.data" benches/lammps/model_gas.lmp 0.2 2e-4 2000 "$steps_gas")
   l_thick=$(lammps "$np" "$thick" "$ETWIN_GOLDEN_DIR/lammps/model_A.lmp" 1.0 0.001 20 "$steps_thick")
-  python3 - "$tmp/etwin.json" "$np" "$l_gas" "$l_thick" >>"$rows" <<'PY'
+  npt=$(stage "$np" npt)
+  nemd=$(stage "$np" nemd)
+  read -r e_npt l_npt <<<"$npt"
+  read -r e_nemd l_nemd <<<"$nemd"
+  python3 - "$tmp/etwin.json" "$np" "$l_gas" "$l_thick" "$e_npt" "$l_npt" "$e_nemd" "$l_nemd" >>"$rows" <<'PY'
 import json, sys
 cases = {c["name"]: c for c in json.load(open(sys.argv[1]))["cases"]}
-np_, lg, lt = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-for name, l in (("gas", lg), ("thick", lt)):
-    e = cases[name]["particle_steps_per_s"]
-    print(json.dumps({"case": name, "threads": np_, "simd": cases[name].get("simd", "scalar"),
+np_, v = int(sys.argv[2]), [float(a) for a in sys.argv[3:]]
+rows = [(name, cases[name]["particle_steps_per_s"], l) for name, l in (("gas", v[0]), ("thick", v[1]))]
+rows += [("npt", v[2], v[3]), ("nemd", v[4], v[5])]
+for name, e, l in rows:
+    print(json.dumps({"case": name, "threads": np_, "simd": cases["gas"].get("simd", "scalar"),
                       "etwin_particle_steps_per_s": e, "lammps_particle_steps_per_s": l, "ratio": e / l}))
 PY
 done

@@ -45,41 +45,7 @@ t0=$(date +%s)
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 t1=$(date +%s)
 
-cat >"$tmp/check.ron" <<EOF
-Scenario(
-    version: 1,
-    name: "nemd_check",
-    seed: 1,
-    formulation: (
-        am_material: "NMC111", am_density: 4.65, am_wt_fraction: 0.96, cbd_wt_fraction: 0.04,
-        solid_content: 0.69, dry_mass_ug: 0.10344,
-        psd: [(diameter: 2.5, number_fraction: 0.18239), (diameter: 3.5, number_fraction: 0.226415),
-              (diameter: 4.5, number_fraction: 0.163522), (diameter: 5.86, number_fraction: 0.144654),
-              (diameter: 8.28, number_fraction: 0.207547), (diameter: 10.35, number_fraction: 0.075472)],
-        cbd_dry_diameter: 1.3, cbd_nanoporosity: 0.472222, cbd_skeleton_density: 1.8,
-    ),
-    forcefield: File("$PWD/scenarios/forcefields/lombardo2020_best.ron"),
-    protocol: (
-        timestep: "0.001 us",
-        skin: "1 um",
-        start_from: "$data",
-        nemd: Some((
-            shear_rates: ["$rate 1/s"],
-            strain: $strain,
-            temperature: "298 K",
-            thermostat_tau: "0.1 us",
-            sample_every: $every,
-            average_last: 0.5,
-            blocks: 10,
-            rotate: false,
-            ensemble: NoseHoover,
-            thermostat_chain: 1,
-            streaming_origin: Bottom,
-        )),
-    ),
-    outputs: (vtu: false, report: false),
-)
-EOF
+python3 benches/reference_scenario.py --start "$data" --no-npt --nemd "$rate" "$strain" "$every" --no-files >"$tmp/check.ron"
 "$etwin" run "$tmp/check.ron" --out "$tmp/out" --json >"$tmp/r.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
 t2=$(date +%s)
 

@@ -32,20 +32,8 @@ EOF
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 
 stop=$(python3 -c "print(100.0 * $n / 13e6)")
-python3 - scenarios/lombardo2020_slurry.ron "$tmp" "$n" "$every" "$stop" <<'PY'
-import os, re, sys
-src, tmp, n, every, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-s = open(src).read()
-s = s.replace('File("forcefields/', 'File("' + os.path.dirname(os.path.abspath(src)) + '/forcefields/')
-s = re.sub(r'start_from: "[^"]*"', f'start_from: "{tmp}/min.data"', s)
-s = re.sub(r'imported: true', 'imported: false', s)
-s = re.sub(r'(npt: \(\s*steps: )\d+', r'\g<1>' + n, s)
-s = re.sub(r'pressure_stop: "[^"]*"', f'pressure_stop: "{stop} kPa"', s)
-s = re.sub(r'(npt: \((?:.|\n)*?sample_every: )\d+', r'\g<1>' + every, s)
-s = re.sub(r'(npt: \((?:.|\n)*?average_last: )[0-9.]+', r'\g<1>1.0', s)
-s = re.sub(r'nemd: Some\(\((.|\n)*?\)\),\n', 'nemd: None,\n', s)
-open(tmp + '/check.ron', 'w').write(s)
-PY
+python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$n" --npt-stop "$stop" --npt-every "$every" \
+  --npt-average 1.0 --no-nemd >"$tmp/check.ron"
 "$etwin" run "$tmp/check.ron" --out "$tmp/out" --json >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
 
 python3 - "$tmp/log.lammps" "$tmp/out/npt.csv" <<'PY'

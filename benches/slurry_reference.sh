@@ -27,38 +27,24 @@ printf '%-6s %-8s %-18s %-10s %-9s %-8s' "row" "wall[s]" "density[g/cm3]" "log" 
 [ -n "$shear" ] && printf ' %-20s %-16s %-8s' "eta125[Pa.s]" "log" "diff[%]"
 printf '\n'
 for row in "${rows[@]}"; do
-  python3 - "$log" "$row" scenarios/lombardo2020_slurry.ron "$steps" "$tmp/s.ron" "$shear" <<'PY'
-import csv, re, sys
-log, row, src, steps, out, shear = sys.argv[1:7]
-it, pop = row.split(":")
-r = next(r for r in csv.DictReader(open(log)) if r["Iteration"] == it and r["#Pop"] == pop)
-s = open(src).read()
-ff = ("Inline(ReferenceModel(name: \"PSO log %s\", eps_am: %s, w_sigma: %s, eps_cb: %s, "
-      "d_cbd: %s, rho_cbd: %s, kn: %s, gamma_n: %s, xu: %s))") % (
-    row, r["Epsiam"], r["Sigma"], r["Epsicb"], r["dCBD"], r["RhoCBD"], r["Kn"], r["Gamma"], r["Xu"])
-s = re.sub(r'forcefield: File\("[^"]*"\)', "forcefield: " + ff, s)
-s = re.sub(r'(npt: \(\s*steps: )\d+', r'\g<1>' + steps, s)
-s = re.sub(r'(npt: \((?:.|\n)*?sample_every: )\d+', r'\g<1>' + str(int(steps) // 1000), s)
-s = re.sub(r'(npt: \((?:.|\n)*?average_last: )[0-9.]+', r'\g<1>0.02', s)
-if shear:
-    # 40 samples at 125 1/s and dt = 0.001 µs.
-    every = max(1, round(float(shear) / (125e-6 * 0.001) / 40))
-    s = re.sub(r'shear_rates: \[[^]]*\]', 'shear_rates: ["125 1/s"]', s)
-    s = re.sub(r'(nemd: Some\(\((?:.|\n)*?strain: )[0-9.]+,[^\n]*', r'\g<1>' + shear + ",", s)
-    s = re.sub(r'(nemd: Some\(\((?:.|\n)*?sample_every: )\d+', r'\g<1>' + str(every), s)
-else:
-    s = re.sub(r'nemd: Some\(\((.|\n)*?\)\),\n', 'nemd: None,\n', s)
-open(out, "w").write(s)
-open(out + ".log", "w").write(" ".join([r["density"], r["viscosity2"], r["std2"]]))
-PY
+  if [ -n "$shear" ]; then # 40 samples at 125 1/s and dt = 0.001 µs
+    nemd=(--nemd 125 "$shear" "$(python3 -c "print(max(1, round($shear / (125e-6 * 0.001) / 40)))")")
+  else
+    nemd=(--no-nemd)
+  fi
+  python3 benches/reference_scenario.py --row "$row" --npt "$steps" --npt-every $((steps / 1000)) \
+    --npt-average 0.02 "${nemd[@]}" >"$tmp/s.ron"
   t0=$(date +%s)
   "$etwin" run "$tmp/s.ron" --out "$tmp/out" --json >"$tmp/r.json" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
   t1=$(date +%s)
   if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && rm -rf "${KEEP:?}/$row" && cp -r "$tmp/out" "$KEEP/$row"; fi
-  python3 - "$tmp/r.json" "$(cat "$tmp/s.ron.log")" "$row" "$((t1 - t0))" "$tmp/out/npt.csv" <<'PY'
-import json, sys
+  python3 - "$tmp/r.json" "$log" "$row" "$((t1 - t0))" "$tmp/out/npt.csv" <<'PY'
+import csv, json, sys
 r = json.load(open(sys.argv[1]))["slurry"]
-(logd, logv, logs), row, wall = map(float, sys.argv[2].split()), sys.argv[3], sys.argv[4]
+row, wall = sys.argv[3], sys.argv[4]
+it, pop = row.split(":")
+lr = next(x for x in csv.DictReader(open(sys.argv[2])) if x["Iteration"] == it and x["#Pop"] == pop)
+logd, logv, logs = (float(lr[k]) for k in ("density", "viscosity2", "std2"))
 v = open(sys.argv[5]).read().strip().split("\n")[-1].split(",")[6]
 d, se = r["density_g_cm3"], r["density_stderr_g_cm3"]
 line = f"{row:<6} {wall:<8} {d:.4f} ± {se:.4f}    {logd:<10.4f} {100 * (d - logd) / logd:<+9.2f} {float(v):<8.0f}"
