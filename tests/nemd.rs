@@ -283,3 +283,29 @@ fn shear_thermostat_chain_follows_its_equations_of_motion() {
     eprintln!("1 against 3 links: up to {apart:.2}");
     assert!(apart > 0.05, "{apart}");
 }
+
+/// `ShearDeform::start` leaves the forces of the sheared velocities, as LAMMPS' setup after
+/// `velocity ramp`: the contacts' damping and friction see the imposed profile. The forces
+/// from before the ramp, kept for the first kick, had parted etwin's p_xy from LAMMPS' by
+/// 0.5 % within 3000 steps of the reference's shear (`benches/nemd_lammps_check.sh`).
+#[test]
+fn shear_start_leaves_the_forces_of_the_sheared_velocities() {
+    use etwin::sim::system::StepSettings;
+    let radii = [0.5, 0.6];
+    let (p, b) = common::polydisperse_gas(8, &radii, 1.02, 0.1, 3);
+    let ff = common::mixed_forcefield(&radii, 2e4, true, true);
+    let settings = StepSettings {
+        skin: 0.3,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, b, ff, settings).unwrap();
+    sys.scale_box(&[0, 1, 2], 0.9); // squeezed into contact
+    sys.setup().unwrap();
+    let at_rest = sys.particles.f.clone();
+    ShearDeform::start(&mut sys, 0.5, true).unwrap();
+    let started = sys.particles.f.clone();
+    assert!(sys.thermo().contacts > 500, "{} contacts", sys.thermo().contacts);
+    assert_ne!(at_rest, started, "the contacts' damping does not see the profile");
+    sys.refresh_forces();
+    assert_eq!(started, sys.particles.f, "start left stale forces");
+}

@@ -310,10 +310,16 @@ impl System {
     pub fn setup(&mut self) -> Result<()> {
         self.rebuild_neighbors();
         self.simbox.check(self.neighbor.max_range).map_err(Error::Setup)?;
+        self.refresh_forces();
+        Ok(())
+    }
+
+    /// Recomputes forces without advancing histories, after something outside a step
+    /// changed what they depend on (velocities, for damping and friction).
+    pub fn refresh_forces(&mut self) {
         let t = std::time::Instant::now();
         self.compute_forces(false);
         self.timers.add(Phase::Force, t.elapsed());
-        Ok(())
     }
 
     pub fn rebuild_neighbors(&mut self) {
