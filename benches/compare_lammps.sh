@@ -60,22 +60,7 @@ thermo          $((steps_npt / 10))
 run             $steps_npt start 0 stop 13000000
 EOF
 } >"$tmp/npt.lmp"
-{ lammps_head "$thick"; cat <<EOF
-neighbor        1.0 bin
-change_box      all triclinic
-timestep        0.001
-variable        vlo equal -0.5*125e-6*ly
-variable        vhi equal 0.5*125e-6*ly
-velocity        all ramp vx \${vlo} \${vhi} y \$(ylo) \$(yhi) sum yes units box
-fix             sllod all nvt/sllod temp 298 298 0.1
-fix             shear all deform 1 xy erate 125e-6 remap v
-compute         tdef all temp/deform
-compute         pdef all pressure tdef
-thermo_style    custom step c_pdef[4] c_tdef
-thermo          $((steps_nemd / 10))
-run             $steps_nemd
-EOF
-} >"$tmp/nemd.lmp"
+lammps_shear "$thick" 125e-6 "$steps_nemd" $((steps_nemd / 10)) >"$tmp/nemd.lmp"
 
 loop_rate() { # LAMMPS log -> particle-steps/s of its last run
   python3 - "$1" <<'PY'

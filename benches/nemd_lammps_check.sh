@@ -25,22 +25,7 @@ strain=${STRAIN:-0.4}
 read -r erate steps every < <(python3 -c "r=$rate*1e-6; n=round($strain/(r*0.001)); print(r, n, max(1, n//40))")
 source benches/common.sh
 
-{ lammps_head "$data"; cat <<EOF
-change_box      all triclinic
-timestep        0.001
-variable        vlo equal -0.5*$erate*ly
-variable        vhi equal 0.5*$erate*ly
-velocity        all ramp vx \${vlo} \${vhi} y \$(ylo) \$(yhi) sum yes units box
-fix             sllod all nvt/sllod temp 298 298 0.1
-fix             shear all deform 1 xy erate $erate remap v
-compute         tdef all temp/deform
-compute         pdef all pressure tdef
-thermo_style    custom step c_pdef[4] c_tdef
-thermo_modify   flush yes format float %.15g
-thermo          $every
-run             $steps
-EOF
-} >"$tmp/in.lmp"
+lammps_shear "$data" "$erate" "$steps" "$every" >"$tmp/in.lmp"
 t0=$(date +%s)
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 t1=$(date +%s)
