@@ -1,6 +1,6 @@
 # Sourced by the bench scripts from the repository root: sets $etwin (ETWIN_BIN, or a
-# fresh release build) and $tmp, a scratch folder removed on exit; defines lammps_head and
-# lammps_shear.
+# fresh release build) and $tmp, a scratch folder removed on exit; defines the LAMMPS input
+# pieces lammps_head, lammps_minimize, lammps_npt and lammps_shear.
 if [ -n "${ETWIN_BIN:-}" ]; then
   etwin=$ETWIN_BIN
 else
@@ -19,6 +19,27 @@ comm_modify     vel yes
 read_data       $1
 include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
 neighbor        3.0 bin
+EOF
+}
+# The reference's CG minimization, writing the minimized state to $1 (after lammps_head).
+lammps_minimize() {
+  cat <<EOF
+min_style       cg
+minimize        0.0 1e-4 100000 1000000
+reset_timestep  0
+write_data      $1
+EOF
+}
+# The first $1 steps of the reference's NPT ramp (`fix npt/sphere temp 300 300 0.06 iso 0 100
+# 1000` over 13,000,000 steps, from 300 K Gaussian velocities), thermo every $2 steps.
+lammps_npt() {
+  cat <<EOF
+timestep        0.001
+velocity        all create 300 4928459 dist gaussian
+fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
+thermo_style    custom step temp press vol
+thermo          $2
+run             $1 start 0 stop 13000000
 EOF
 }
 # The reference's shear of the data file $1 as a LAMMPS input: `fix nvt/sllod temp 298 298

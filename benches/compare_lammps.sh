@@ -30,35 +30,35 @@ steps_thick=${STEPS_THICK:-200}
 steps_npt=${STEPS_NPT:-4000}
 steps_nemd=${STEPS_NEMD:-200}
 
-lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last run
+lmp_on() { # np lmp-arguments...: LAMMPS on np MPI ranks, quiet
   local np=$1; shift
-  local mpi=()
-  [ "$np" -gt 1 ] && mpi=(mpirun --allow-run-as-root --oversubscribe -np "$np")
-  "${mpi[@]}" lmp -in benches/lammps/in.nve.lmp -log "$tmp/log.lammps" -screen none \
-    -var data "$1" -var model "$2" -var skin "$3" -var dt "$4" -var warm "$5" -var nsteps "$6" -var limit 0 >/dev/null
+  if [ "$np" -gt 1 ]; then
+    mpirun --allow-run-as-root --oversubscribe -np "$np" lmp -screen none "$@" >/dev/null
+  else
+    lmp -screen none "$@" >/dev/null
+  fi
+}
+
+lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last run
+  lmp_on "$1" -in benches/lammps/in.nve.lmp -log "$tmp/log.lammps" \
+    -var data "$2" -var model "$3" -var skin "$4" -var dt "$5" -var warm "$6" -var nsteps "$7" -var limit 0
   loop_rate "$tmp/log.lammps"
 }
 
 # The reference system after LAMMPS' CG: the start of both codes' NPT.
-{ lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"; cat <<EOF
-min_style       cg
-minimize        0.0 1e-4 100000 1000000
-write_data      $tmp/min.data
-EOF
+{
+  lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"
+  lammps_minimize "$tmp/min.data"
 } >"$tmp/min.lmp"
-lmp -in "$tmp/min.lmp" -log none -screen none >/dev/null
+lmp_on 1 -in "$tmp/min.lmp" -log none
 python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$steps_npt" --npt-every $((steps_npt / 10)) \
   --npt-stop "$(python3 -c "print(100.0 * $steps_npt / 13e6)")" --npt-average 1.0 --no-nemd --no-files >"$tmp/npt.ron"
 python3 benches/reference_scenario.py --start "$thick" --no-npt --no-files \
   --nemd 125 "$(python3 -c "print($steps_nemd * 125e-9)")" $((steps_nemd / 10)) >"$tmp/nemd.ron"
-{ lammps_head "$tmp/min.data"; cat <<EOF
-neighbor        1.0 bin
-timestep        0.001
-velocity        all create 300 4928459 dist gaussian
-fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
-thermo          $((steps_npt / 10))
-run             $steps_npt start 0 stop 13000000
-EOF
+{
+  lammps_head "$tmp/min.data"
+  echo "neighbor        1.0 bin"
+  lammps_npt "$steps_npt" $((steps_npt / 10))
 } >"$tmp/npt.lmp"
 lammps_shear "$thick" 125e-6 "$steps_nemd" $((steps_nemd / 10)) >"$tmp/nemd.lmp"
 
@@ -72,11 +72,10 @@ PY
 }
 
 stage() { # np name -> "etwin lammps" particle-steps/s of the npt or nemd stage
-  local np=$1 name=$2 mpi=()
-  [ "$np" -gt 1 ] && mpi=(mpirun --allow-run-as-root --oversubscribe -np "$np")
+  local np=$1 name=$2
   "$etwin" --threads "$np" run "$tmp/$name.ron" --out "$tmp/out_$name" --json >"$tmp/$name.json" 2>"$tmp/err" ||
     { cat "$tmp/err" >&2; exit 1; }
-  "${mpi[@]}" lmp -in "$tmp/$name.lmp" -log "$tmp/log.$name" -screen none >/dev/null
+  lmp_on "$np" -in "$tmp/$name.lmp" -log "$tmp/log.$name"
   python3 - "$tmp/$name.json" "$tmp/out_$name" "$name" "$(loop_rate "$tmp/log.$name")" <<'PY'
 import json, sys
 r, out, name, lammps = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], float(sys.argv[4])

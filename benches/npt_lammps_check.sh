@@ -16,18 +16,10 @@ n=${1:-40000}
 every=$((n / 10))
 source benches/common.sh
 
-{ lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"; cat <<EOF
-min_style       cg
-minimize        0.0 1e-4 100000 1000000
-reset_timestep  0
-write_data      $tmp/min.data
-timestep        0.001
-velocity        all create 300 4928459 dist gaussian
-fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
-thermo_style    custom step temp press vol
-thermo          $every
-run             $n start 0 stop 13000000
-EOF
+{
+  lammps_head "$ETWIN_DATA_DIR/lombardo2020_pso_ff/coord_in.data"
+  lammps_minimize "$tmp/min.data"
+  lammps_npt "$n" "$every"
 } >"$tmp/in.lmp"
 lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
 
