@@ -127,8 +127,9 @@ pub fn local_thickness(f: &PoreField) -> Vec<f64> {
     let idx = |x: i64, y: i64, z: usize| -> usize {
         z * n[0] * n[1] + y.rem_euclid(n[1] as i64) as usize * n[0] + x.rem_euclid(n[0] as i64) as usize
     };
-    // Centres whose ball no neighbour's ball contains (R_n ≥ R + |c − n| would).
-    let mut centres: Vec<(f64, usize)> = (0..d2.len())
+    // Centres whose ball no neighbour's ball contains (R_n ≥ R + |c − n| would; the margin
+    // keeps both where rounding could make the containment a near miss).
+    let centres: Vec<(f64, usize)> = (0..d2.len())
         .into_par_iter()
         .filter(|&i| f.pore[i] && d2[i] < FAR)
         .filter_map(|i| {
@@ -146,7 +147,7 @@ pub fn local_thickness(f: &PoreField) -> Vec<f64> {
                         }
                         let j = idx(x + dx, y + dy, zz as usize);
                         let dist = ((dx * dx + dy * dy + dz * dz) as f64).sqrt();
-                        if f.pore[j] && d2[j].sqrt() >= r + dist {
+                        if f.pore[j] && d2[j].sqrt() >= r + dist + 1e-9 {
                             return None;
                         }
                     }
@@ -155,35 +156,43 @@ pub fn local_thickness(f: &PoreField) -> Vec<f64> {
             Some((r, i))
         })
         .collect();
-    centres.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Each voxel takes the largest ball that covers it, whatever the order of painting: the
+    // planes paint in parallel, each from the centres within reach of it.
+    let plane = n[0] * n[1];
+    let reach = centres.iter().fold(0.0f64, |m, c| m.max(c.0)).floor() as usize;
+    let mut by_plane: Vec<Vec<(f64, usize)>> = vec![Vec::new(); n[2]];
+    for &(r, i) in &centres {
+        by_plane[i / plane].push((r, i));
+    }
     let mut thick = vec![0.0f64; d2.len()];
-    for (r, i) in centres {
-        let dia = 2.0 * r - 1.0;
-        let (x, y, z) = (
-            (i % n[0]) as i64,
-            ((i / n[0]) % n[1]) as i64,
-            (i / (n[0] * n[1])) as i64,
-        );
-        let ri = r.floor() as i64;
-        let r2 = r * r;
-        for dz in -ri..=ri {
-            let zz = z + dz;
-            if zz < 0 || zz >= n[2] as i64 {
-                continue;
-            }
-            for dy in -ri..=ri {
-                for dx in -ri..=ri {
-                    if ((dx * dx + dy * dy + dz * dz) as f64) > r2 {
-                        continue;
-                    }
-                    let j = idx(x + dx, y + dy, zz as usize);
-                    if f.pore[j] && thick[j] < dia {
-                        thick[j] = dia;
+    thick.par_chunks_mut(plane).enumerate().for_each(|(z, slab)| {
+        let pore = &f.pore[z * plane..(z + 1) * plane];
+        let near = z.saturating_sub(reach)..=(z + reach).min(n[2] - 1);
+        for (zc, centres) in near.clone().zip(&by_plane[near]) {
+            for &(r, i) in centres {
+                let dz = z as i64 - zc as i64;
+                let ri = r.floor() as i64;
+                if dz.abs() > ri {
+                    continue;
+                }
+                let dia = 2.0 * r - 1.0;
+                let (x, y) = ((i % n[0]) as i64, ((i / n[0]) % n[1]) as i64);
+                // The exact squared radius: (√d²)² can round below d² and lose the rim.
+                let r2 = d2[i];
+                for dy in -ri..=ri {
+                    for dx in -ri..=ri {
+                        if ((dx * dx + dy * dy + dz * dz) as f64) > r2 {
+                            continue;
+                        }
+                        let j = idx(x + dx, y + dy, 0);
+                        if pore[j] && slab[j] < dia {
+                            slab[j] = dia;
+                        }
                     }
                 }
             }
         }
-    }
+    });
     thick
 }
 
@@ -293,6 +302,51 @@ mod tests {
         // Corners of the square are reached only by smaller balls.
         let corner = 6 * 21 + 6;
         assert!(t[corner] < 9.0 && t[corner] >= 1.0, "{}", t[corner]);
+    }
+
+    #[test]
+    fn local_thickness_is_the_largest_covering_ball() {
+        // The definition, brute force: every pore voxel's largest inscribed ball paints
+        // itself on the voxels it covers, the largest wins. Scattered solids make many balls.
+        let n = [18, 16, 12];
+        let grains = [
+            (3, 4, 2, 9),
+            (12, 9, 6, 6),
+            (7, 13, 10, 4),
+            (15, 2, 8, 12),
+            (1, 11, 5, 2),
+            (9, 1, 0, 5),
+        ];
+        let pore = field(n, |x, y, z| {
+            grains.iter().any(|&(gx, gy, gz, r2)| {
+                let dx = x.abs_diff(gx).min(n[0] - x.abs_diff(gx));
+                let dy = y.abs_diff(gy).min(n[1] - y.abs_diff(gy));
+                dx * dx + dy * dy + z.abs_diff(gz).pow(2) <= r2
+            })
+        });
+        let mut d2: Vec<f64> = pore.iter().map(|&p| if p { FAR } else { 0.0 }).collect();
+        dt_axis(&mut d2, n, 0, true);
+        dt_axis(&mut d2, n, 1, true);
+        dt_axis(&mut d2, n, 2, false);
+        let mut want = vec![0.0f64; pore.len()];
+        for (i, &r2) in d2.iter().enumerate() {
+            if !pore[i] || r2 >= FAR {
+                continue;
+            }
+            let (x, y, z) = (i % n[0], (i / n[0]) % n[1], i / (n[0] * n[1]));
+            for (j, w) in want.iter_mut().enumerate() {
+                let (xj, yj, zj) = (j % n[0], (j / n[0]) % n[1], j / (n[0] * n[1]));
+                let dx = x.abs_diff(xj).min(n[0] - x.abs_diff(xj));
+                let dy = y.abs_diff(yj).min(n[1] - y.abs_diff(yj));
+                let dz = z.abs_diff(zj);
+                if pore[j] && ((dx * dx + dy * dy + dz * dz) as f64) <= r2 {
+                    *w = w.max(2.0 * r2.sqrt() - 1.0);
+                }
+            }
+        }
+        let got = local_thickness(&PoreField { n, h: 1.0, pore: &pore });
+        assert!(want.iter().any(|&w| w > 6.0), "the field has no large pores");
+        assert_eq!(got, want);
     }
 
     #[test]
