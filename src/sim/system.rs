@@ -194,12 +194,9 @@ impl BlockSink<'_> {
                 self.js.push((b.j[k], JSide { f, tor }));
             }
             acc[0] += b.energy[k];
-            acc[1] += del[0] * f[0];
-            acc[2] += del[1] * f[1];
-            acc[3] += del[2] * f[2];
-            acc[4] += del[0] * f[1];
-            acc[5] += del[0] * f[2];
-            acc[6] += del[1] * f[2];
+            for (a, w) in acc[1..7].iter_mut().zip(outer(del, f)) {
+                *a += w;
+            }
             let rs = b.ri[k] + b.rj[k];
             if b.rsq[k] < rs * rs {
                 acc[7] += 1.0;
