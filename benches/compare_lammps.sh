@@ -13,8 +13,11 @@
 #          `fix deform`, etwin's NEMD stage with the same thermostat).
 # npt and nemd time whole stages: etwin's phase timer (its thermo sampling included)
 # against LAMMPS' loop time, both with a 1 µm skin. Needs `lmp` (apt-get install lammps)
-# and, for 2 ranks, `mpirun`. --json prints
-# {"rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio}]}.
+# and, for 2 ranks, `mpirun`. REPEAT=N (default 1) runs the whole comparison N times and
+# reports medians: this machine's speed drifts by ±15 % from run to run, and the ratio of
+# each back-to-back pair moves less than either figure. --json prints
+# {"rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio,
+#            ratio_min, ratio_max, repeats}]} (figures: medians over the repeats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
@@ -29,6 +32,7 @@ steps_gas=${STEPS_GAS:-1000}
 steps_thick=${STEPS_THICK:-200}
 steps_npt=${STEPS_NPT:-4000}
 steps_nemd=${STEPS_NEMD:-200}
+repeat=${REPEAT:-1}
 
 lmp_on() { # np lmp-arguments...: LAMMPS on np MPI ranks, quiet
   local np=$1; shift
@@ -87,7 +91,7 @@ PY
 
 rows=$tmp/rows.jsonl
 : >"$rows"
-for np in 1 2; do
+for np in $(for _ in $(seq "$repeat"); do echo 1 2; done); do
   "$etwin" --threads "$np" bench --json --cases gas,thick --steps-gas "$steps_gas" --steps-reference "$steps_thick" >"$tmp/etwin.json"
   l_gas=$(lammps "$np" "$tmp/gas.data" benches/lammps/model_gas.lmp 0.2 2e-4 2000 "$steps_gas")
   l_thick=$(lammps "$np" "$thick" "$ETWIN_GOLDEN_DIR/lammps/model_A.lmp" 1.0 0.001 20 "$steps_thick")
@@ -107,13 +111,25 @@ for name, e, l in rows:
 PY
 done
 python3 - "$rows" "$json" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs.setdefault((r["case"], r["threads"]), []).append(r)
+rows = []
+for (case, threads), rs in runs.items():
+    ratios = [r["ratio"] for r in rs]
+    rows.append({"case": case, "threads": threads, "simd": rs[0]["simd"],
+                 "etwin_particle_steps_per_s": statistics.median(r["etwin_particle_steps_per_s"] for r in rs),
+                 "lammps_particle_steps_per_s": statistics.median(r["lammps_particle_steps_per_s"] for r in rs),
+                 "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                 "repeats": len(rs)})
+rows.sort(key=lambda r: (r["threads"], ["gas", "thick", "npt", "nemd"].index(r["case"])))
 if sys.argv[2] == "1":
     print(json.dumps({"rows": rows}, indent=1))
 else:
-    print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8}")
+    print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8} {'range':>12}")
     for r in rows:
         print(f"{r['case']:<6} {r['threads']:<8} {r['simd']:<9} {r['etwin_particle_steps_per_s']/1e6:16.3f} "
-              f"{r['lammps_particle_steps_per_s']/1e6:16.3f} {r['ratio']:8.2f}")
+              f"{r['lammps_particle_steps_per_s']/1e6:16.3f} {r['ratio']:8.2f} {r['ratio_min']:5.2f}–{r['ratio_max']:.2f}")
 PY

@@ -97,8 +97,13 @@ pub struct CaseResult {
     pub threads: usize,
     /// Instruction-set level of the kernels.
     pub simd: crate::sim::simd::Level,
+    /// Timed steps of one run.
     pub steps: u64,
+    /// The median over the runs.
     pub particle_steps_per_s: f64,
+    /// Each run's figure, in order.
+    pub runs_particle_steps_per_s: Vec<f64>,
+    /// Over all runs.
     pub phases: Phases,
     pub neighbors_per_particle: f64,
     pub contacts_per_particle: f64,
@@ -160,16 +165,26 @@ pub fn reference_case(data_dir: &Path, name: &str, timed_steps: u64) -> Result<C
     })
 }
 
-/// Sets up, warms up, then times the step loop.
-pub fn run_case(mut case: Case) -> Result<CaseResult> {
+/// Sets up, warms up, then times the step loop `repeat` times in a row.
+pub fn run_case(mut case: Case, repeat: u64) -> Result<CaseResult> {
     let sys = &mut case.system;
     sys.setup()?;
     sys.run(case.warmup_steps, &mut []);
     sys.timers = Default::default();
-    let t = Instant::now();
-    sys.run(case.timed_steps, &mut []);
-    let wall = t.elapsed().as_secs_f64();
     let n = sys.particles.len();
+    let (mut runs, mut wall) = (Vec::new(), 0.0);
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        sys.run(case.timed_steps, &mut []);
+        let s = t.elapsed().as_secs_f64();
+        runs.push(n as f64 * case.timed_steps as f64 / s);
+        wall += s;
+    }
+    sys.check_finite()?;
+    let mut sorted = runs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let m = sorted.len();
+    let median = 0.5 * (sorted[(m - 1) / 2] + sorted[m / 2]);
     let tm = &sys.timers;
     Ok(CaseResult {
         name: case.name,
@@ -177,7 +192,8 @@ pub fn run_case(mut case: Case) -> Result<CaseResult> {
         threads: rayon::current_num_threads(),
         simd: crate::sim::simd::level(),
         steps: case.timed_steps,
-        particle_steps_per_s: n as f64 * case.timed_steps as f64 / wall,
+        particle_steps_per_s: median,
+        runs_particle_steps_per_s: runs,
         phases: Phases {
             neighbor_s: tm.neighbor_s,
             force_s: tm.force_s,
@@ -188,4 +204,21 @@ pub fn run_case(mut case: Case) -> Result<CaseResult> {
         neighbors_per_particle: 2.0 * sys.neighbor.n_pairs() as f64 / n as f64,
         contacts_per_particle: 2.0 * sys.summary.contacts as f64 / n as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_runs_report_each_figure_and_their_median() {
+        let r = run_case(gas_case(4, 30).unwrap(), 3).unwrap();
+        assert_eq!((r.particles, r.steps, r.runs_particle_steps_per_s.len()), (64, 30, 3));
+        let mut runs = r.runs_particle_steps_per_s.clone();
+        runs.sort_by(f64::total_cmp);
+        assert!(runs[0] > 0.0 && runs.iter().all(|v| v.is_finite()), "{runs:?}");
+        assert_eq!(r.particle_steps_per_s, runs[1]);
+        // The phase timers cover all three runs.
+        assert!(r.phases.total_s >= 3.0 * 64.0 * 30.0 / runs[2] * (1.0 - 1e-9));
+    }
 }

@@ -136,6 +136,10 @@ enum Command {
         /// benches/compare_lammps.sh; needs ETWIN_DATA_DIR and ETWIN_GOLDEN_DIR).
         #[arg(long)]
         compare_lammps: bool,
+        /// Time each case this many times in a row (with --compare-lammps: the whole
+        /// comparison) and report medians; this machine's speed drifts between runs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+        repeat: u64,
     },
 }
 
@@ -284,8 +288,9 @@ fn dispatch(cmd: Command) -> Result<()> {
             json,
             simd,
             compare_lammps: true,
+            repeat,
             ..
-        } => compare_lammps(json, simd),
+        } => compare_lammps(json, simd, repeat),
         Command::Bench {
             json,
             cases,
@@ -295,6 +300,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             write_gas_state,
             simd,
             compare_lammps: false,
+            repeat,
         } => run_bench(
             json,
             &cases,
@@ -302,6 +308,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             gas_cells as usize,
             write_gas_state.as_deref(),
             simd,
+            repeat,
         ),
     }
 }
@@ -394,7 +401,7 @@ fn print_thermo(t: &Thermo, n: usize) {
 
 /// Runs benches/compare_lammps.sh (from the working directory or the source tree) with this
 /// binary as the electrode-twin side.
-fn compare_lammps(json: bool, simd: Option<etwin::sim::simd::Level>) -> Result<()> {
+fn compare_lammps(json: bool, simd: Option<etwin::sim::simd::Level>, repeat: u64) -> Result<()> {
     let script = [
         "benches/compare_lammps.sh",
         concat!(env!("CARGO_MANIFEST_DIR"), "/benches/compare_lammps.sh"),
@@ -418,6 +425,7 @@ fn compare_lammps(json: bool, simd: Option<etwin::sim::simd::Level>) -> Result<(
     let exe = std::env::current_exe().map_err(|e| Error::Setup(format!("cannot locate this binary: {e}")))?;
     let status = cmd
         .env("ETWIN_BIN", exe)
+        .env("REPEAT", repeat.to_string())
         .status()
         .map_err(|e| Error::Setup(format!("cannot run bash {}: {e}", script.display())))?;
     if status.success() {
@@ -434,6 +442,7 @@ fn run_bench(
     gas_cells: usize,
     write_gas_state: Option<&Path>,
     simd: Option<etwin::sim::simd::Level>,
+    repeat: u64,
 ) -> Result<()> {
     if let Some(cap) = simd {
         etwin::sim::simd::set_cap(cap);
@@ -463,10 +472,23 @@ fn run_bench(
         if !json {
             eprintln!("bench: running {name} ...");
         }
-        let r = bench::run_case(case)?;
+        let r = bench::run_case(case, repeat)?;
         if !json {
+            let spread = match r.runs_particle_steps_per_s.iter().copied().reduce(f64::min) {
+                Some(lo) if r.runs_particle_steps_per_s.len() > 1 => {
+                    let hi = r.runs_particle_steps_per_s.iter().copied().fold(lo, f64::max);
+                    let k = r.runs_particle_steps_per_s.len();
+                    format!(
+                        "  (median of {k} runs of {0} steps, {1:.3}–{2:.3} M/s)",
+                        r.steps,
+                        lo / 1e6,
+                        hi / 1e6
+                    )
+                }
+                _ => String::new(),
+            };
             println!(
-                "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle",
+                "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle{spread}",
                 r.name,
                 r.particles,
                 r.threads,

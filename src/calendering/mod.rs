@@ -601,7 +601,10 @@ impl CalenderingRun {
 
     /// Runs up to one sample interval; handles the transitions between parts.
     pub fn advance(&mut self, sys: &mut System) -> Result<()> {
-        let c = &self.spec.clone();
+        let c = &self.spec;
+        // What the rest needs of the spec, read before `self` is borrowed mutably.
+        let (tool_speed, sample_every, frames_every) = (c.tool_speed.get(), c.sample_every, c.frames_every);
+        let (local_damping, relaxation) = (c.local_damping, c.relaxation.clone());
         let per = |t: f64| (t / self.dt).round() as u64;
         let len = match self.part {
             Part::Settle => per(c.settle_time.get()),
@@ -609,18 +612,18 @@ impl CalenderingRun {
             Part::Load if self.servo.is_some() => u64::MAX,
             Part::Load => {
                 let z = sys.walls[TOOL].position;
-                ((z - self.target_z) / (c.tool_speed.get() * self.dt)).ceil().max(0.0) as u64 + self.done
+                ((z - self.target_z) / (tool_speed * self.dt)).ceil().max(0.0) as u64 + self.done
             }
             Part::Hold => per(c.hold_time.get()),
             Part::Retract => u64::MAX,
-            Part::Relax => per(c.relaxation.as_ref().map_or(0.0, |r| r.time.get())),
+            Part::Relax => per(relaxation.as_ref().map_or(0.0, |r| r.time.get())),
             Part::Done => return Ok(()),
         };
-        let chunk = c.sample_every.min(len - self.done);
+        let chunk = sample_every.min(len - self.done);
         let mut tool_force = 0.0;
         if chunk > 0 {
             let mut meter = ForceMeter::default();
-            let mut damping = LocalDamping(c.local_damping);
+            let mut damping = LocalDamping(local_damping);
             match self
                 .servo
                 .as_mut()
@@ -648,7 +651,7 @@ impl CalenderingRun {
                 self.target_z = self.target_z.min(sys.walls[TOOL].position);
             }
             self.sample(sys, tool_force, meter.collector / n);
-            if c.frames_every > 0 && self.samples.is_multiple_of(c.frames_every) {
+            if frames_every > 0 && self.samples.is_multiple_of(frames_every) {
                 self.frame(sys);
             }
         }
@@ -660,8 +663,7 @@ impl CalenderingRun {
                 tool_force >= (1.0 - LOAD_REACHED) * s || sys.walls[TOOL].position <= self.collector_z
             }
             Part::Retract => {
-                let r = c
-                    .relaxation
+                let r = relaxation
                     .as_ref()
                     .map(|r: &Relaxation| r.retract_speed.get())
                     .unwrap_or(1.0);
@@ -678,7 +680,7 @@ impl CalenderingRun {
         let tool = &mut sys.walls[TOOL];
         self.part = match self.part {
             Part::Settle => {
-                tool.velocity[2] = -c.tool_speed.get();
+                tool.velocity[2] = -tool_speed;
                 Part::Load
             }
             Part::Load => {
@@ -692,7 +694,7 @@ impl CalenderingRun {
                 }
                 Part::Hold
             }
-            Part::Hold => match &c.relaxation {
+            Part::Hold => match &relaxation {
                 Some(r) => {
                     tool.velocity[2] = r.retract_speed.get();
                     Part::Retract
