@@ -132,7 +132,7 @@ enum Command {
         #[arg(long, value_parser = parse_simd)]
         simd: Option<etwin::sim::simd::Level>,
         /// Run LAMMPS (Debian `lmp`; `mpirun` for 2 ranks) and electrode-twin back to back on
-        /// the gas and thick cases, 1 and 2 threads, and print the ratios (through
+        /// the gas, thick, npt and nemd cases, 1 and 2 threads, and print the ratios (through
         /// benches/compare_lammps.sh; needs ETWIN_DATA_DIR and ETWIN_GOLDEN_DIR).
         #[arg(long)]
         compare_lammps: bool,
