@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
+use crate::analysis::stats::median;
 use crate::error::Result;
 use crate::io::lammps_data::DataFile;
 use crate::sim::forcefield::hertz_history::HertzHistory;
@@ -181,10 +182,6 @@ pub fn run_case(mut case: Case, repeat: u64) -> Result<CaseResult> {
         wall += s;
     }
     sys.check_finite()?;
-    let mut sorted = runs.clone();
-    sorted.sort_by(f64::total_cmp);
-    let m = sorted.len();
-    let median = 0.5 * (sorted[(m - 1) / 2] + sorted[m / 2]);
     let tm = &sys.timers;
     Ok(CaseResult {
         name: case.name,
@@ -192,7 +189,7 @@ pub fn run_case(mut case: Case, repeat: u64) -> Result<CaseResult> {
         threads: rayon::current_num_threads(),
         simd: crate::sim::simd::level(),
         steps: case.timed_steps,
-        particle_steps_per_s: median,
+        particle_steps_per_s: median(runs.clone()),
         runs_particle_steps_per_s: runs,
         phases: Phases {
             neighbor_s: tm.neighbor_s,

@@ -474,18 +474,17 @@ fn run_bench(
         }
         let r = bench::run_case(case, repeat)?;
         if !json {
-            let spread = match r.runs_particle_steps_per_s.iter().copied().reduce(f64::min) {
-                Some(lo) if r.runs_particle_steps_per_s.len() > 1 => {
-                    let hi = r.runs_particle_steps_per_s.iter().copied().fold(lo, f64::max);
-                    let k = r.runs_particle_steps_per_s.len();
-                    format!(
-                        "  (median of {k} runs of {0} steps, {1:.3}–{2:.3} M/s)",
-                        r.steps,
-                        lo / 1e6,
-                        hi / 1e6
-                    )
-                }
-                _ => String::new(),
+            let runs = &r.runs_particle_steps_per_s;
+            let spread = if runs.len() > 1 {
+                let [lo, hi] = etwin::analysis::stats::min_max(runs.iter().copied());
+                let (k, steps) = (runs.len(), r.steps);
+                format!(
+                    "  (median of {k} runs of {steps} steps, {:.3}–{:.3} M/s)",
+                    lo / 1e6,
+                    hi / 1e6
+                )
+            } else {
+                String::new()
             };
             println!(
                 "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle{spread}",

@@ -33,6 +33,20 @@ pub fn min_max(values: impl IntoIterator<Item = f64>) -> [f64; 2] {
         .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], v| [lo.min(v), hi.max(v)])
 }
 
+/// Median of `v` (the mean of the middle two for an even count; NaN when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
 /// Least squares `y ≈ c · x` by the normal equations with partial pivoting (a handful of
 /// columns); `None` if the columns do not determine `c`.
 pub fn least_squares<const M: usize>(x: &[[f64; M]], y: &[f64]) -> Option<[f64; M]> {
@@ -143,6 +157,13 @@ pub fn linear_fit(pts: &[(f64, f64)]) -> LineFit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
 
     #[test]
     fn block_average_of_independent_samples_has_the_textbook_error() {

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::stats::min_max;
+use crate::analysis::stats::{median, min_max};
 use crate::error::Result;
 use crate::map::dataset::{slurries, Electrode};
 use crate::map::model::{train, TrainConfig};
@@ -50,19 +50,6 @@ pub struct LosoReport {
     pub median_score_recommended: f64,
     pub median_score_actual: f64,
     pub rows: Vec<Condition>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// The measured coatings of one slurry: rows grouped by (gap, viscosity).
