@@ -1,6 +1,7 @@
 # Sourced by the bench scripts from the repository root: sets $etwin (ETWIN_BIN, or a
 # fresh release build) and $tmp, a scratch folder removed on exit; defines the LAMMPS input
-# pieces lammps_head, lammps_minimize, lammps_npt and lammps_shear.
+# pieces lammps_head, lammps_minimize, lammps_npt (with npt_ramp_stop) and lammps_shear, and
+# lmp_on to run LAMMPS.
 if [ -n "${ETWIN_BIN:-}" ]; then
   etwin=$ETWIN_BIN
 else
@@ -21,6 +22,22 @@ include         $ETWIN_GOLDEN_DIR/lammps/model_A.lmp
 neighbor        3.0 bin
 EOF
 }
+# LAMMPS on $1 MPI ranks with the remaining arguments, quiet.
+lmp_on() {
+  local np=$1; shift
+  if [ "$np" -gt 1 ]; then
+    mpirun --allow-run-as-root --oversubscribe -np "$np" lmp -screen none "$@" >/dev/null
+  else
+    lmp -screen none "$@" >/dev/null
+  fi
+}
+# The reference's NPT ramps the pressure target from 0 to npt_ramp_kpa over npt_ramp_steps.
+npt_ramp_steps=13000000
+npt_ramp_kpa=100
+# The ramp's target after the first $1 steps [kPa].
+npt_ramp_stop() {
+  python3 -c "print($npt_ramp_kpa * $1 / $npt_ramp_steps)"
+}
 # The reference's CG minimization, writing the minimized state to $1 (after lammps_head).
 lammps_minimize() {
   cat <<EOF
@@ -36,10 +53,10 @@ lammps_npt() {
   cat <<EOF
 timestep        0.001
 velocity        all create 300 4928459 dist gaussian
-fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 100 1000
+fix             npt all npt/sphere temp 300 300 0.06 iso 0.0 $npt_ramp_kpa 1000
 thermo_style    custom step temp press vol
 thermo          $2
-run             $1 start 0 stop 13000000
+run             $1 start 0 stop $npt_ramp_steps
 EOF
 }
 # The reference's shear of the data file $1 as a LAMMPS input: `fix nvt/sllod temp 298 298

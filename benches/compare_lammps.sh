@@ -34,15 +34,6 @@ steps_npt=${STEPS_NPT:-4000}
 steps_nemd=${STEPS_NEMD:-200}
 repeat=${REPEAT:-1}
 
-lmp_on() { # np lmp-arguments...: LAMMPS on np MPI ranks, quiet
-  local np=$1; shift
-  if [ "$np" -gt 1 ]; then
-    mpirun --allow-run-as-root --oversubscribe -np "$np" lmp -screen none "$@" >/dev/null
-  else
-    lmp -screen none "$@" >/dev/null
-  fi
-}
-
 lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last run
   lmp_on "$1" -in benches/lammps/in.nve.lmp -log "$tmp/log.lammps" \
     -var data "$2" -var model "$3" -var skin "$4" -var dt "$5" -var warm "$6" -var nsteps "$7" -var limit 0
@@ -56,7 +47,7 @@ lammps() { # np data model skin dt warm nsteps -> particle-steps/s of the last r
 } >"$tmp/min.lmp"
 lmp_on 1 -in "$tmp/min.lmp" -log none
 python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$steps_npt" --npt-every $((steps_npt / 10)) \
-  --npt-stop "$(python3 -c "print(100.0 * $steps_npt / 13e6)")" --npt-average 1.0 --no-nemd --no-files >"$tmp/npt.ron"
+  --npt-stop "$(npt_ramp_stop "$steps_npt")" --npt-average 1.0 --no-nemd --no-files >"$tmp/npt.ron"
 python3 benches/reference_scenario.py --start "$thick" --no-npt --no-files \
   --nemd 125 "$(python3 -c "print($steps_nemd * 125e-9)")" $((steps_nemd / 10)) >"$tmp/nemd.ron"
 {

@@ -27,7 +27,7 @@ source benches/common.sh
 
 lammps_shear "$data" "$erate" "$steps" "$every" >"$tmp/in.lmp"
 t0=$(date +%s)
-lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
+lmp_on 1 -in "$tmp/in.lmp" -log "$tmp/log.lammps"
 t1=$(date +%s)
 
 python3 benches/reference_scenario.py --start "$data" --no-npt --nemd "$rate" "$strain" "$every" --no-files >"$tmp/check.ron"

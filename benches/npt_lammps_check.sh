@@ -21,10 +21,9 @@ source benches/common.sh
   lammps_minimize "$tmp/min.data"
   lammps_npt "$n" "$every"
 } >"$tmp/in.lmp"
-lmp -in "$tmp/in.lmp" -log "$tmp/log.lammps" -screen none >/dev/null
+lmp_on 1 -in "$tmp/in.lmp" -log "$tmp/log.lammps"
 
-stop=$(python3 -c "print(100.0 * $n / 13e6)")
-python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$n" --npt-stop "$stop" --npt-every "$every" \
+python3 benches/reference_scenario.py --start "$tmp/min.data" --npt "$n" --npt-stop "$(npt_ramp_stop "$n")" --npt-every "$every" \
   --npt-average 1.0 --no-nemd >"$tmp/check.ron"
 "$etwin" run "$tmp/check.ron" --out "$tmp/out" --json >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
 
