@@ -10,6 +10,7 @@ pub mod nose_hoover;
 pub mod observer;
 pub mod parallel;
 pub mod particles;
+pub mod scatter;
 pub mod simbox;
 pub mod simd;
 pub mod system;

@@ -27,6 +27,7 @@ use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
 use crate::sim::parallel::{add_in_order, det_sum};
 use crate::sim::particles::Particles;
+use crate::sim::scatter::{self, BlockJSides, Destinations, JSide};
 use crate::sim::simbox::SimBox;
 use crate::sim::simd::prefetch;
 use crate::sim::timers::{Phase, Timers};
@@ -113,13 +114,6 @@ pub struct SystemState {
     pub walls: Vec<Wall>,
 }
 
-/// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
-#[derive(Debug, Clone, Copy, Default)]
-struct JSide {
-    f: [f64; 3],
-    tor: [f64; 3],
-}
-
 /// Where pass 1 of the force loop puts a block's results.
 struct BlockSink<'a> {
     /// First owner of the block.
@@ -131,7 +125,9 @@ struct BlockSink<'a> {
     hist: &'a mut [History],
     /// Whether each slot's history may be non-zero (see [`NeighborList::held`]).
     held: &'a mut [bool],
-    js: &'a mut Vec<(u32, JSide)>,
+    /// j-sides of partners outside the block, per destination range.
+    js: &'a mut [Vec<(u32, JSide)>],
+    dest: Destinations,
     /// pe, virial[6], contacts, elastic.
     acc: &'a mut [f64; 9],
 }
@@ -191,7 +187,7 @@ impl BlockSink<'_> {
                     tj[a] += tor[a];
                 }
             } else {
-                self.js.push((b.j[k], JSide { f, tor }));
+                self.js[self.dest.of(b.j[k] as usize)].push((b.j[k], JSide { f, tor }));
             }
             acc[0] += b.energy[k];
             for (a, w) in acc[1..7].iter_mut().zip(outer(del, f)) {
@@ -226,8 +222,9 @@ pub struct System {
     /// relative to the particle (set by the shear deformation, 0 otherwise).
     pub xy_rate: f64,
     reach: ReachTable,
-    /// Per owner block: (partner, j-side) of the pairs that interacted, in pair order.
-    jside: Vec<Vec<(u32, JSide)>>,
+    /// Per owner block and destination range: (partner, j-side) of the pairs that
+    /// interacted, in pair order.
+    jside: Vec<BlockJSides>,
 }
 
 impl System {
@@ -510,9 +507,9 @@ impl System {
     /// Pass 1 runs over fixed blocks of owners in parallel: in-range pairs go in pair order
     /// through [`PairBatch`]es to the styles; each owner sums its own side in pair order, a
     /// partner inside the block takes its side at once, and the j-sides of the other pairs
-    /// go to the block's list. Pass 2 applies those lists in block (= pair) order, each
-    /// worker owning a fixed range of particles. Every sum thus has one order whatever the
-    /// number of threads.
+    /// go to the block's list for the partner's destination range. Pass 2 applies each
+    /// range's lists in block (= pair) order on its own worker ([`scatter`]). Every sum thus
+    /// has one order whatever the number of threads.
     pub fn compute_forces(&mut self, update_history: bool) {
         let Particles {
             x,
@@ -543,6 +540,7 @@ impl System {
 
         // Pass 1.
         let n_blocks = n.div_ceil(OWNER_BLOCK);
+        let dest = Destinations::new(n, rayon::current_num_threads());
         self.jside.resize_with(n_blocks, Vec::new);
         let mut work = Vec::with_capacity(n_blocks);
         {
@@ -562,7 +560,8 @@ impl System {
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
             .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, held, js)| {
-                js.clear();
+                js.resize_with(dest.parts(), Vec::new);
+                js.iter_mut().for_each(Vec::clear);
                 fblk.fill([0.0; 3]);
                 tblk.fill([0.0; 3]); // torque sums Σ tor until the block ends
                 let mut acc = [0.0f64; 9]; // pe, virial[6], contacts, elastic
@@ -574,6 +573,7 @@ impl System {
                     hist,
                     held,
                     js,
+                    dest,
                     acc: &mut acc,
                 };
                 for i in lo..lo + sink.f.len() {
@@ -645,27 +645,7 @@ impl System {
         };
 
         // Pass 2.
-        let blocks = &self.jside;
-        let parts = rayon::current_num_threads().clamp(1, n.max(1));
-        let span = n.div_ceil(parts).max(1);
-        f.par_chunks_mut(span)
-            .zip(torque.par_chunks_mut(span))
-            .enumerate()
-            .for_each(|(part, (fpart, tpart))| {
-                let lo = part * span;
-                let hi = lo + fpart.len();
-                for &(j, ref c) in blocks.iter().flatten() {
-                    let j = j as usize;
-                    if j < lo || j >= hi {
-                        continue;
-                    }
-                    let (fj, tj, rj) = (&mut fpart[j - lo], &mut tpart[j - lo], radius[j]);
-                    for a in 0..3 {
-                        fj[a] -= c.f[a];
-                        tj[a] -= rj * c.tor[a];
-                    }
-                }
-            });
+        scatter::apply(&self.jside, dest, f, torque, radius);
 
         // Body force, then walls, act on every particle.
         let g = self.settings.gravity;
