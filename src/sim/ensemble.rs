@@ -76,13 +76,7 @@ impl Fix for VelocityRescale {
             + (1.0 - c) * (k_target * (r1 * r1 + sum_sq) / dof as f64 - k)
             + 2.0 * r1 * (c * (1.0 - c) * k_target / dof as f64 * k).sqrt();
         let alpha = (k_new.max(0.0) / k).sqrt();
-        let p = &mut sys.particles;
-        for (v, w) in p.v.iter_mut().zip(p.omega.iter_mut()) {
-            for a in 0..3 {
-                v[a] *= alpha;
-                w[a] *= alpha;
-            }
-        }
+        sys.particles.scale_motion(alpha);
     }
 }
 

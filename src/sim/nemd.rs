@@ -16,6 +16,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::ensemble::Fix;
@@ -251,13 +252,12 @@ impl ShearThermostat {
         self.temperature = k2_seen / (dof as f64 * K_B);
         let (flow, y0) = (self.flow, self.flow.zero_height(sys));
         let p = &mut sys.particles;
-        for k in 0..n {
-            let u = flow.velocity(y0, p.x[k][1]);
-            let v = &mut p.v[k];
+        p.v.par_iter_mut().zip(p.x.par_iter()).for_each(|(v, x)| {
+            let u = flow.velocity(y0, x[1]);
             v[0] = u + alpha * (v[0] - u);
             v[1] *= alpha;
             v[2] *= alpha;
-        }
+        });
     }
 }
 

@@ -18,6 +18,7 @@
 //! 3. half-kick; box ½ step; drift; box ½ step; forces;
 //! 4. half-kick; v scaled by the box motion; T and P; ω̇_box ½ step; chains ½ step.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::integrate;
@@ -193,12 +194,12 @@ impl NoseHooverNpt {
     /// v ← v·exp(−(dt/2)(ω̇ + mtk₂)), in two quarter factors as LAMMPS.
     fn box_drag(&self, sys: &mut System, dt: f64) {
         let f = (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp();
-        for v in &mut sys.particles.v {
+        sys.particles.v.par_iter_mut().for_each(|v| {
             for c in v.iter_mut() {
                 *c *= f;
                 *c *= f;
             }
-        }
+        });
     }
 
     /// Box lengths × exp((dt/2)·ω̇) about the centre, positions affinely; true where the
@@ -217,13 +218,7 @@ impl NoseHooverNpt {
         let t = self.t_current;
         let ke = |f: f64| dof * K_B * (t * (f * f));
         let factor = self.particles.half_step(ke, dof * kt, kt, q0, q, dt);
-        let p = &mut sys.particles;
-        for (v, w) in p.v.iter_mut().zip(p.omega.iter_mut()) {
-            for a in 0..3 {
-                v[a] *= factor;
-                w[a] *= factor;
-            }
-        }
+        sys.particles.scale_motion(factor);
         self.t_current *= factor * factor;
     }
 

@@ -1,5 +1,7 @@
 //! Particle storage: one array per quantity (struct of arrays), all f64.
 
+use rayon::prelude::*;
+
 /// Spheres of the coarse-grained model. Index `k` of every array is the same particle;
 /// the order changes when the neighbour list sorts particles spatially, `id` never does.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -58,6 +60,17 @@ impl Particles {
     #[inline]
     pub fn inertia(&self, k: usize) -> f64 {
         0.4 * self.mass[k] * self.radius[k] * self.radius[k]
+    }
+
+    /// Multiplies every velocity and angular velocity by `factor` (thermostats), in parallel:
+    /// elementwise, so the same bits on any thread count.
+    pub fn scale_motion(&mut self, factor: f64) {
+        self.v.par_iter_mut().zip(self.omega.par_iter_mut()).for_each(|(v, w)| {
+            for a in 0..3 {
+                v[a] *= factor;
+                w[a] *= factor;
+            }
+        });
     }
 
     /// Reorders every array so that new index `n` holds old particle `perm[n]`.

@@ -495,11 +495,11 @@ impl System {
             b.tilt[1] *= mu;
             b.tilt[2] *= mu;
         }
-        for x in &mut self.particles.x {
+        self.particles.x.par_iter_mut().for_each(|x| {
             for &a in axes {
                 x[a] = centre[a] + mu * (x[a] - centre[a]);
             }
-        }
+        });
     }
 
     /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
