@@ -24,6 +24,15 @@ pub fn det_sum<const K: usize>(n: usize, f: impl Fn(usize) -> [f64; K] + Sync) -
     add_in_order(&partials)
 }
 
+/// Consecutive pieces of `s` with the given lengths, for workers that each own one.
+pub fn split_lengths<T>(mut s: &mut [T], lengths: impl IntoIterator<Item = usize>) -> impl Iterator<Item = &mut [T]> {
+    lengths.into_iter().map(move |len| {
+        let (piece, rest) = std::mem::take(&mut s).split_at_mut(len);
+        s = rest;
+        piece
+    })
+}
+
 /// Adds arrays in slice order.
 pub fn add_in_order<const K: usize>(parts: &[[f64; K]]) -> [f64; K] {
     let mut acc = [0.0; K];

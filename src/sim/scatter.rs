@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::sim::parallel::split_lengths;
+
 /// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JSide {
@@ -61,16 +63,10 @@ impl Destinations {
 /// Subtracts the filed j-sides from forces and adds −r_j·tor to torques, each range on its
 /// own worker, blocks in order.
 pub fn apply(blocks: &[BlockJSides], dest: Destinations, f: &mut [[f64; 3]], torque: &mut [[f64; 3]], radius: &[f64]) {
-    let mut work = Vec::with_capacity(dest.parts());
-    let (mut fr, mut tr) = (f, torque);
-    for p in 0..dest.parts() {
-        let (lo, hi) = (dest.start(p), dest.start(p + 1));
-        let (fa, fb) = std::mem::take(&mut fr).split_at_mut(hi - lo);
-        let (ta, tb) = std::mem::take(&mut tr).split_at_mut(hi - lo);
-        (fr, tr) = (fb, tb);
-        work.push((p, lo, fa, ta));
-    }
-    work.into_par_iter().for_each(|(p, lo, fpart, tpart)| {
+    let sizes = || (0..dest.parts()).map(|p| dest.start(p + 1) - dest.start(p));
+    let work: Vec<_> = split_lengths(f, sizes()).zip(split_lengths(torque, sizes())).collect();
+    work.into_par_iter().enumerate().for_each(|(p, (fpart, tpart))| {
+        let lo = dest.start(p);
         for block in blocks {
             for &(j, ref c) in &block[p] {
                 let k = j as usize - lo;

@@ -25,7 +25,7 @@ use crate::sim::forcefield::{
 use crate::sim::integrate;
 use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
 use crate::sim::observer::Observer;
-use crate::sim::parallel::{add_in_order, det_sum};
+use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
 use crate::sim::scatter::{self, BlockJSides, Destinations, JSide};
 use crate::sim::simbox::SimBox;
@@ -542,21 +542,16 @@ impl System {
         let n_blocks = n.div_ceil(OWNER_BLOCK);
         let dest = Destinations::new(n, rayon::current_num_threads());
         self.jside.resize_with(n_blocks, Vec::new);
-        let mut work = Vec::with_capacity(n_blocks);
-        {
-            let (mut fr, mut tr) = (&mut f[..], &mut torque[..]);
-            let (mut hr, mut gr) = (&mut nl.history[..], &mut nl.held[..]);
-            for (b, js) in self.jside.iter_mut().enumerate() {
-                let (lo, hi) = (b * OWNER_BLOCK, ((b + 1) * OWNER_BLOCK).min(n));
-                let pairs = offsets[hi] - offsets[lo];
-                let (fa, fb) = std::mem::take(&mut fr).split_at_mut(hi - lo);
-                let (ta, tb) = std::mem::take(&mut tr).split_at_mut(hi - lo);
-                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(pairs);
-                let (ga, gb) = std::mem::take(&mut gr).split_at_mut(pairs);
-                (fr, tr, hr, gr) = (fb, tb, hb, gb);
-                work.push((lo, fa, ta, ha, ga, js));
-            }
-        }
+        let block = |b: usize| (b * OWNER_BLOCK, ((b + 1) * OWNER_BLOCK).min(n));
+        let owners = || (0..n_blocks).map(|b| block(b).1 - block(b).0);
+        let pairs = || (0..n_blocks).map(|b| offsets[block(b).1] - offsets[block(b).0]);
+        let work: Vec<_> = split_lengths(f, owners())
+            .zip(split_lengths(torque, owners()))
+            .zip(split_lengths(&mut nl.history, pairs()).zip(split_lengths(&mut nl.held, pairs())))
+            .zip(self.jside.iter_mut())
+            .enumerate()
+            .map(|(b, (((fa, ta), (ha, ga)), js))| (b * OWNER_BLOCK, fa, ta, ha, ga, js))
+            .collect();
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
             .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, held, js)| {
