@@ -4,13 +4,14 @@
 mod common;
 
 use common::{mixed_forcefield, norm, polydisperse_gas};
+use etwin::sim::ensemble::Fix;
 use etwin::sim::forcefield::batch::{LaneInput, PairBatch, LANES};
 use etwin::sim::forcefield::hertz_history::HertzHistory;
 use etwin::sim::forcefield::lj_sf::{LjCoeff, LjSf};
 use etwin::sim::forcefield::{ForceField, History, PairContext, PairInput, PairOut, PairStyle};
 use etwin::sim::particles::{sphere_mass, Particles};
 use etwin::sim::simbox::SimBox;
-use etwin::sim::system::{StepSettings, System};
+use etwin::sim::system::{ForceSummary, StepSettings, System};
 
 /// Two spheres (radii r1, r2) with centres `del` apart along x, velocities and spins given.
 struct Pair {
@@ -448,6 +449,62 @@ fn damping_dissipates_energy() {
     let e0 = sys.total_energy();
     sys.run(3000, &mut []);
     assert!(sys.total_energy() < 0.95 * e0, "{} vs {e0}", sys.total_energy());
+}
+
+/// Inside `run`, a step takes the force sums (energy, virial, contacts) only when something
+/// reads them after it, as LAMMPS' `eflag`/`vflag`: an observer due, a fix that reads them,
+/// or the run's last step. An observer every 7 steps and the end of the run must see the
+/// sums of single steps that take them every step; a fix that does not read them sees
+/// them as the last tallied step left them, one that does sees its own step's.
+#[test]
+fn force_sums_are_taken_on_the_steps_that_read_them() {
+    struct Sums(Vec<(u64, ForceSummary)>);
+    impl etwin::sim::observer::Observer for Sums {
+        fn interval(&self) -> u64 {
+            7
+        }
+        fn observe(&mut self, sys: &System) {
+            self.0.push((sys.step, sys.summary));
+        }
+    }
+    /// Records the step of the sums it finds at the end of each step.
+    struct Stamps(Vec<u64>, bool);
+    impl Fix for Stamps {
+        fn end_of_step(&mut self, sys: &mut System) {
+            self.0.push(sys.summary.step);
+        }
+        fn reads_force_sums(&self) -> bool {
+            self.1
+        }
+    }
+    let (mut lazy, mut every) = (small_mixture(true), small_mixture(true));
+    let mut seen = Sums(vec![]);
+    lazy.run(600, &mut [&mut seen]);
+    let mut expected = vec![];
+    for _ in 0..600 {
+        every.step();
+        if every.step % 7 == 0 {
+            expected.push((every.step, every.summary));
+        }
+    }
+    assert!(
+        every.summary.contacts > 0 && every.summary.pe != 0.0,
+        "the test must exercise both laws"
+    );
+    assert_eq!(seen.0.len(), 85);
+    assert!(
+        seen.0.iter().all(|(step, s)| s.step == *step),
+        "observed sums of another step"
+    );
+    assert_eq!(seen.0, expected, "observed sums");
+    assert_eq!(lazy.summary, every.summary, "sums at the end of the run");
+
+    let start = lazy.step;
+    let (mut quiet, mut reader) = (Stamps(vec![], false), Stamps(vec![], true));
+    lazy.run_with(5, &mut [&mut quiet], &mut []);
+    assert_eq!(quiet.0, [start, start, start, start, start + 5]);
+    lazy.run_with(5, &mut [&mut reader], &mut []);
+    assert_eq!(reader.0, (start + 6..=start + 10).collect::<Vec<_>>());
 }
 
 /// `run` fuses a step's last half-kick with the next step's first where nothing acts in

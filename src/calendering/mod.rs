@@ -164,6 +164,10 @@ impl Fix for LocalDamping {
                 }
             });
     }
+
+    fn reads_force_sums(&self) -> bool {
+        false
+    }
 }
 
 /// Sums the z force on the tool and on the collector every step, for sample means: the
@@ -180,6 +184,10 @@ impl Fix for ForceMeter {
         self.tool += sys.walls[TOOL].force_on_wall[2];
         self.collector -= sys.walls[COLLECTOR].force_on_wall[2];
         self.steps += 1;
+    }
+
+    fn reads_force_sums(&self) -> bool {
+        false
     }
 }
 

@@ -23,6 +23,11 @@ use crate::units::K_B;
 /// A hook run at the end of every step.
 pub trait Fix {
     fn end_of_step(&mut self, sys: &mut System);
+    /// Whether `end_of_step` reads the force sums ([`crate::sim::system::ForceSummary`]):
+    /// every step then takes them.
+    fn reads_force_sums(&self) -> bool {
+        true
+    }
 }
 
 /// Kinetic temperature from translation [K]: T = Σ m v² / (3 N k_B).
@@ -77,6 +82,10 @@ impl Fix for VelocityRescale {
             + 2.0 * r1 * (c * (1.0 - c) * k_target / dof as f64 * k).sqrt();
         let alpha = (k_new.max(0.0) / k).sqrt();
         sys.particles.scale_motion(alpha);
+    }
+
+    fn reads_force_sums(&self) -> bool {
+        false
     }
 }
 

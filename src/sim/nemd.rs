@@ -136,6 +136,10 @@ impl Fix for ShearDeform {
         sys.xy_rate = self.rate * ly;
         self.strain += self.rate * dt;
     }
+
+    fn reads_force_sums(&self) -> bool {
+        false
+    }
 }
 
 /// How [`ShearThermostat`] moves the peculiar kinetic energy towards its target.
@@ -264,6 +268,10 @@ impl ShearThermostat {
 impl Fix for ShearThermostat {
     fn end_of_step(&mut self, sys: &mut System) {
         self.apply(sys, false);
+    }
+
+    fn reads_force_sums(&self) -> bool {
+        false
     }
 }
 

@@ -168,7 +168,7 @@ impl NoseHooverNpt {
             .time(Phase::Integrate, || integrate::drift(&mut sys.particles, dt));
         let held = self.remap_half(sys, dt) | held;
         self.limited_steps += u64::from(held);
-        sys.forces_after_drift();
+        sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         sys.timers.time(Phase::Integrate, || {
             integrate::final_kick(&mut sys.particles, dt, lim, rot)

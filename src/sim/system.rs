@@ -33,9 +33,16 @@ use crate::sim::simd::prefetch;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
 
-/// What the last force call summed over pairs.
+/// What the last tallying force call summed over pairs.
+///
+/// As LAMMPS' `eflag`/`vflag`, a step inside [`System::run_with`] takes these sums only
+/// when something reads them after it: a fix that asks for them, an observer due, or the
+/// last step of the run. Other steps leave them as they were.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ForceSummary {
+    /// The step these sums belong to.
+    #[serde(default)]
+    pub step: u64,
     /// Pair potential energy [fJ] (LAMMPS `pe`: granular contacts tally none).
     pub pe: f64,
     /// Normal elastic energy stored in granular contacts [fJ].
@@ -128,6 +135,8 @@ struct BlockSink<'a> {
     /// j-sides of partners outside the block, per destination range.
     js: &'a mut [Vec<(u32, JSide)>],
     dest: Destinations,
+    /// Whether to take the sums in `acc`.
+    tally: bool,
     /// pe, virial[6], contacts, elastic.
     acc: &'a mut [f64; 9],
 }
@@ -164,7 +173,6 @@ impl BlockSink<'_> {
             }
             let f = [b.f[0][k], b.f[1][k], b.f[2][k]];
             let tor = [b.tor[0][k], b.tor[1][k], b.tor[2][k]];
-            let del = [b.del[0][k], b.del[1][k], b.del[2][k]];
             for a in 0..3 {
                 fsum[a] += f[a];
                 tsum[a] += tor[a];
@@ -189,15 +197,18 @@ impl BlockSink<'_> {
             } else {
                 self.js[self.dest.of(b.j[k] as usize)].push((b.j[k], JSide { f, tor }));
             }
-            acc[0] += b.energy[k];
-            for (a, w) in acc[1..7].iter_mut().zip(outer(del, f)) {
-                *a += w;
+            if self.tally {
+                acc[0] += b.energy[k];
+                let del = [b.del[0][k], b.del[1][k], b.del[2][k]];
+                for (a, w) in acc[1..7].iter_mut().zip(outer(del, f)) {
+                    *a += w;
+                }
+                let rs = b.ri[k] + b.rj[k];
+                if b.rsq[k] < rs * rs {
+                    acc[7] += 1.0;
+                }
+                acc[8] += b.elastic[k];
             }
-            let rs = b.ri[k] + b.rj[k];
-            if b.rsq[k] < rs * rs {
-                acc[7] += 1.0;
-            }
-            acc[8] += b.elastic[k];
         }
         (self.f[owner], self.tsum[owner]) = (fsum, tsum);
         *self.acc = acc;
@@ -367,15 +378,16 @@ impl System {
         }
     }
 
-    /// One velocity-Verlet step (phases 1–4).
+    /// One velocity-Verlet step (phases 1–4), taking the force sums.
     pub fn step(&mut self) {
-        self.advance(false);
+        self.advance(false, true);
         self.final_half();
     }
 
     /// Phases 1–3 of a step. With `deferred`, the previous step skipped its phase 4, which
-    /// now runs fused with phase 1 (see [`integrate::final_then_initial`]).
-    fn advance(&mut self, deferred: bool) {
+    /// now runs fused with phase 1 (see [`integrate::final_then_initial`]); `tally` as in
+    /// [`System::forces_after_drift`].
+    fn advance(&mut self, deferred: bool, tally: bool) {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
         let p = &mut self.particles;
         self.timers.time(Phase::Integrate, || {
@@ -385,21 +397,23 @@ impl System {
                 integrate::initial(p, dt, lim, rot)
             }
         });
-        self.forces_after_drift();
+        self.forces_after_drift(tally);
     }
 
-    /// After the drift: neighbours, walls, forces (histories advance), step count.
-    pub fn forces_after_drift(&mut self) {
+    /// After the drift: neighbours, walls, forces (histories advance), step count; with
+    /// `tally`, the [`ForceSummary`] sums too.
+    pub fn forces_after_drift(&mut self, tally: bool) {
         self.refresh_neighbors();
         let dt = self.settings.dt;
         for w in &mut self.walls {
             w.advance(dt);
         }
-        let t = std::time::Instant::now();
-        self.compute_forces(true);
-        self.timers.add(Phase::Force, t.elapsed());
+        // The forces are those of the step being completed.
         self.step += 1;
         self.timers.steps += 1;
+        let t = std::time::Instant::now();
+        self.forces(true, tally);
+        self.timers.add(Phase::Force, t.elapsed());
     }
 
     /// Phase 4: the second half-kick.
@@ -429,13 +443,17 @@ impl System {
     ///
     /// Where nothing acts between two steps (no fix, no observer due, not the last step),
     /// a step's final half-kick is deferred and fused with the next step's first one: the
-    /// same arithmetic with one pass over memory instead of two.
+    /// same arithmetic with one pass over memory instead of two. The force sums are taken
+    /// on the steps after which something may read them (see [`ForceSummary`]).
     pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
         let mut deferred = false;
+        let fixes_read = fixes.iter().any(|f| f.reads_force_sums());
         for k in 0..n {
-            self.advance(deferred);
-            let due = observers.iter().any(|o| self.step.is_multiple_of(o.interval().max(1)));
-            deferred = fixes.is_empty() && !due && k + 1 < n;
+            let next = self.step + 1;
+            let due = observers.iter().any(|o| next.is_multiple_of(o.interval().max(1)));
+            let last = k + 1 == n;
+            self.advance(deferred, fixes_read || due || last);
+            deferred = fixes.is_empty() && !due && !last;
             if deferred {
                 continue;
             }
@@ -511,6 +529,11 @@ impl System {
     /// range's lists in block (= pair) order on its own worker ([`scatter`]). Every sum thus
     /// has one order whatever the number of threads.
     pub fn compute_forces(&mut self, update_history: bool) {
+        self.forces(update_history, true);
+    }
+
+    /// [`System::compute_forces`], taking the [`ForceSummary`] sums only with `tally`.
+    fn forces(&mut self, update_history: bool, tally: bool) {
         let Particles {
             x,
             v,
@@ -569,10 +592,14 @@ impl System {
                     held,
                     js,
                     dest,
+                    tally,
                     acc: &mut acc,
                 };
                 for i in lo..lo + sink.f.len() {
                     let (xi, ri) = (x[i], radius[i]);
+                    prefetch(&v[i]);
+                    prefetch(&omega[i]);
+                    prefetch(&mass[i]);
                     for slot in offsets[i] - base..offsets[i + 1] - base {
                         let j = partner[base + slot] as usize;
                         let xj = x[j];
@@ -612,11 +639,9 @@ impl System {
                         if held {
                             prefetch(&sink.hist[slot]);
                         }
-                        for k in [i, j] {
-                            prefetch(&v[k]);
-                            prefetch(&omega[k]);
-                            prefetch(&mass[k]);
-                        }
+                        prefetch(&v[j]);
+                        prefetch(&omega[j]);
+                        prefetch(&mass[j]);
                         batch.push(&lane, &NO_HISTORY);
                         if batch.is_full() {
                             sink.flush(batch, ff, &ctx);
@@ -631,13 +656,16 @@ impl System {
                 acc
             })
             .collect();
-        let s = add_in_order(&partials);
-        self.summary = ForceSummary {
-            pe: s[0],
-            virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
-            contacts: s[7] as u64,
-            contact_elastic: s[8],
-        };
+        if tally {
+            let s = add_in_order(&partials);
+            self.summary = ForceSummary {
+                step: self.step,
+                pe: s[0],
+                virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
+                contacts: s[7] as u64,
+                contact_elastic: s[8],
+            };
+        }
 
         // Pass 2.
         scatter::apply(&self.jside, dest, f, torque, radius);
@@ -654,7 +682,10 @@ impl System {
         }
         let (dt, particles) = (self.settings.dt, &mut self.particles);
         for w in &mut self.walls {
-            self.summary.contact_elastic += w.apply(particles, dt, update_history);
+            let elastic = w.apply(particles, dt, update_history);
+            if tally {
+                self.summary.contact_elastic += elastic;
+            }
         }
     }
 

@@ -275,4 +275,8 @@ impl Fix for TopServo {
         let push = ((self.target_nn - self.mean_force) / self.target_nn).tanh();
         w.velocity[2] = -self.max_speed * if self.can_rise { push } else { push.max(0.0) };
     }
+
+    fn reads_force_sums(&self) -> bool {
+        false
+    }
 }
