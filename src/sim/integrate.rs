@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::sim::particles::Particles;
 
 /// Particles per parallel work item.
-const CHUNK: usize = 2048;
+pub const CHUNK: usize = 2048;
 
 /// First half-kick and drift. `max_step` [µm] caps each particle's displacement;
 /// `rotate` = false leaves angular velocities as they are.
@@ -40,6 +40,48 @@ pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rot
 }
 
 fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, kicks: usize, drift: bool, rotate: bool) {
+    let s = KickSettings {
+        dt,
+        vmax: max_step.map(|l| l / dt),
+        kicks,
+        drift,
+        rotate,
+    };
+    map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
+}
+
+/// Consecutive particles' state, as one worker of a pass over particles sees it.
+pub struct Chunk<'a> {
+    pub x: &'a mut [[f64; 3]],
+    pub v: &'a mut [[f64; 3]],
+    pub omega: &'a mut [[f64; 3]],
+    pub f: &'a [[f64; 3]],
+    pub torque: &'a [[f64; 3]],
+    pub radius: &'a [f64],
+    pub mass: &'a [f64],
+}
+
+impl Chunk<'_> {
+    /// Σ m v² + I ω² of the chunk in index order [fJ].
+    pub fn twice_kinetic(&self) -> f64 {
+        let mut sum = 0.0;
+        for k in 0..self.v.len() {
+            sum += twice_kinetic(self.mass[k], self.radius[k], self.v[k], self.omega[k]);
+        }
+        sum
+    }
+}
+
+/// m v² + I ω² of one sphere of mass `m` and radius `r` [fJ].
+#[inline]
+pub fn twice_kinetic(m: f64, r: f64, v: [f64; 3], w: [f64; 3]) -> f64 {
+    m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 0.4 * m * r * r * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
+}
+
+/// `visit` on consecutive chunks of `size` particles in parallel; the results in chunk
+/// order. With `size` = [`crate::sim::parallel::CHUNK`], per-chunk sums added in order
+/// equal [`crate::sim::parallel::det_sum`]'s.
+pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk) -> R + Sync + Send) -> Vec<R> {
     let Particles {
         x,
         v,
@@ -50,43 +92,61 @@ fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, kicks: usize, drift: 
         mass,
         ..
     } = p;
-    let s = KickSettings {
-        dt,
-        vmax: max_step.map(|l| l / dt),
-        kicks,
-        drift,
-        rotate,
-    };
-    x.par_chunks_mut(CHUNK)
-        .zip(v.par_chunks_mut(CHUNK))
-        .zip(omega.par_chunks_mut(CHUNK))
-        .zip(f.par_chunks(CHUNK).zip(torque.par_chunks(CHUNK)))
-        .zip(radius.par_chunks(CHUNK).zip(mass.par_chunks(CHUNK)))
-        .for_each(|((((x, v), w), (f, t)), (r, m))| kick_chunk(&s, x, v, w, f, t, r, m));
+    x.par_chunks_mut(size)
+        .zip(v.par_chunks_mut(size))
+        .zip(omega.par_chunks_mut(size))
+        .zip(f.par_chunks(size).zip(torque.par_chunks(size)))
+        .zip(radius.par_chunks(size).zip(mass.par_chunks(size)))
+        .map(|((((x, v), omega), (f, torque)), (radius, mass))| {
+            visit(Chunk {
+                x,
+                v,
+                omega,
+                f,
+                torque,
+                radius,
+                mass,
+            })
+        })
+        .collect()
 }
 
-struct KickSettings {
-    dt: f64,
-    vmax: Option<f64>,
+/// What a kick does to a chunk.
+pub struct KickSettings {
+    pub dt: f64,
+    pub vmax: Option<f64>,
     /// Half-kicks in a row (1, or 2 for a final kick fused with the next initial one).
-    kicks: usize,
-    drift: bool,
-    rotate: bool,
+    pub kicks: usize,
+    pub drift: bool,
+    pub rotate: bool,
+}
+
+impl KickSettings {
+    /// One half-kick, no drift (as [`final_kick`]).
+    pub fn half_kick(dt: f64, max_step: Option<f64>, rotate: bool) -> Self {
+        KickSettings {
+            dt,
+            vmax: max_step.map(|l| l / dt),
+            kicks: 1,
+            drift: false,
+            rotate,
+        }
+    }
 }
 
 crate::multiversioned! {
-    /// One chunk of particles. The divisions go first as a vector loop of their own.
-    #[allow(clippy::too_many_arguments)]
-    fn kick_chunk(
-        s: &KickSettings,
-        x: &mut [[f64; 3]],
-        v: &mut [[f64; 3]],
-        w: &mut [[f64; 3]],
-        f: &[[f64; 3]],
-        t: &[[f64; 3]],
-        r: &[f64],
-        m: &[f64],
-    ) {
+    /// One chunk of at most [`CHUNK`] particles. The divisions go first as a vector loop of
+    /// their own.
+    pub fn kick_chunk(s: &KickSettings, c: &mut Chunk<'_>) {
+        let Chunk {
+            x,
+            v,
+            omega: w,
+            f,
+            torque: t,
+            radius: r,
+            mass: m,
+        } = c;
         let dtf = 0.5 * s.dt;
         let n = v.len().min(CHUNK);
         let mut dtfm = [0.0f64; CHUNK];

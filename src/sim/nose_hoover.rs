@@ -17,12 +17,17 @@
 //! 2. pressure with the scaled velocities; ω̇_box ½ step; v scaled by the box motion;
 //! 3. half-kick; box ½ step; drift; box ½ step; forces;
 //! 4. half-kick; v scaled by the box motion; T and P; ω̇_box ½ step; chains ½ step.
+//!
+//! The per-particle work runs as four passes over memory (each one parallel region): chain
+//! scaling with the kinetic sum (1–2; the previous step's end-of-step scaling joins it),
+//! drag with kick (2–3), box with drift with box (3), and kick with drag and kinetic sum
+//! (4). Each does the same operations on each particle in the same order as separate passes
+//! would, and its sums keep [`det_sum`]'s chunks, so the results are the same bits.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::sim::integrate;
-use crate::sim::parallel::det_sum;
+use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
+use crate::sim::parallel::{self, add_in_order, det_sum};
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -62,11 +67,19 @@ pub struct NoseHooverNpt {
 fn twice_kinetic(sys: &System) -> f64 {
     let p = &sys.particles;
     det_sum(p.len(), |k| {
-        let v = p.v[k];
-        let w = p.omega[k];
-        [p.mass[k] * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
-            + p.inertia(k) * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])]
+        [integrate::twice_kinetic(p.mass[k], p.radius[k], p.v[k], p.omega[k])]
     })[0]
+}
+
+/// The three box axes, all coupled.
+const ALL: [usize; 3] = [0, 1, 2];
+
+/// v ← v·f·f: the box drag as LAMMPS applies it, in two quarter factors.
+fn drag(v: &mut [[f64; 3]], f: f64) {
+    for c in v.as_flattened_mut() {
+        *c *= f;
+        *c *= f;
+    }
 }
 
 impl NoseHooverNpt {
@@ -136,49 +149,72 @@ impl NoseHooverNpt {
         (twice_ke + w[0] + w[1] + w[2]) / (3.0 * sys.simbox.volume())
     }
 
-    /// Runs `n` steps.
+    /// Runs `n` steps. A step's closing chain scaling of v and ω waits for the next step's
+    /// opening one and shares its pass; the last step's is applied before returning.
     pub fn run(&mut self, sys: &mut System, n: u64) {
         if !self.primed {
             self.t_current = twice_kinetic(sys) / (Self::dof(sys) * K_B);
             self.primed = true;
         }
+        let mut carried = None;
         for _ in 0..n {
-            self.step(sys);
+            carried = Some(self.step(sys, carried));
+        }
+        if let Some(f) = carried {
+            sys.timers.time(Phase::Integrate, || sys.particles.scale_motion(f));
         }
     }
 
-    fn step(&mut self, sys: &mut System) {
+    /// One step, less its closing scaling of v and ω by the returned factor; `carried` is
+    /// the previous step's, still to apply.
+    fn step(&mut self, sys: &mut System, carried: Option<f64>) -> f64 {
         // The target of a step is the one at its end (LAMMPS counts the step first).
         self.steps += 1;
         let dt = sys.settings.dt;
-        let (lim, rot) = (sys.settings.max_step, sys.settings.rotate);
-        // 1. chains
+        let kick = KickSettings::half_kick(dt, sys.settings.max_step, sys.settings.rotate);
+        // 1. chains; 2. the pressure after their scaling
         self.barostat_chain(sys, dt);
-        self.particle_chain(sys, dt);
-        // 2. box velocity and its drag on v, from the pressure after the chain scaling
-        let p = Self::pressure(sys, twice_kinetic(sys));
-        self.box_rate_half(sys, dt, p);
-        self.box_drag(sys, dt);
-        // 3. kick, box, drift, box, forces
-        sys.timers.time(Phase::Integrate, || {
-            integrate::final_kick(&mut sys.particles, dt, lim, rot)
+        let scale = self.particle_chain(sys, dt);
+        let k2 = sys.timers.time(Phase::Integrate, || {
+            let parts = map_chunks(&mut sys.particles, parallel::CHUNK, |c| {
+                for f in carried.into_iter().chain([scale]) {
+                    for (v, w) in c.v.iter_mut().zip(c.omega.iter_mut()) {
+                        for a in 0..3 {
+                            v[a] *= f;
+                            w[a] *= f;
+                        }
+                    }
+                }
+                [c.twice_kinetic()]
+            });
+            add_in_order(&parts)[0]
         });
-        let held = self.remap_half(sys, dt);
-        sys.timers
-            .time(Phase::Integrate, || integrate::drift(&mut sys.particles, dt));
-        let held = self.remap_half(sys, dt) | held;
-        self.limited_steps += u64::from(held);
+        // 2. box velocity, its drag on v; 3. kick, box, drift, box, forces
+        self.box_rate_half(sys, dt, Self::pressure(sys, k2));
+        let f = self.drag_factor(dt);
+        sys.timers.time(Phase::Integrate, || {
+            map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
+                drag(c.v, f);
+                kick_chunk(&kick, &mut c);
+            })
+        });
+        self.limited_steps += u64::from(self.remap_drift_remap(sys, dt));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
-        sys.timers.time(Phase::Integrate, || {
-            integrate::final_kick(&mut sys.particles, dt, lim, rot)
+        let f = self.drag_factor(dt);
+        let k2 = sys.timers.time(Phase::Integrate, || {
+            let parts = map_chunks(&mut sys.particles, parallel::CHUNK, |mut c| {
+                kick_chunk(&kick, &mut c);
+                drag(c.v, f);
+                [c.twice_kinetic()]
+            });
+            add_in_order(&parts)[0]
         });
-        self.box_drag(sys, dt);
-        let k2 = twice_kinetic(sys);
         self.t_current = k2 / (Self::dof(sys) * K_B);
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
-        self.particle_chain(sys, dt);
+        let scale = self.particle_chain(sys, dt);
         self.barostat_chain(sys, dt);
+        scale
     }
 
     /// ω̇ += (dt/2)·[(P − P₀)·V / W + mtk₁ / W], with mtk₁ = dof·k_B·T / (3N).
@@ -191,35 +227,44 @@ impl NoseHooverNpt {
         self.mtk_term2 = 3.0 * self.omega_dot / (3.0 * n);
     }
 
-    /// v ← v·exp(−(dt/2)(ω̇ + mtk₂)), in two quarter factors as LAMMPS.
-    fn box_drag(&self, sys: &mut System, dt: f64) {
-        let f = (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp();
-        sys.particles.v.par_iter_mut().for_each(|v| {
-            for c in v.iter_mut() {
-                *c *= f;
-                *c *= f;
-            }
-        });
+    /// The quarter factor exp(−(dt/4)(ω̇ + mtk₂)) of the box drag
+    /// v ← v·exp(−(dt/2)(ω̇ + mtk₂)).
+    fn drag_factor(&self, dt: f64) -> f64 {
+        (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp()
     }
 
-    /// Box lengths × exp((dt/2)·ω̇) about the centre, positions affinely; true where the
+    /// Box lengths × exp((dt/2)·ω̇) about the centre, drift, and once more, with positions
+    /// following the box affinely: one pass over the particles. True where the
     /// minimum-image limit held the box back.
-    fn remap_half(&self, sys: &mut System, dt: f64) -> bool {
-        let (mu, limited) = sys.limit_shrink(&[0, 1, 2], (0.5 * dt * self.omega_dot).exp());
-        sys.scale_box(&[0, 1, 2], mu);
-        limited
+    fn remap_drift_remap(&self, sys: &mut System, dt: f64) -> bool {
+        let e = (0.5 * dt * self.omega_dot).exp();
+        let (mu1, held1) = sys.limit_shrink(&ALL, e);
+        let c1 = sys.simbox.scale_about_centre(&ALL, mu1);
+        let (mu2, held2) = sys.limit_shrink(&ALL, e);
+        let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
+        sys.timers.time(Phase::Integrate, || {
+            map_chunks(&mut sys.particles, integrate::CHUNK, |c| {
+                for (x, v) in c.x.iter_mut().zip(c.v.iter()) {
+                    for a in 0..3 {
+                        let moved = c1[a] + mu1 * (x[a] - c1[a]) + dt * v[a];
+                        x[a] = c2[a] + mu2 * (moved - c2[a]);
+                    }
+                }
+            })
+        });
+        held1 | held2
     }
 
-    /// Half step of the particle chain; scales v and ω.
-    fn particle_chain(&mut self, sys: &mut System, dt: f64) {
+    /// Half step of the particle chain; returns the factor to scale v and ω by.
+    fn particle_chain(&mut self, sys: &System, dt: f64) -> f64 {
         let kt = self.kt();
         let dof = Self::dof(sys);
         let (q0, q) = Chain::thermostat_masses(dof, kt, self.tau_t);
         let t = self.t_current;
         let ke = |f: f64| dof * K_B * (t * (f * f));
         let factor = self.particles.half_step(ke, dof * kt, kt, q0, q, dt);
-        sys.particles.scale_motion(factor);
         self.t_current *= factor * factor;
+        factor
     }
 
     /// Half step of the barostat chain; scales ω̇. The three coupled box lengths each

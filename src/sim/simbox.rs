@@ -27,6 +27,26 @@ impl SimBox {
         }
     }
 
+    /// Scales the box about its centre along `axes` by `mu` (tilts scale with the lengths
+    /// they tilt along); returns the centre, about which positions scale as
+    /// x ← c + mu (x − c).
+    pub fn scale_about_centre(&mut self, axes: &[usize], mu: f64) -> [f64; 3] {
+        let centre: [f64; 3] = std::array::from_fn(|a| 0.5 * (self.lo[a] + self.hi[a]));
+        for &a in axes {
+            self.lo[a] = centre[a] + mu * (self.lo[a] - centre[a]);
+            self.hi[a] = centre[a] + mu * (self.hi[a] - centre[a]);
+        }
+        // xy belongs to the b vector (scales with y); xz, yz to c (scale with z).
+        if axes.contains(&1) {
+            self.tilt[0] *= mu;
+        }
+        if axes.contains(&2) {
+            self.tilt[1] *= mu;
+            self.tilt[2] *= mu;
+        }
+        centre
+    }
+
     /// Edge lengths lx, ly, lz [µm].
     #[inline]
     pub fn lengths(&self) -> [f64; 3] {

@@ -499,20 +499,7 @@ impl System {
     /// Scales the box and the particle positions affinely about the box centre along `axes`
     /// by `mu` (tilts scale with the lengths they tilt along).
     pub fn scale_box(&mut self, axes: &[usize], mu: f64) {
-        let b = &mut self.simbox;
-        let centre: [f64; 3] = std::array::from_fn(|a| 0.5 * (b.lo[a] + b.hi[a]));
-        for &a in axes {
-            b.lo[a] = centre[a] + mu * (b.lo[a] - centre[a]);
-            b.hi[a] = centre[a] + mu * (b.hi[a] - centre[a]);
-        }
-        // xy belongs to the b vector (scales with y); xz, yz to c (scale with z).
-        if axes.contains(&1) {
-            b.tilt[0] *= mu;
-        }
-        if axes.contains(&2) {
-            b.tilt[1] *= mu;
-            b.tilt[2] *= mu;
-        }
+        let centre = self.simbox.scale_about_centre(axes, mu);
         self.particles.x.par_iter_mut().for_each(|x| {
             for &a in axes {
                 x[a] = centre[a] + mu * (x[a] - centre[a]);
