@@ -13,7 +13,8 @@
 
 use rayon::prelude::*;
 
-use crate::sim::particles::Particles;
+use crate::sim::parallel::{self, add_in_order};
+use crate::sim::particles::{sphere_inertia, Particles};
 
 /// Particles per parallel work item.
 pub const CHUNK: usize = 2048;
@@ -21,32 +22,20 @@ pub const CHUNK: usize = 2048;
 /// First half-kick and drift. `max_step` [µm] caps each particle's displacement;
 /// `rotate` = false leaves angular velocities as they are.
 pub fn initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, dt, max_step, 1, true, rotate);
+    kick(p, KickSettings::new(dt, max_step, 1, true, rotate));
 }
 
 /// Second half-kick.
 pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, dt, max_step, 1, false, rotate);
-}
-
-/// Drift only: x += dt·v (for integrators that move the box between kick and drift).
-pub fn drift(p: &mut Particles, dt: f64) {
-    kick(p, dt, None, 0, true, false);
+    kick(p, KickSettings::half_kick(dt, max_step, rotate));
 }
 
 /// Second half-kick of a step, then first half-kick and drift of the next.
 pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, dt, max_step, 2, true, rotate);
+    kick(p, KickSettings::new(dt, max_step, 2, true, rotate));
 }
 
-fn kick(p: &mut Particles, dt: f64, max_step: Option<f64>, kicks: usize, drift: bool, rotate: bool) {
-    let s = KickSettings {
-        dt,
-        vmax: max_step.map(|l| l / dt),
-        kicks,
-        drift,
-        rotate,
-    };
+fn kick(p: &mut Particles, s: KickSettings) {
     map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
 }
 
@@ -63,7 +52,7 @@ pub struct Chunk<'a> {
 
 impl Chunk<'_> {
     /// Σ m v² + I ω² of the chunk in index order [fJ].
-    pub fn twice_kinetic(&self) -> f64 {
+    fn twice_kinetic(&self) -> f64 {
         let mut sum = 0.0;
         for k in 0..self.v.len() {
             sum += twice_kinetic(self.mass[k], self.radius[k], self.v[k], self.omega[k]);
@@ -75,12 +64,23 @@ impl Chunk<'_> {
 /// m v² + I ω² of one sphere of mass `m` and radius `r` [fJ].
 #[inline]
 pub fn twice_kinetic(m: f64, r: f64, v: [f64; 3], w: [f64; 3]) -> f64 {
-    m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 0.4 * m * r * r * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
+    m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + sphere_inertia(m, r) * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
+}
+
+/// `act` on every chunk, then Σ m v² + I ω² of the result [fJ], in one pass over memory.
+/// The chunks are [`parallel::det_sum`]'s and their sums are added in order, so the total
+/// is the same bits as `act` on all particles followed by a `det_sum` of
+/// [`twice_kinetic`].
+pub fn then_twice_kinetic(p: &mut Particles, act: impl Fn(&mut Chunk) + Sync + Send) -> f64 {
+    let parts = map_chunks(p, parallel::CHUNK, |mut c| {
+        act(&mut c);
+        [c.twice_kinetic()]
+    });
+    add_in_order(&parts)[0]
 }
 
 /// `visit` on consecutive chunks of `size` particles in parallel; the results in chunk
-/// order. With `size` = [`crate::sim::parallel::CHUNK`], per-chunk sums added in order
-/// equal [`crate::sim::parallel::det_sum`]'s.
+/// order.
 pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk) -> R + Sync + Send) -> Vec<R> {
     let Particles {
         x,
@@ -113,24 +113,28 @@ pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk)
 
 /// What a kick does to a chunk.
 pub struct KickSettings {
-    pub dt: f64,
-    pub vmax: Option<f64>,
+    dt: f64,
+    vmax: Option<f64>,
     /// Half-kicks in a row (1, or 2 for a final kick fused with the next initial one).
-    pub kicks: usize,
-    pub drift: bool,
-    pub rotate: bool,
+    kicks: usize,
+    drift: bool,
+    rotate: bool,
 }
 
 impl KickSettings {
-    /// One half-kick, no drift (as [`final_kick`]).
-    pub fn half_kick(dt: f64, max_step: Option<f64>, rotate: bool) -> Self {
+    fn new(dt: f64, max_step: Option<f64>, kicks: usize, drift: bool, rotate: bool) -> Self {
         KickSettings {
             dt,
             vmax: max_step.map(|l| l / dt),
-            kicks: 1,
-            drift: false,
+            kicks,
+            drift,
             rotate,
         }
+    }
+
+    /// One half-kick, no drift (as [`final_kick`]).
+    pub fn half_kick(dt: f64, max_step: Option<f64>, rotate: bool) -> Self {
+        Self::new(dt, max_step, 1, false, rotate)
     }
 }
 

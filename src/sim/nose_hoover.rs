@@ -27,7 +27,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
-use crate::sim::parallel::{self, add_in_order, det_sum};
+use crate::sim::parallel::det_sum;
+use crate::sim::particles::scale_motion;
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -176,18 +177,11 @@ impl NoseHooverNpt {
         self.barostat_chain(sys, dt);
         let scale = self.particle_chain(sys, dt);
         let k2 = sys.timers.time(Phase::Integrate, || {
-            let parts = map_chunks(&mut sys.particles, parallel::CHUNK, |c| {
+            integrate::then_twice_kinetic(&mut sys.particles, |c| {
                 for f in carried.into_iter().chain([scale]) {
-                    for (v, w) in c.v.iter_mut().zip(c.omega.iter_mut()) {
-                        for a in 0..3 {
-                            v[a] *= f;
-                            w[a] *= f;
-                        }
-                    }
+                    scale_motion(c.v, c.omega, f);
                 }
-                [c.twice_kinetic()]
-            });
-            add_in_order(&parts)[0]
+            })
         });
         // 2. box velocity, its drag on v; 3. kick, box, drift, box, forces
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
@@ -203,12 +197,10 @@ impl NoseHooverNpt {
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
         let k2 = sys.timers.time(Phase::Integrate, || {
-            let parts = map_chunks(&mut sys.particles, parallel::CHUNK, |mut c| {
-                kick_chunk(&kick, &mut c);
+            integrate::then_twice_kinetic(&mut sys.particles, |c| {
+                kick_chunk(&kick, c);
                 drag(c.v, f);
-                [c.twice_kinetic()]
-            });
-            add_in_order(&parts)[0]
+            })
         });
         self.t_current = k2 / (Self::dof(sys) * K_B);
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));

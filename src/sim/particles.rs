@@ -28,6 +28,25 @@ pub struct Particles {
     pub image: Vec<[i32; 3]>,
 }
 
+/// Moment of inertia of a solid sphere of mass `m` and radius `r` [pg·µm²].
+#[inline]
+pub fn sphere_inertia(m: f64, r: f64) -> f64 {
+    0.4 * m * r * r
+}
+
+/// v ← f·v and ω ← f·ω, elementwise.
+pub fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
+    for (v, w) in v.iter_mut().zip(omega.iter_mut()) {
+        for a in 0..3 {
+            v[a] *= f;
+            w[a] *= f;
+        }
+    }
+}
+
+/// Particles per parallel work item of [`Particles::scale_motion`].
+const SCALE_CHUNK: usize = 2048;
+
 /// Mass [pg] of a sphere of radius `r` [µm] and density `rho` [g/cm³], as LAMMPS `set density`.
 pub fn sphere_mass(radius: f64, density: f64) -> f64 {
     4.0 * std::f64::consts::PI / 3.0 * radius * radius * radius * density
@@ -59,18 +78,16 @@ impl Particles {
     /// Moment of inertia of particle `k` [pg·µm²] (solid sphere).
     #[inline]
     pub fn inertia(&self, k: usize) -> f64 {
-        0.4 * self.mass[k] * self.radius[k] * self.radius[k]
+        sphere_inertia(self.mass[k], self.radius[k])
     }
 
     /// Multiplies every velocity and angular velocity by `factor` (thermostats), in parallel:
     /// elementwise, so the same bits on any thread count.
     pub fn scale_motion(&mut self, factor: f64) {
-        self.v.par_iter_mut().zip(self.omega.par_iter_mut()).for_each(|(v, w)| {
-            for a in 0..3 {
-                v[a] *= factor;
-                w[a] *= factor;
-            }
-        });
+        self.v
+            .par_chunks_mut(SCALE_CHUNK)
+            .zip(self.omega.par_chunks_mut(SCALE_CHUNK))
+            .for_each(|(v, w)| scale_motion(v, w, factor));
     }
 
     /// Reorders every array so that new index `n` holds old particle `perm[n]`.
