@@ -15,8 +15,24 @@ use crate::sim::forcefield::{has_bits, swapped, History, ReachTable, NO_HISTORY}
 use crate::sim::particles::Particles;
 use crate::sim::simbox::{ImageMap, SimBox};
 
-/// Owners per parallel work item. Fixed, so the work split never depends on the threads.
-pub const OWNER_BLOCK: usize = 128;
+/// Owners per parallel work item of a build (the list does not depend on it).
+const BUILD_BLOCK: usize = 128;
+/// Fewest owner blocks the force loop splits a system into, above the 128-owner floor.
+const MIN_OWNER_BLOCKS: usize = 8;
+
+/// Owners per parallel work item of the force loop for `n` particles: n/8 rounded down to a
+/// multiple of 64, within 128..=1024.
+///
+/// A pair whose partner lies in its owner's block adds the partner's side in place; any
+/// other goes through pass 2 (56 bytes written, read back and applied). In the row order of
+/// the spatial sort, 65 % of the thick slurry's pairs in range leave a 128-owner block and
+/// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads,
+/// hence at least 8 above the floor. The size depends on `n` only, so neither the split
+/// nor the order of any sum depends on the number of threads.
+pub fn owner_block(n: usize) -> usize {
+    (n / MIN_OWNER_BLOCKS / 64 * 64).clamp(128, 1024)
+}
+
 /// The largest number of size classes; beyond it neighbouring classes merge.
 const MAX_CLASSES: usize = 6;
 
@@ -274,15 +290,15 @@ impl NeighborList {
         let skin = self.skin;
         let n = p.len();
         let image = simbox.image_map();
-        let blocks: Vec<BlockPairs> = (0..n.div_ceil(OWNER_BLOCK))
+        let blocks: Vec<BlockPairs> = (0..n.div_ceil(BUILD_BLOCK))
             .into_par_iter()
             .map(|blk| {
                 let mut partners = Vec::new();
                 let mut codes = Vec::new();
                 let mut ranges = Vec::new();
-                let mut counts = Vec::with_capacity(OWNER_BLOCK);
+                let mut counts = Vec::with_capacity(BUILD_BLOCK);
                 let mut stencil: [Vec<usize>; 3] = Default::default();
-                for i in blk * OWNER_BLOCK..((blk + 1) * OWNER_BLOCK).min(n) {
+                for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
                     let before = partners.len();
                     let a = class_of[i];
                     let (xi, ri, ti) = (p.x[i], p.radius[i], p.kind[i]);
@@ -527,4 +543,23 @@ fn spatial_order(p: &Particles, simbox: &SimBox, widths: [f64; 3]) -> Vec<usize>
         .collect();
     keyed.sort_unstable();
     keyed.into_iter().map(|(_, k)| k).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
+        // Systems up to 1535 particles keep the 128-owner blocks, the slurries get larger ones.
+        assert_eq!(
+            [0, 1000, 3945, 9859, 1 << 20].map(owner_block),
+            [128, 128, 448, 1024, 1024]
+        );
+        for n in (1..40_000).step_by(37) {
+            let b = owner_block(n);
+            assert!(b.is_multiple_of(64) && (128..=1024).contains(&b), "{n}: {b}");
+            assert!(b == 128 || n.div_ceil(b) >= MIN_OWNER_BLOCKS, "{n}: {b}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ use crate::sim::forcefield::{
     has_bits, ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY,
 };
 use crate::sim::integrate;
-use crate::sim::neighbor::{NeighborList, Reorder, OWNER_BLOCK};
+use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
 use crate::sim::observer::Observer;
 use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
@@ -509,10 +509,11 @@ impl System {
 
     /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
     ///
-    /// Pass 1 runs over fixed blocks of owners in parallel: in-range pairs go in pair order
-    /// through [`PairBatch`]es to the styles; each owner sums its own side in pair order, a
-    /// partner inside the block takes its side at once, and the j-sides of the other pairs
-    /// go to the block's list for the partner's destination range. Pass 2 applies each
+    /// Pass 1 runs over blocks of owners in parallel, sized by the particle count
+    /// ([`owner_block`]): in-range pairs go in pair order through [`PairBatch`]es to the
+    /// styles; each owner sums its own side in pair order, a partner inside the block takes
+    /// its side at once, and the j-sides of the other pairs go to the block's list for the
+    /// partner's destination range. Pass 2 applies each
     /// range's lists in block (= pair) order on its own worker ([`scatter`]). Every sum thus
     /// has one order whatever the number of threads.
     pub fn compute_forces(&mut self, update_history: bool) {
@@ -549,10 +550,11 @@ impl System {
         let shifts = image.shifts();
 
         // Pass 1.
-        let n_blocks = n.div_ceil(OWNER_BLOCK);
+        let ob = owner_block(n);
+        let n_blocks = n.div_ceil(ob);
         let dest = Destinations::new(n, rayon::current_num_threads());
         self.jside.resize_with(n_blocks, Vec::new);
-        let block = |b: usize| (b * OWNER_BLOCK, ((b + 1) * OWNER_BLOCK).min(n));
+        let block = |b: usize| (b * ob, ((b + 1) * ob).min(n));
         let owners = || (0..n_blocks).map(|b| block(b).1 - block(b).0);
         let pairs = || (0..n_blocks).map(|b| offsets[block(b).1] - offsets[block(b).0]);
         let work: Vec<_> = split_lengths(f, owners())
@@ -560,7 +562,7 @@ impl System {
             .zip(split_lengths(&mut nl.history, pairs()).zip(split_lengths(&mut nl.held, pairs())))
             .zip(self.jside.iter_mut())
             .enumerate()
-            .map(|(b, (((fa, ta), (ha, ga)), js))| (b * OWNER_BLOCK, fa, ta, ha, ga, js))
+            .map(|(b, (((fa, ta), (ha, ga)), js))| (b * ob, fa, ta, ha, ga, js))
             .collect();
         let partials: Vec<[f64; 9]> = work
             .into_par_iter()
