@@ -20,17 +20,19 @@ const BUILD_BLOCK: usize = 128;
 /// Fewest owner blocks the force loop splits a system into, above the 128-owner floor.
 const MIN_OWNER_BLOCKS: usize = 8;
 
-/// Owners per parallel work item of the force loop for `n` particles: n/8 rounded down to a
-/// multiple of 64, within 128..=1024.
+/// Owners per parallel work item of the force loop for `n` particles: blocks of at most
+/// n/8 rounded down to a multiple of 64, within 128..=1024, and as few of them as that
+/// allows, of equal size (within one owner per block).
 ///
 /// A pair whose partner lies in its owner's block adds the partner's side in place; any
 /// other goes through pass 2 (56 bytes written, read back and applied). In the row order of
 /// the spatial sort, 65 % of the thick slurry's pairs in range leave a 128-owner block and
 /// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads,
-/// hence at least 8 above the floor. The size depends on `n` only, so neither the split
-/// nor the order of any sum depends on the number of threads.
+/// hence at least 8 above the floor; equal ones share them evenly. The size depends on `n`
+/// only, so neither the split nor the order of any sum depends on the number of threads.
 pub fn owner_block(n: usize) -> usize {
-    (n / MIN_OWNER_BLOCKS / 64 * 64).clamp(128, 1024)
+    let most = (n / MIN_OWNER_BLOCKS / 64 * 64).clamp(128, 1024);
+    n.div_ceil(n.div_ceil(most).max(1)).max(1)
 }
 
 /// The largest number of size classes; beyond it neighbouring classes merge.
@@ -551,15 +553,18 @@ mod tests {
 
     #[test]
     fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
-        // Systems up to 1535 particles keep the 128-owner blocks, the slurries get larger ones.
+        // Systems up to 1535 particles keep blocks of about 128, the slurries get larger ones.
         assert_eq!(
             [0, 1000, 3945, 9859, 1 << 20].map(owner_block),
-            [128, 128, 448, 1024, 1024]
+            [1, 125, 439, 986, 1024]
         );
         for n in (1..40_000).step_by(37) {
             let b = owner_block(n);
-            assert!(b.is_multiple_of(64) && (128..=1024).contains(&b), "{n}: {b}");
-            assert!(b == 128 || n.div_ceil(b) >= MIN_OWNER_BLOCKS, "{n}: {b}");
+            let blocks = n.div_ceil(b);
+            assert!((1..=1024).contains(&b), "{n}: {b}");
+            assert!(n < 1536 || blocks >= MIN_OWNER_BLOCKS, "{n}: {b}");
+            // The last block is short by less than one owner per block.
+            assert!(n - (blocks - 1) * b + blocks >= b, "{n}: {b}");
         }
     }
 }
