@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
-        // Systems up to 1535 particles keep blocks of about 128, the slurries get larger ones.
+        // Systems up to 1535 particles keep blocks of at most 128, the slurries get larger ones.
         assert_eq!(
             [0, 1000, 3945, 9859, 1 << 20].map(owner_block),
             [1, 125, 439, 986, 1024]

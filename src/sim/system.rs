@@ -513,9 +513,9 @@ impl System {
     /// ([`owner_block`]): in-range pairs go in pair order through [`PairBatch`]es to the
     /// styles; each owner sums its own side in pair order, a partner inside the block takes
     /// its side at once, and the j-sides of the other pairs go to the block's list for the
-    /// partner's destination range. Pass 2 applies each
-    /// range's lists in block (= pair) order on its own worker ([`scatter`]). Every sum thus
-    /// has one order whatever the number of threads.
+    /// partner's destination range. Pass 2 applies each range's lists in block (= pair) order
+    /// on its own worker ([`scatter`]). Every sum thus has one order whatever the number of
+    /// threads.
     pub fn compute_forces(&mut self, update_history: bool) {
         self.forces(update_history, true);
     }
