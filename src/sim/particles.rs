@@ -2,6 +2,8 @@
 
 use rayon::prelude::*;
 
+use crate::sim::integrate;
+
 /// Spheres of the coarse-grained model. Index `k` of every array is the same particle;
 /// the order changes when the neighbour list sorts particles spatially, `id` never does.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,9 +46,6 @@ pub fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
     }
 }
 
-/// Particles per parallel work item of [`Particles::scale_motion`].
-const SCALE_CHUNK: usize = 2048;
-
 /// Mass [pg] of a sphere of radius `r` [µm] and density `rho` [g/cm³], as LAMMPS `set density`.
 pub fn sphere_mass(radius: f64, density: f64) -> f64 {
     4.0 * std::f64::consts::PI / 3.0 * radius * radius * radius * density
@@ -85,8 +84,8 @@ impl Particles {
     /// elementwise, so the same bits on any thread count.
     pub fn scale_motion(&mut self, factor: f64) {
         self.v
-            .par_chunks_mut(SCALE_CHUNK)
-            .zip(self.omega.par_chunks_mut(SCALE_CHUNK))
+            .par_chunks_mut(integrate::CHUNK)
+            .zip(self.omega.par_chunks_mut(integrate::CHUNK))
             .for_each(|(v, w)| scale_motion(v, w, factor));
     }
 
