@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
-use crate::sim::forcefield::{
-    has_bits, ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY,
-};
+use crate::sim::forcefield::{has_bits, ForceField, History, PairBatch, PairContext, ReachTable, NO_HISTORY};
 use crate::sim::integrate;
 use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
 use crate::sim::observer::Observer;
@@ -761,7 +759,9 @@ impl System {
         let n = p.len();
         let mut contacts = vec![0u32; n];
         let mut w = vec![[0.0f64; 6]; n];
-        self.each_pair_force(false, |i, j, del, rsq, f| {
+        let ctx = self.pair_context(&p.v, &p.omega);
+        let mut batch = Box::<PairBatch>::default();
+        self.visit_pair_forces(&ctx, self.xy_rate, 0..n, &mut batch, |i, j, del, rsq, f| {
             let pair = outer(del, f);
             for k in [i, j] {
                 for a in 0..6 {
@@ -786,27 +786,33 @@ impl System {
     /// configuration brought to rest: every velocity and spin zero, the Lees–Edwards image
     /// at rest, shear histories as they are. What remains are the conservative forces (pair
     /// potentials, elastic overlaps, tangential springs); the full virial less this one is
-    /// what the velocity-dependent damping adds. One serial pass that changes nothing.
+    /// what the velocity-dependent damping adds. A force pass that changes nothing, over
+    /// the owner blocks of [`owner_block`] in parallel, their sums added in block order (the
+    /// same bits for any thread count). The shear stage takes it at every sample.
     pub fn pair_virial_at_rest(&self) -> [f64; 6] {
-        let mut w = [0.0; 6];
-        self.each_pair_force(true, |_, _, del, _, f| {
-            let pair = outer(del, f);
-            for a in 0..6 {
-                w[a] += pair[a];
-            }
-        });
-        w
+        let n = self.particles.len();
+        let zeros = vec![[0.0; 3]; n];
+        let ctx = self.pair_context(&zeros, &zeros);
+        let ob = owner_block(n);
+        let partials: Vec<[f64; 6]> = (0..n.div_ceil(ob))
+            .into_par_iter()
+            .map_init(Box::<PairBatch>::default, |batch, b| {
+                let mut w = [0.0; 6];
+                self.visit_pair_forces(&ctx, 0.0, b * ob..((b + 1) * ob).min(n), batch, |_, _, del, _, f| {
+                    for (a, x) in w.iter_mut().zip(outer(del, f)) {
+                        *a += x;
+                    }
+                });
+                w
+            })
+            .collect();
+        add_in_order(&partials)
     }
 
-    /// Calls `visit(i, j, del, rsq, f)` for every in-range pair with its force on i, in
-    /// pair order, from copies of the shear histories (the list's stay as they are);
-    /// `at_rest` computes the forces with all velocities and spins zero.
-    fn each_pair_force(&self, at_rest: bool, mut visit: impl FnMut(usize, usize, [f64; 3], f64, [f64; 3])) {
+    /// The context of a force pass that does not advance histories.
+    fn pair_context<'a>(&'a self, v: &'a [[f64; 3]], omega: &'a [[f64; 3]]) -> PairContext<'a> {
         let p = &self.particles;
-        let zeros = if at_rest { vec![[0.0; 3]; p.len()] } else { Vec::new() };
-        let (v, omega) = if at_rest { (&zeros, &zeros) } else { (&p.v, &p.omega) };
-        let xy_rate = if at_rest { 0.0 } else { self.xy_rate };
-        let ctx = PairContext {
+        PairContext {
             kind: &p.kind,
             radius: &p.radius,
             mass: &p.mass,
@@ -814,36 +820,57 @@ impl System {
             omega,
             dt: self.settings.dt,
             update_history: false,
+        }
+    }
+
+    /// Calls `visit(i, j, del, rsq, f)` for every in-range pair of the `owners`, in pair
+    /// order, with its force on i; the styles run on batches, from copies of the shear
+    /// histories (the list's stay as they are). `xy_rate` is the Lees–Edwards image speed.
+    fn visit_pair_forces(
+        &self,
+        ctx: &PairContext,
+        xy_rate: f64,
+        owners: std::ops::Range<usize>,
+        batch: &mut PairBatch,
+        mut visit: impl FnMut(usize, usize, [f64; 3], f64, [f64; 3]),
+    ) {
+        let mut flush = |batch: &mut PairBatch| {
+            batch.prepare();
+            self.ff.compute_batch(batch, ctx);
+            for k in 0..batch.len {
+                let del = [batch.del[0][k], batch.del[1][k], batch.del[2][k]];
+                let f = [batch.f[0][k], batch.f[1][k], batch.f[2][k]];
+                visit(batch.i[k] as usize, batch.j[k] as usize, del, batch.rsq[k], f);
+            }
+            batch.len = 0;
         };
-        let image = self.simbox.image_map();
-        let nl = &self.neighbor;
-        for i in 0..p.len() {
-            for (slot, &j) in (nl.offsets[i]..nl.offsets[i + 1]).zip(&nl.partner[nl.offsets[i]..nl.offsets[i + 1]]) {
-                let j = j as usize;
+        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
+        for i in owners {
+            for slot in nl.offsets[i]..nl.offsets[i + 1] {
+                let j = nl.partner[slot] as usize;
                 let (del, count) =
                     image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
                 let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                let range = self.reach.get(p.kind[i], p.kind[j]).range(p.radius[i], p.radius[j]);
-                if rsq >= range * range {
+                if rsq >= nl.range_sq[slot] as f64 {
                     continue;
                 }
-                let mut h = nl.history[slot];
-                let dv = [count[1] * xy_rate, 0.0, 0.0];
-                let out = self.ff.compute(
-                    &PairInput {
-                        i,
-                        j,
-                        del,
-                        rsq,
-                        r: rsq.sqrt(),
-                        dv,
-                    },
-                    &ctx,
-                    &mut h,
-                );
-                visit(i, j, del, rsq, out.f);
+                let lane = LaneInput {
+                    i,
+                    j,
+                    slot,
+                    del,
+                    rsq,
+                    dvx: count[1] * xy_rate,
+                    ri: p.radius[i],
+                    rj: p.radius[j],
+                };
+                batch.push(&lane, &nl.history[slot]);
+                if batch.is_full() {
+                    flush(batch);
+                }
             }
         }
+        flush(batch);
     }
 
     /// Total momentum Σ m v [pg·µm/µs].

@@ -261,7 +261,8 @@ pub fn run_killed_and_resumed(
     serde_json::from_slice(&o.stdout).expect("results JSON on stdout")
 }
 
-/// Every per-particle array in id order, as bits, plus the force sums.
+/// Every per-particle array in id order, as bits, plus the force sums and the at-rest
+/// virial of the shear runs' stress split (its own parallel force pass).
 pub fn fingerprint(sys: &System) -> Vec<u64> {
     let p = &sys.particles;
     let mut out = Vec::new();
@@ -274,6 +275,7 @@ pub fn fingerprint(sys: &System) -> Vec<u64> {
     out.push(sys.summary.pe.to_bits());
     out.extend(sys.summary.virial.iter().map(|v| v.to_bits()));
     out.push(sys.summary.contacts);
+    out.extend(sys.pair_virial_at_rest().iter().map(|v| v.to_bits()));
     out
 }
 
