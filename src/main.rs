@@ -727,9 +727,9 @@ fn run_scenario(
         println!("report             {}", dir.join("report.md").display());
         println!("outputs            {}", dir.display());
     }
-    eprintln!("\nphase        time[s]");
+    eprintln!("\nphase              time[s]");
     for (k, s) in &run.timing {
-        eprintln!("{k:<12} {s:>8.2}");
+        eprintln!("{k:<18} {s:>8.2}");
     }
     Ok(())
 }

@@ -35,6 +35,7 @@ use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermos
 use crate::sim::nose_hoover::NoseHooverNpt;
 use crate::sim::particles::Particles;
 use crate::sim::system::{StepSettings, System, SystemState};
+use crate::sim::timers::Timers;
 use crate::slurry::placement::initial_slurry;
 use crate::slurry::recipe::Counts;
 use crate::units::{KPA_TO_PA, K_B, MPA_S_TO_PA_S};
@@ -585,7 +586,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     rows,
                 });
                 st.slurry = Some(sys.snapshot());
-                st.timing.push(("npt".to_string(), t.elapsed().as_secs_f64()));
+                push_stage_timing(&mut st.timing, "npt", t.elapsed().as_secs_f64(), &sys.timers);
                 st.current = next_phase(l, &st, 0)?;
             }
             Current::Nemd {
@@ -649,7 +650,12 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     header: NEMD_HEADER.into(),
                     rows,
                 });
-                st.timing.push((format!("nemd_{k}"), t.elapsed().as_secs_f64()));
+                push_stage_timing(
+                    &mut st.timing,
+                    &format!("nemd_{k}"),
+                    t.elapsed().as_secs_f64(),
+                    &sys.timers,
+                );
                 st.current = next_phase(l, &st, k + 1)?;
             }
             Current::Drying(run) => {
@@ -955,4 +961,18 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         calendering,
         calendering_frames,
     })
+}
+/// A particle stage's wall time [s], then the engine's share of it by phase
+/// (`<stage>.neighbor`, `.force`, `.integrate`) and the rest (`.other`: the ensemble's own
+/// work, samples, checkpoints). After a resume, both count from the resume.
+fn push_stage_timing(timing: &mut Vec<(String, f64)>, stage: &str, wall: f64, engine: &Timers) {
+    timing.push((stage.to_string(), wall));
+    for (phase, s) in [
+        ("neighbor", engine.neighbor_s),
+        ("force", engine.force_s),
+        ("integrate", engine.integrate_s + engine.observe_s),
+    ] {
+        timing.push((format!("{stage}.{phase}"), s));
+    }
+    timing.push((format!("{stage}.other"), (wall - engine.total_s()).max(0.0)));
 }
