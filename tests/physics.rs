@@ -704,9 +704,12 @@ fn neighbour_list_equals_brute_force() {
         assert_eq!(listed, brute, "case {case}: tilt {tilt:?} periodic {periodic:?}");
 
         // The per-pair data kept for the list's life: each squared range bounds the exact one
-        // from above, and a list that lacks them or the history flags (an old checkpoint) gets the
-        // same back.
+        // from above, each image code (where the build could fix one) shifts the partner to
+        // the minimum image, and a list that lacks ranges or history flags (an old
+        // checkpoint) gets the same back.
         let nl = &sys.neighbor;
+        let shifts = b.image_map().shifts();
+        let mut coded = 0;
         for i in 0..q.len() {
             for pair in nl.pairs_of(i) {
                 let j = nl.partner[pair] as usize;
@@ -715,8 +718,19 @@ fn neighbour_list_equals_brute_force() {
                     nl.range_sq[pair] as f64 >= range * range,
                     "case {case}: range of pair {pair}"
                 );
+                if let Some(s) = shifts.shift.get(nl.image[pair] as usize) {
+                    let d: [f64; 3] = std::array::from_fn(|a| q.x[i][a] - q.x[j][a] - s[a]);
+                    let m = b.minimum_image(common::sub(q.x[i], q.x[j]));
+                    assert!(
+                        (0..3).all(|a| (d[a] - m[a]).abs() < 1e-9),
+                        "case {case}: image code {} of pair {pair}: {d:?} vs {m:?}",
+                        nl.image[pair]
+                    );
+                    coded += 1;
+                }
             }
         }
+        assert!(coded > 0, "case {case}: some pairs must have image codes");
         let mut stale = nl.clone();
         stale.range_sq.clear();
         stale.held.clear();

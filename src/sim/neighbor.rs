@@ -149,18 +149,28 @@ pub enum Reorder<'a> {
     Given(&'a [usize]),
 }
 
-/// Cell indices along one axis within `m` cells of `c`, each once.
-fn stencil_axis(c: usize, m: usize, n: usize, periodic: bool) -> Vec<usize> {
+/// Cell indices along one axis within `m` cells of `c`, each once, into `out`, with the
+/// number of periods the cell lies across the boundary (−1, 0 or 1; [`WHOLE_AXIS`] where
+/// the stencil spans the whole periodic axis and the image must be found per pair).
+fn stencil_axis(c: usize, m: usize, n: usize, periodic: bool, out: &mut Vec<(usize, i8)>) {
+    out.clear();
     if periodic {
         if 2 * m + 1 >= n {
-            (0..n).collect()
+            out.extend((0..n).map(|cell| (cell, WHOLE_AXIS)));
         } else {
-            (0..=2 * m).map(|o| (c + n + o - m) % n).collect()
+            out.extend((0..=2 * m).map(|o| {
+                let raw = (c + o) as isize - m as isize;
+                let wrap = if raw < 0 { -1 } else { i8::from(raw >= n as isize) };
+                ((c + n + o - m) % n, wrap)
+            }));
         }
     } else {
-        (c.saturating_sub(m)..=(c + m).min(n - 1)).collect()
+        out.extend((c.saturating_sub(m)..=(c + m).min(n - 1)).map(|cell| (cell, 0)));
     }
 }
+
+/// See [`stencil_axis`].
+const WHOLE_AXIS: i8 = i8::MIN;
 
 /// Grid dimensions for cells at least `cell` wide, capped so that empty space stays cheap.
 fn grid_dims(widths: [f64; 3], cell: f64, members: usize) -> [usize; 3] {
@@ -292,6 +302,7 @@ impl NeighborList {
         let skin = self.skin;
         let n = p.len();
         let image = simbox.image_map();
+        let shifts = image.shifts();
         let blocks: Vec<BlockPairs> = (0..n.div_ceil(BUILD_BLOCK))
             .into_par_iter()
             .map(|blk| {
@@ -299,7 +310,7 @@ impl NeighborList {
                 let mut codes = Vec::new();
                 let mut ranges = Vec::new();
                 let mut counts = Vec::with_capacity(BUILD_BLOCK);
-                let mut stencil: [Vec<usize>; 3] = Default::default();
+                let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
                 for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
                     let before = partners.len();
                     let a = class_of[i];
@@ -309,26 +320,40 @@ impl NeighborList {
                         let reach_ab = cut[a * nc + b] + skin;
                         for k in 0..3 {
                             let m = (reach_ab * grid.n[k] as f64 / widths[k]).ceil() as usize;
-                            stencil[k] = stencil_axis(c[k], m, grid.n[k], simbox.periodic[k]);
+                            stencil_axis(c[k], m, grid.n[k], simbox.periodic[k], &mut stencil[k]);
                         }
-                        for &cz in &stencil[2] {
-                            for &cy in &stencil[1] {
-                                for &cx in &stencil[0] {
+                        for &(cz, wz) in &stencil[2] {
+                            for &(cy, wy) in &stencil[1] {
+                                for &(cx, wx) in &stencil[0] {
                                     let cell = (cz * grid.n[1] + cy) * grid.n[0] + cx;
+                                    // A cell across the boundary holds its particles' images
+                                    // one period away: their shift is the cell's, as the
+                                    // force loop applies it.
+                                    let known = wx != WHOLE_AXIS && wy != WHOLE_AXIS && wz != WHOLE_AXIS;
+                                    let code = (9 * (wz + 1) + 3 * (wy + 1) + (wx + 1)) as usize;
+                                    let s = if known { shifts.shift[code] } else { [0.0; 3] };
                                     for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
                                         let j = j as usize;
                                         if b == a && j <= i {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let (d, count) =
-                                            image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                        let (d, code) = if known {
+                                            (
+                                                [xi[0] - x[0] - s[0], xi[1] - x[1] - s[1], xi[2] - x[2] - s[2]],
+                                                code as u8,
+                                            )
+                                        } else {
+                                            let (d, count) =
+                                                image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                            (d, ImageMap::code(count).unwrap_or(u8::MAX))
+                                        };
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                                         let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
                                         let rc = range + skin;
                                         if rsq < rc * rc {
                                             partners.push(j as u32);
-                                            codes.push(ImageMap::code(count).unwrap_or(u8::MAX));
+                                            codes.push(code);
                                             ranges.push(range_sq_bound(range));
                                         }
                                     }
