@@ -624,6 +624,64 @@ fn shear_history_survives_rebuilds_and_reordering() {
     }
 }
 
+/// The list is rebuilt before any pair comes within range, while the box swells, shrinks
+/// and shears under moving particles: positions follow the box affinely (as a barostat
+/// moves them) or not at all (a tilt with the particles left in place), and every step the
+/// pairs in range, found by brute force, must all be listed. The rebuild test counts only
+/// motion relative to the box's deformation, so it must still see both.
+#[test]
+fn neighbour_list_misses_no_pair_while_the_box_deforms() {
+    // Slow particles leave the rebuilds to the box's deformation, fast ones to their motion.
+    for v_rms in [0.4, 4.0] {
+        let radii = [0.5, 0.9, 1.6];
+        let (p, mut b) = polydisperse_gas(7, &radii, 1.2, v_rms, 11);
+        b.tilt = [0.5, -0.3, 0.2];
+        let ff = mixed_forcefield(&radii, 2e3, true, true);
+        let settings = StepSettings {
+            dt: 2e-3,
+            skin: 0.3,
+            ..Default::default()
+        };
+        let mut sys = System::new(p, b, ff, settings).unwrap();
+        sys.setup().unwrap();
+        let reach = sys.ff.reach_table(3);
+        let builds0 = sys.timers.neighbor_builds;
+        let mut worst = f64::INFINITY;
+        for step in 0..600u64 {
+            // Breathing: ±13 % over 100 steps about the centre, positions carried along.
+            let mu = 1.0 + 2e-3 * ((step as f64) * std::f64::consts::TAU / 200.0).sin();
+            sys.scale_box(&[0, 1, 2], mu);
+            // Shear: the xy tilt grows, the particles stay where they are.
+            sys.simbox.tilt[0] += 2e-3;
+            sys.step();
+            let q = &sys.particles;
+            let mut listed = std::collections::HashSet::new();
+            for i in 0..q.len() {
+                for pair in sys.neighbor.pairs_of(i) {
+                    let j = sys.neighbor.partner[pair] as usize;
+                    listed.insert((q.id[i].min(q.id[j]), q.id[i].max(q.id[j])));
+                }
+            }
+            for i in 0..q.len() {
+                for j in i + 1..q.len() {
+                    let d = sys.simbox.minimum_image(common::sub(q.x[i], q.x[j]));
+                    let range = reach.get(q.kind[i], q.kind[j]).range(q.radius[i], q.radius[j]);
+                    let r = norm(d);
+                    let key = (q.id[i].min(q.id[j]), q.id[i].max(q.id[j]));
+                    assert!(
+                        r >= range || listed.contains(&key),
+                        "v_rms {v_rms}, step {step}: pair {key:?} at {r} < {range} not listed"
+                    );
+                    worst = worst.min(r - range);
+                }
+            }
+        }
+        let builds = sys.timers.neighbor_builds - builds0;
+        assert!(builds >= 5, "v_rms {v_rms}: the run must rebuild ({builds})");
+        assert!(worst < 0.0, "v_rms {v_rms}: pairs must come within range ({worst})");
+    }
+}
+
 /// The neighbour list holds exactly the pairs a brute-force O(N²) search finds within
 /// range + skin, for random polydisperse sets in orthogonal, triclinic and walled boxes.
 #[test]
