@@ -349,7 +349,11 @@ impl NeighborList {
                                     // one period away: their shift is the cell's, as the
                                     // force loop applies it.
                                     let known = wx != WHOLE_AXIS && wy != WHOLE_AXIS && wz != WHOLE_AXIS;
-                                    let code = (9 * (wz + 1) + 3 * (wy + 1) + (wx + 1)) as usize;
+                                    let code = if known {
+                                        (9 * (wz as i32 + 1) + 3 * (wy as i32 + 1) + (wx as i32 + 1)) as usize
+                                    } else {
+                                        0
+                                    };
                                     let s = if known { shifts.shift[code] } else { [0.0; 3] };
                                     for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
                                         let j = j as usize;
@@ -605,6 +609,19 @@ fn spatial_order(p: &Particles, simbox: &SimBox, widths: [f64; 3]) -> Vec<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stencil_cells_across_a_periodic_boundary_carry_their_period() {
+        let mut out = Vec::new();
+        stencil_axis(0, 1, 5, true, &mut out);
+        assert_eq!(out, [(4, -1), (0, 0), (1, 0)]);
+        stencil_axis(4, 2, 6, true, &mut out);
+        assert_eq!(out, [(2, 0), (3, 0), (4, 0), (5, 0), (0, 1)]);
+        stencil_axis(1, 1, 3, true, &mut out);
+        assert_eq!(out, [(0, WHOLE_AXIS), (1, WHOLE_AXIS), (2, WHOLE_AXIS)]);
+        stencil_axis(0, 1, 5, false, &mut out);
+        assert_eq!(out, [(0, 0), (1, 0)]);
+    }
 
     #[test]
     fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
