@@ -329,28 +329,24 @@ impl NeighborList {
                                     // A cell across the boundary holds its particles' images
                                     // one period away: their shift is the cell's, as the
                                     // force loop applies it.
-                                    let known = wx != WHOLE_AXIS && wy != WHOLE_AXIS && wz != WHOLE_AXIS;
-                                    let code = if known {
-                                        (9 * (wz as i32 + 1) + 3 * (wy as i32 + 1) + (wx as i32 + 1)) as usize
-                                    } else {
-                                        0
-                                    };
-                                    let s = if known { shifts.shift[code] } else { [0.0; 3] };
+                                    // (None where the stencil spans a whole axis.)
+                                    let known = ImageMap::code([wx, wy, wz].map(f64::from))
+                                        .map(|code| (code, shifts.shift[code as usize]));
                                     for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
                                         let j = j as usize;
                                         if b == a && j <= i {
                                             continue;
                                         }
                                         let x = p.x[j];
-                                        let (d, code) = if known {
-                                            (
-                                                [xi[0] - x[0] - s[0], xi[1] - x[1] - s[1], xi[2] - x[2] - s[2]],
-                                                code as u8,
-                                            )
-                                        } else {
-                                            let (d, count) =
-                                                image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
-                                            (d, ImageMap::code(count).unwrap_or(u8::MAX))
+                                        let (d, code) = match known {
+                                            Some((code, s)) => {
+                                                ([xi[0] - x[0] - s[0], xi[1] - x[1] - s[1], xi[2] - x[2] - s[2]], code)
+                                            }
+                                            None => {
+                                                let (d, count) =
+                                                    image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                                (d, ImageMap::code(count).unwrap_or(u8::MAX))
+                                            }
                                         };
                                         let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                                         let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);

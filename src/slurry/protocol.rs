@@ -962,17 +962,20 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         calendering_frames,
     })
 }
+
 /// A particle stage's wall time [s], then the engine's share of it by phase
 /// (`<stage>.neighbor`, `.force`, `.integrate`) and the rest (`.other`: the ensemble's own
 /// work, samples, checkpoints). After a resume, both count from the resume.
 fn push_stage_timing(timing: &mut Vec<(String, f64)>, stage: &str, wall: f64, engine: &Timers) {
     timing.push((stage.to_string(), wall));
-    for (phase, s) in [
+    let phases = [
         ("neighbor", engine.neighbor_s),
         ("force", engine.force_s),
-        ("integrate", engine.integrate_s + engine.observe_s),
-    ] {
+        ("integrate", engine.integrate_s),
+    ];
+    for (phase, s) in phases {
         timing.push((format!("{stage}.{phase}"), s));
     }
-    timing.push((format!("{stage}.other"), (wall - engine.total_s()).max(0.0)));
+    let engine_s: f64 = phases.iter().map(|p| p.1).sum();
+    timing.push((format!("{stage}.other"), (wall - engine_s).max(0.0)));
 }
