@@ -796,3 +796,61 @@ fn neighbour_list_equals_brute_force() {
         assert_eq!(stale.held, nl.held, "case {case}: refilled history flags");
     }
 }
+
+/// 4 × 4 × 4 unit spheres on a periodic cubic lattice of spacing 1.8: each presses on six
+/// neighbours with overlap 0.2, all forces balance, and a Hertz law with damping `gamma_n`
+/// (no tangential part) acts. Velocities get a small random kick.
+fn pressed_lattice(gamma_n: f64) -> System {
+    use rand::{Rng, SeedableRng};
+    let (n, a) = (4, 1.8);
+    let mut p = Particles::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for k in 0..n * n * n {
+        let x = [k % n, (k / n) % n, k / (n * n)].map(|c| (c as f64 + 0.5) * a);
+        p.push(k as u64 + 1, 1, x, 1.0, sphere_mass(1.0, 1.0));
+        p.v[k] = [0, 1, 2].map(|_| 1e-6 * rng.random_range(-1.0..1.0));
+    }
+    let hertz = HertzHistory {
+        kn: 1.0,
+        kt: 0.0,
+        gamma_n,
+        gamma_t: 0.0,
+        xmu: 0.0,
+    };
+    let ff = ForceField::new("pressed lattice", vec![Box::new(hertz)]);
+    let simbox = SimBox::orthogonal([0.0; 3], [n as f64 * a; 3], [true; 3]);
+    let settings = StepSettings {
+        dt: 1e-3,
+        skin: 0.3,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, simbox, ff, settings).unwrap();
+    sys.setup().unwrap();
+    sys
+}
+
+/// The period-two number of the pressed lattice is known: its top mode alternates along a
+/// lattice row, where dt²K + 2dt·C over the mass has eigenvalue 4 (dt γ_n h + dt² 3/2 K_n h / m)
+/// (h = √(δ r/2)). Above 1 a small disturbance grows without bound, below 1 it dies out,
+/// as the module's analysis says, and the check fails only above 1.
+#[test]
+fn the_step_is_unstable_exactly_where_the_period_two_number_passes_one() {
+    use etwin::sim::stability::{check, period_two_number};
+    let (dt, h, m) = (1e-3, (0.2f64 * 0.5).sqrt(), sphere_mass(1.0, 1.0));
+    let gamma_for = |number: f64| (number - dt * dt * 1.5 * h / m) / (dt * h);
+    for target in [0.9, 0.98, 1.02, 1.1] {
+        let mut sys = pressed_lattice(gamma_for(target));
+        let number = period_two_number(&sys);
+        assert!((number - target).abs() < 1e-9 * target, "{number} vs {target}");
+        assert_eq!(check(&sys).is_err(), target > 1.0);
+        let speed = |s: &System| s.particles.v.iter().map(|v| norm(*v)).fold(0.0, f64::max);
+        let v0 = speed(&sys);
+        sys.run(1000, &mut []);
+        let growth = speed(&sys) / v0;
+        if target > 1.0 {
+            assert!(growth > 1e3, "number {target}: the disturbance grew only {growth}×");
+        } else {
+            assert!(growth < 1.0, "number {target}: the disturbance grew {growth}×");
+        }
+    }
+}

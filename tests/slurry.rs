@@ -286,3 +286,34 @@ fn a_fit_candidate_that_blows_up_has_no_observables() {
     let o = sim.observe(&[0.01f64.log10(), 50.0]).unwrap(); // rho_cbd on its log scale
     assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
 }
+
+/// A run whose contact damping the timestep cannot follow stops with an error that names
+/// the period-two limit and the largest timestep that would do, instead of finishing with
+/// finite but meaningless stresses (the quick slurry at γ_n = 150; 32.8 gives 0.56 of the
+/// limit, and the damping term is proportional to γ_n).
+#[test]
+fn a_run_the_timestep_cannot_follow_stops_with_the_stable_timestep() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/slurry_quick.ron")).unwrap();
+    assert!(text.contains("gamma_n: 32.7771"));
+    let scenario = dir.path().join("overdamped.ron");
+    std::fs::write(&scenario, text.replace("gamma_n: 32.7771", "gamma_n: 150.0")).unwrap();
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["--threads", "1", "run"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for phrase in [
+        "the run became unstable",
+        "times the limit 4",
+        "reduce the timestep to below",
+    ] {
+        assert!(err.contains(phrase), "`{phrase}` missing from:\n{err}");
+    }
+    assert!(!out.join("results.json").exists());
+}

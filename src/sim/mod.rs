@@ -13,6 +13,7 @@ pub mod particles;
 pub mod scatter;
 pub mod simbox;
 pub mod simd;
+pub mod stability;
 pub mod system;
 pub mod timers;
 pub mod wall;

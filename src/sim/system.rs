@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
-use crate::sim::forcefield::{has_bits, ForceField, History, PairBatch, PairContext, ReachTable, NO_HISTORY};
+use crate::sim::forcefield::{
+    has_bits, ContactRates, ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY,
+};
 use crate::sim::integrate;
 use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
 use crate::sim::observer::Observer;
@@ -820,6 +822,36 @@ impl System {
             omega,
             dt: self.settings.dt,
             update_history: false,
+        }
+    }
+
+    /// Calls `visit(i, j, unit normal, rates)` for every listed pair in contact, in pair
+    /// order (the unit normal points from j to i).
+    pub fn each_contact(&self, mut visit: impl FnMut(usize, usize, [f64; 3], ContactRates)) {
+        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
+        let ctx = self.pair_context(&p.v, &p.omega);
+        for i in 0..p.len() {
+            for slot in nl.pairs_of(i) {
+                let j = nl.partner[slot] as usize;
+                let (del, _) =
+                    image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
+                let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
+                if rsq >= nl.range_sq[slot] as f64 || rsq == 0.0 {
+                    continue;
+                }
+                let r = rsq.sqrt();
+                let input = PairInput {
+                    i,
+                    j,
+                    del,
+                    rsq,
+                    r,
+                    dv: [0.0; 3],
+                };
+                if let Some(rates) = self.ff.contact_rates(&input, &ctx) {
+                    visit(i, j, [del[0] / r, del[1] / r, del[2] / r], rates);
+                }
+            }
         }
     }
 

@@ -34,6 +34,7 @@ use crate::sim::minimize::{fire, FireParams, MinReport};
 use crate::sim::nemd::{shear_stress, velocity_profile, ShearDeform, ShearThermostat, Streaming};
 use crate::sim::nose_hoover::NoseHooverNpt;
 use crate::sim::particles::Particles;
+use crate::sim::stability;
 use crate::sim::system::{StepSettings, System, SystemState};
 use crate::sim::timers::Timers;
 use crate::slurry::placement::initial_slurry;
@@ -51,10 +52,15 @@ pub trait Progress {
     }
 }
 
-/// After a chunk of steps: a blown-up state ends the run (before it is checkpointed or
-/// reported), then the observer sees the system.
-fn after_chunk(progress: &mut dyn Progress, sys: &System) -> Result<()> {
+/// After a chunk of steps that began at step `from`: a blown-up state ends the run (before
+/// it is checkpointed or reported), and so does a step the contacts make unstable, checked
+/// every [`stability::CHECK_EVERY`] steps and at the end of a stage (`stage_done`); then the
+/// observer sees the system.
+fn after_chunk(progress: &mut dyn Progress, sys: &System, from: u64, stage_done: bool) -> Result<()> {
     sys.check_finite()?;
+    if stage_done || from / stability::CHECK_EVERY != sys.step / stability::CHECK_EVERY {
+        stability::check(sys)?;
+    }
     progress.observe(sys)
 }
 
@@ -213,7 +219,7 @@ fn minimize_stage(
     };
     let minimize = fire(sys, &fire_params);
     progress.finish();
-    after_chunk(progress, sys)?;
+    after_chunk(progress, sys, 0, true)?;
     timing.push(("minimize".to_string(), t.elapsed().as_secs_f64()));
     Ok((minimize, sys.snapshot()))
 }
@@ -545,6 +551,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 progress.advance(done);
                 while done < n.steps {
                     let chunk = n.sample_every.min(n.steps - done);
+                    let from = sys.step;
                     ensemble.run(&mut sys, chunk);
                     done += chunk;
                     let th = sys.thermo();
@@ -559,7 +566,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         st.recipe_mass / th.volume_um3,
                     ]);
                     progress.advance(chunk);
-                    after_chunk(progress, &sys)?;
+                    after_chunk(progress, &sys, from, done == n.steps)?;
                     if saver.due() && done < n.steps {
                         st.current = Some(Current::Npt {
                             system: sys.snapshot(),
@@ -609,6 +616,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 progress.advance(done);
                 while done < steps {
                     let chunk = m.sample_every.min(steps - done);
+                    let from = sys.step;
                     sys.run_with(chunk, &mut [&mut deform, &mut thermostat], &mut []);
                     done += chunk;
                     rows.push(vec![
@@ -621,7 +629,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                     ]);
                     profiles.push(velocity_profile(&sys, 8));
                     progress.advance(chunk);
-                    after_chunk(progress, &sys)?;
+                    after_chunk(progress, &sys, from, done == steps)?;
                     if saver.due() && done < steps {
                         st.current = Some(Current::Nemd {
                             k,
@@ -751,10 +759,10 @@ fn run_stage<S: StageRun>(
     progress.start(name, run.total_steps(l));
     progress.advance(run.steps_done(l));
     while !run.finished() {
-        let before = run.steps_done(l);
+        let (before, from) = (run.steps_done(l), sys.step);
         run.advance(&mut sys, l)?;
         progress.advance(run.steps_done(l) - before);
-        after_chunk(progress, &sys)?;
+        after_chunk(progress, &sys, from, run.finished())?;
         if saver.due() && !run.finished() {
             run.store(sys.snapshot());
             st.current = Some(wrap(run));

@@ -9,7 +9,7 @@
 
 use super::batch::{Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
-use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
+use super::{ContactRates, History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HertzHistory {
@@ -191,6 +191,21 @@ impl PairStyle for HertzHistory {
             mj: ctx.mass[j],
         };
         self.contact(c, &k, shear, ctx.dt, ctx.update_history, out);
+    }
+
+    fn contact_rates(&self, p: &PairInput, ctx: &PairContext) -> Option<ContactRates> {
+        let (ri, rj, mi, mj) = (ctx.radius[p.i], ctx.radius[p.j], ctx.mass[p.i], ctx.mass[p.j]);
+        let radsum = ri + rj;
+        let delta = radsum - p.r;
+        if delta <= 0.0 {
+            return None;
+        }
+        // F_n = K_n h δ with h ∝ √δ, so dF_n/dδ = 3/2 K_n h.
+        let h = (delta * ri * rj / radsum).sqrt();
+        Some(ContactRates {
+            stiffness: 1.5 * self.kn * h,
+            damping: mi * mj / (mi + mj) * self.gamma_n * h,
+        })
     }
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {

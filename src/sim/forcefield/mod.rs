@@ -80,6 +80,16 @@ pub struct PairOut {
     pub elastic: f64,
 }
 
+/// Linearised normal response of one contact: F_n changes by −`stiffness`·dδ_closing
+/// − `damping`·dv_closing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContactRates {
+    /// dF_n/dδ [nN/µm].
+    pub stiffness: f64,
+    /// Force per normal closing speed [nN·µs/µm = pg/µs].
+    pub damping: f64,
+}
+
 /// Per-contact state carried across steps: shear displacement [µm] (0..3) and the
 /// largest overlap reached [µm] (3; elastic–plastic laws).
 pub type History = [f64; 4];
@@ -110,6 +120,12 @@ pub trait PairStyle: Send + Sync {
     }
     /// Adds the pair's force, torque term and energy to `out`.
     fn compute(&self, p: &PairInput, ctx: &PairContext, hist: &mut History, out: &mut PairOut);
+    /// The pair's normal contact stiffness and damping at its present separation, where the
+    /// style has a contact law and the spheres touch; read by the integrator's stability
+    /// check ([`crate::sim::stability`]), never by the dynamics.
+    fn contact_rates(&self, _p: &PairInput, _ctx: &PairContext) -> Option<ContactRates> {
+        None
+    }
     /// [`compute`](Self::compute) for every lane of a batch. Styles on the hot path override
     /// it with a vector loop that gives the same result bit for bit.
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
@@ -213,6 +229,17 @@ impl ForceField {
                 p.mass[k] = sphere_mass(p.radius[k], tp.density);
             }
         }
+    }
+
+    /// The pair's normal contact rates summed over the styles that have a contact law.
+    pub fn contact_rates(&self, p: &PairInput, ctx: &PairContext) -> Option<ContactRates> {
+        self.styles
+            .iter()
+            .filter_map(|s| s.contact_rates(p, ctx))
+            .reduce(|a, b| ContactRates {
+                stiffness: a.stiffness + b.stiffness,
+                damping: a.damping + b.damping,
+            })
     }
 
     /// Computes all styles for one pair.
