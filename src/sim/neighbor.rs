@@ -205,8 +205,16 @@ impl NeighborList {
         self.offsets[i]..self.offsets[i + 1]
     }
 
-    /// Whether some pair may have come within range since the last build: twice the
-    /// largest displacement plus the box deformation exceeds the skin.
+    /// Whether some pair may have come within range since the last build.
+    ///
+    /// A pair's separation r = H s (H the cell vectors, s the fractional separation) moves
+    /// by (H₁ − H₀) s₁ + H₀ H₁⁻¹ (u_i − u_j), with u the displacement from where the box
+    /// deformation alone would have carried each particle (x_build mapped through its
+    /// fractional coordinates into the present box). The first term is at most the box
+    /// drift of a pair within reach; the second at most 2 max|u| (1 + Σ_k |ΔH_k| / w_k).
+    /// Rebuild when their sum exceeds the skin. Measuring u rather than the plain
+    /// displacement matters under a barostat or a shear: the affine motion grows with the
+    /// distance from the box origin and is no relative motion of neighbours.
     pub fn needs_rebuild(&self, x: &[[f64; 3]], simbox: &SimBox) -> bool {
         let Some(b0) = &self.box_build else {
             return true;
@@ -214,15 +222,21 @@ impl NeighborList {
         if self.x_build.len() != x.len() || basis_jumped(b0, simbox) {
             return true;
         }
+        let deformed = b0 != simbox;
         let max_sq = x
             .par_iter()
             .zip(self.x_build.par_iter())
-            .map(|(a, b)| {
+            .map(|(a, &b)| {
+                let b = if deformed {
+                    simbox.from_fractional(b0.to_fractional(b))
+                } else {
+                    b
+                };
                 let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
                 d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             })
             .reduce(|| 0.0, f64::max);
-        2.0 * max_sq.sqrt() + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
+        2.0 * max_sq.sqrt() * box_stretch(b0, simbox) + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
     }
 
     /// Computes `range_sq` and `held` if the list lacks them (a checkpoint written before
@@ -490,22 +504,33 @@ impl NeighborList {
 }
 
 /// Bound on how much a box change moved the separation of any pair within `reach`:
-/// Σ_k |Δ(cell vector k)|·|Δs_k| with |Δs_k| ≤ reach / (face width k).
+/// Σ_k |Δ(cell vector k)|·|Δs_k| with |Δs_k| ≤ reach / (face width k), at most one period.
 fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
+    let (w0, w1) = (b0.perpendicular_widths(), b1.perpendicular_widths());
+    let dh = cell_changes(b0, b1);
+    (0..3).map(|k| dh[k] * (reach / w0[k].min(w1[k])).min(1.0)).sum()
+}
+
+/// 1 + Σ_k |ΔH_k| / w_k (present widths): a bound on |H₀ H₁⁻¹ v| / |v|, since the rows of
+/// H₁⁻¹ have lengths 1 / w_k.
+fn box_stretch(b0: &SimBox, b1: &SimBox) -> f64 {
+    let w1 = b1.perpendicular_widths();
+    let dh = cell_changes(b0, b1);
+    1.0 + (0..3).map(|k| dh[k] / w1[k]).sum::<f64>()
+}
+
+/// |Δ(cell vector k)| from `b0` to `b1` [µm].
+fn cell_changes(b0: &SimBox, b1: &SimBox) -> [f64; 3] {
     if b0 == b1 {
-        return 0.0;
+        return [0.0; 3];
     }
     let (l0, l1) = (b0.lengths(), b1.lengths());
-    let (w0, w1) = (b0.perpendicular_widths(), b1.perpendicular_widths());
     let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-    let columns = [
-        [l1[0] - l0[0], 0.0, 0.0],
-        [b1.tilt[0] - b0.tilt[0], l1[1] - l0[1], 0.0],
-        [b1.tilt[1] - b0.tilt[1], b1.tilt[2] - b0.tilt[2], l1[2] - l0[2]],
-    ];
-    (0..3)
-        .map(|k| norm(columns[k]) * (reach / w0[k].min(w1[k])).min(1.0))
-        .sum()
+    [
+        norm([l1[0] - l0[0], 0.0, 0.0]),
+        norm([b1.tilt[0] - b0.tilt[0], l1[1] - l0[1], 0.0]),
+        norm([b1.tilt[1] - b0.tilt[1], b1.tilt[2] - b0.tilt[2], l1[2] - l0[2]]),
+    ]
 }
 
 /// The smallest f32 not below range² (a first test that never drops a pair in range).

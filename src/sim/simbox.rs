@@ -80,6 +80,17 @@ impl SimBox {
 
     /// Fractional coordinates of a point, 0..1 inside the box.
     #[inline]
+    /// The point at fractional coordinates `s` (inverse of [`SimBox::to_fractional`]).
+    pub fn from_fractional(&self, s: [f64; 3]) -> [f64; 3] {
+        let [lx, ly, lz] = self.lengths();
+        let [xy, xz, yz] = self.tilt;
+        [
+            self.lo[0] + s[0] * lx + s[1] * xy + s[2] * xz,
+            self.lo[1] + s[1] * ly + s[2] * yz,
+            self.lo[2] + s[2] * lz,
+        ]
+    }
+
     pub fn to_fractional(&self, x: [f64; 3]) -> [f64; 3] {
         let [lx, ly, lz] = self.lengths();
         let [xy, xz, yz] = self.tilt;
