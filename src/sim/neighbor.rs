@@ -222,17 +222,22 @@ impl NeighborList {
         if self.x_build.len() != x.len() || basis_jumped(b0, simbox) {
             return true;
         }
-        let deformed = b0 != simbox;
+        // The deformation is affine, x ↦ lo₁ + M (x − lo₀), with M's columns the images of
+        // the unit steps: no divisions per particle.
+        let (lo0, lo1) = (b0.lo, simbox.lo);
+        let m: [[f64; 3]; 3] = std::array::from_fn(|k| {
+            let mut e = lo0;
+            e[k] += 1.0;
+            let y = simbox.from_fractional(b0.to_fractional(e));
+            [y[0] - lo1[0], y[1] - lo1[1], y[2] - lo1[2]]
+        });
         let max_sq = x
             .par_iter()
             .zip(self.x_build.par_iter())
-            .map(|(a, &b)| {
-                let b = if deformed {
-                    simbox.from_fractional(b0.to_fractional(b))
-                } else {
-                    b
-                };
-                let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+            .map(|(a, b)| {
+                let r = [b[0] - lo0[0], b[1] - lo0[1], b[2] - lo0[2]];
+                let d: [f64; 3] =
+                    std::array::from_fn(|c| a[c] - lo1[c] - (m[0][c] * r[0] + m[1][c] * r[1] + m[2][c] * r[2]));
                 d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             })
             .reduce(|| 0.0, f64::max);
