@@ -78,8 +78,6 @@ impl SimBox {
         [v / bxc, v / cxa, lz]
     }
 
-    /// Fractional coordinates of a point, 0..1 inside the box.
-    #[inline]
     /// The point at fractional coordinates `s` (inverse of [`SimBox::to_fractional`]).
     pub fn from_fractional(&self, s: [f64; 3]) -> [f64; 3] {
         let [lx, ly, lz] = self.lengths();
@@ -91,6 +89,8 @@ impl SimBox {
         ]
     }
 
+    /// Fractional coordinates of a point, 0..1 inside the box.
+    #[inline]
     pub fn to_fractional(&self, x: [f64; 3]) -> [f64; 3] {
         let [lx, ly, lz] = self.lengths();
         let [xy, xz, yz] = self.tilt;
