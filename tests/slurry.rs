@@ -253,17 +253,25 @@ fn unstable_quick_scenario(dir: &std::path::Path) -> PathBuf {
 fn a_run_that_blows_up_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = unstable_quick_scenario(dir.path());
-    let out = dir.path().join("out");
+    assert_run_fails(
+        &scenario,
+        &["the run became unstable", "non-finite", "timestep 0.1 µs", "hint:"],
+    );
+}
+
+/// `etwin run` of `scenario` exits 1 with every phrase on stderr, no panic, no results.
+fn assert_run_fails(scenario: &std::path::Path, phrases: &[&str]) {
+    let out = scenario.with_extension("out");
     let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
         .args(["--threads", "1", "run"])
-        .arg(&scenario)
+        .arg(scenario)
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    for phrase in ["the run became unstable", "non-finite", "timestep 0.1 µs", "hint:"] {
+    for phrase in phrases {
         assert!(err.contains(phrase), "`{phrase}` missing from:\n{err}");
     }
     assert!(!err.contains("panicked"), "{err}");
@@ -298,22 +306,12 @@ fn a_run_the_timestep_cannot_follow_stops_with_the_stable_timestep() {
     assert!(text.contains("gamma_n: 32.7771"));
     let scenario = dir.path().join("overdamped.ron");
     std::fs::write(&scenario, text.replace("gamma_n: 32.7771", "gamma_n: 150.0")).unwrap();
-    let out = dir.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", "1", "run"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    for phrase in [
-        "the run became unstable",
-        "times the limit 4",
-        "reduce the timestep to below",
-    ] {
-        assert!(err.contains(phrase), "`{phrase}` missing from:\n{err}");
-    }
-    assert!(!out.join("results.json").exists());
+    assert_run_fails(
+        &scenario,
+        &[
+            "the run became unstable",
+            "times the limit 4",
+            "reduce the timestep to below",
+        ],
+    );
 }

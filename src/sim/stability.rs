@@ -93,7 +93,7 @@ pub fn check(sys: &System) -> Result<()> {
     Err(Error::Unstable {
         step: sys.step,
         what: format!(
-            "the contacts are too stiff and too damped for the timestep {dt} µs: the largest eigenvalue \
+            "the contacts' stiffness and damping are too large for the timestep {dt} µs: the largest eigenvalue \
              of (dt² K + 2 dt C) over the masses is {number:.3} times the limit 4, so a motion that \
              flips sign every step grows (the results would be meaningless, though finite)"
         ),
