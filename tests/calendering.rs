@@ -479,3 +479,61 @@ fn a_film_that_does_not_relax_is_an_error_not_a_press() {
     assert!(stderr.contains("hint: raise `relax_iterations`"), "{stderr}");
     assert!(!dir.path().join("out/results.json").exists());
 }
+
+/// The stability check's view of `gran/hertz/sjkr` is the law's own slopes: the normal
+/// stiffness is −dF_n/dr of the force the style computes (Hertz, cohesion, Thornton's
+/// unloading curve and plastic branch) and the damping −dF_n/dv_n, by central differences.
+#[test]
+fn sjkr_contact_rates_are_the_slopes_of_its_force() {
+    use etwin::sim::forcefield::{History, PairContext, PairInput, PairOut, PairStyle, NO_HISTORY};
+    let mut mats = materials(1e3, 0.5);
+    let (ri, rj) = (2.0, 0.65);
+    let (mass, kind) = ([sphere_mass(ri, 2.0), sphere_mass(rj, 2.0)], [2, 1]);
+    let radius = [ri, rj];
+    // p_y = 2e4 kPa on the CBD: δ_y = (π p_y / 2Y*)² R* ≈ 1.0e-3 µm here.
+    for (yield_pressure, delta, delta_max) in [(0.0, 0.02, 0.0), (2e4, 0.01, 0.03), (2e4, 0.02, 0.0)] {
+        mats[0].yield_pressure = yield_pressure;
+        let style = HertzSjkr::new(&mats, &MixingRules::default());
+        let force = |r: f64, vn: f64| {
+            let v = [[vn, 0.0, 0.0], [0.0; 3]];
+            let ctx = PairContext {
+                kind: &kind,
+                radius: &radius,
+                mass: &mass,
+                v: &v,
+                omega: &[[0.0; 3]; 2],
+                dt: 1e-4,
+                update_history: false,
+            };
+            let input = PairInput {
+                i: 0,
+                j: 1,
+                del: [r, 0.0, 0.0],
+                rsq: r * r,
+                r,
+                dv: [0.0; 3],
+            };
+            let mut hist: History = NO_HISTORY;
+            hist[3] = delta_max;
+            let mut out = PairOut::default();
+            style.compute(&input, &ctx, &mut hist, &mut out);
+            let rates = style.contact_rates(&input, &ctx, &[0.0, 0.0, 0.0, delta_max]);
+            (out.f[0], rates.unwrap())
+        };
+        let r = ri + rj - delta;
+        let (h, dv) = (1e-7, 1e-6);
+        let (_, rates) = force(r, 0.0);
+        let stiffness = -(force(r + h, 0.0).0 - force(r - h, 0.0).0) / (2.0 * h);
+        let damping = -(force(r, dv).0 - force(r, -dv).0) / (2.0 * dv);
+        assert!(
+            (rates.stiffness - stiffness).abs() < 1e-5 * stiffness.abs(),
+            "p_y {yield_pressure}, δ {delta}, δ_max {delta_max}: {} vs {stiffness}",
+            rates.stiffness
+        );
+        assert!(
+            (rates.damping - damping).abs() < 1e-6 * damping,
+            "{} vs {damping}",
+            rates.damping
+        );
+    }
+}

@@ -16,7 +16,7 @@
 //!
 //! [`period_two_number`] is that eigenvalue over 4, estimated by Lanczos iteration. A Ritz
 //! value is never above the eigenvalue. Tangential springs and damping and walls, which it
-//! leaves out, could only raise it. Pair potentials are left out as well: their stiffness
+//! leaves out, could only raise it; a negative stiffness (cohesion) is kept in. Pair potentials are left out as well: their stiffness
 //! over the masses is orders of magnitude below the limit. So a number above 1 means the
 //! step is unstable.
 
@@ -49,7 +49,8 @@ pub fn period_two_number(sys: &System) -> f64 {
     let mut links = Vec::new();
     sys.each_contact(|i, j, normal, rates| {
         let weight = dt * dt * rates.stiffness + 2.0 * dt * rates.damping;
-        if weight > 0.0 {
+        // Negative with cohesion: it lowers the eigenvalue, so it stays in.
+        if weight != 0.0 {
             links.push(Link {
                 i: i as u32,
                 j: j as u32,

@@ -848,7 +848,7 @@ impl System {
                     r,
                     dv: [0.0; 3],
                 };
-                if let Some(rates) = self.ff.contact_rates(&input, &ctx) {
+                if let Some(rates) = self.ff.contact_rates(&input, &ctx, &nl.history[slot]) {
                     visit(i, j, [del[0] / r, del[1] / r, del[2] / r], rates);
                 }
             }

@@ -193,7 +193,7 @@ impl PairStyle for HertzHistory {
         self.contact(c, &k, shear, ctx.dt, ctx.update_history, out);
     }
 
-    fn contact_rates(&self, p: &PairInput, ctx: &PairContext) -> Option<ContactRates> {
+    fn contact_rates(&self, p: &PairInput, ctx: &PairContext, _hist: &History) -> Option<ContactRates> {
         let (ri, rj, mi, mj) = (ctx.radius[p.i], ctx.radius[p.j], ctx.mass[p.i], ctx.mass[p.j]);
         let radsum = ri + rj;
         let delta = radsum - p.r;

@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hertz_history::Kinematics;
-use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable, NO_HISTORY};
+use super::{ContactRates, History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable, NO_HISTORY};
 
 /// √(5/6), from LIGGGHTS' damping coefficient.
 const SQRT_5_6: f64 = 0.912_870_929_175_276_9;
@@ -142,21 +142,47 @@ impl PairParams {
     /// branch at δ_max. Elastic (p_y = 0): (4/3) Y* √R* δ^{3/2}, δ_p = 0.
     #[inline]
     pub fn normal_force(&self, reff: f64, delta: f64, delta_max: f64) -> (f64, f64) {
+        match self.unloading_curve(reff, delta.max(delta_max)) {
+            None => (self.hertz_force(reff, delta), 0.0),
+            Some((rp, dp)) => {
+                let de = (delta - dp).max(0.0);
+                (4.0 / 3.0 * self.y_eff * rp.sqrt() * de * de.sqrt(), dp)
+            }
+        }
+    }
+
+    /// dF/dδ of [`Self::normal_force`] [nN/µm]. At δ ≥ δ_max on the plastic branch, the
+    /// loading slope π p_y R* (the softer side: unloading from there is stiffer).
+    pub fn normal_stiffness(&self, reff: f64, delta: f64, delta_max: f64) -> f64 {
+        match self.unloading_curve(reff, delta.max(delta_max)) {
+            None => 2.0 * self.y_eff * (reff * delta).sqrt(),
+            Some(_) if delta >= delta_max => std::f64::consts::PI * self.yield_pressure * reff,
+            Some((rp, dp)) => 2.0 * self.y_eff * (rp * (delta - dp).max(0.0)).sqrt(),
+        }
+    }
+
+    /// The flattened radius R_p and plastic overlap δ_p of the curve below a largest
+    /// overlap `dm` past yield (Thornton); `None` while the contact is elastic.
+    fn unloading_curve(&self, reff: f64, dm: f64) -> Option<(f64, f64)> {
         let py = self.yield_pressure;
-        let dm = delta.max(delta_max);
         if py <= 0.0 {
-            return (self.hertz_force(reff, delta), 0.0);
+            return None;
         }
         let dy = (std::f64::consts::PI * py / (2.0 * self.y_eff)).powi(2) * reff;
         if dm <= dy {
-            return (self.hertz_force(reff, delta), 0.0);
+            return None;
         }
         let fy = self.hertz_force(reff, dy);
         let fmax = fy + std::f64::consts::PI * py * reff * (dm - dy);
         let rp = 4.0 * self.y_eff / (3.0 * fmax) * ((2.0 * fmax + fy) / (2.0 * std::f64::consts::PI * py)).powf(1.5);
         let dp = dm - (3.0 * fmax / (4.0 * self.y_eff * rp.sqrt())).powf(2.0 / 3.0);
-        let de = (delta - dp).max(0.0);
-        (4.0 / 3.0 * self.y_eff * rp.sqrt() * de * de.sqrt(), dp)
+        Some((rp, dp))
+    }
+
+    /// The normal damping coefficient −2√(5/6) β √(S_n m*) [pg/µs] at overlap `delta`.
+    fn normal_damping(&self, reff: f64, meff: f64, delta: f64) -> f64 {
+        let sn = 2.0 * self.y_eff * (reff * delta).sqrt();
+        -2.0 * SQRT_5_6 * self.beta * (sn * meff).sqrt()
     }
 
     /// The elastic Hertz force (4/3)Y*√(R*δ)·δ [nN] at overlap `delta` [µm] for R* `reff` [µm].
@@ -194,9 +220,8 @@ impl PairParams {
         let vtr3 = vr3 - vn3 - (dy * wr1 - dx * wr2);
 
         let sqrtval = (reff * delta).sqrt();
-        let sn = 2.0 * self.y_eff * sqrtval;
         let st = 8.0 * self.g_eff * sqrtval;
-        let gamma_n = -2.0 * SQRT_5_6 * self.beta * (sn * meff).sqrt();
+        let gamma_n = self.normal_damping(reff, meff, delta);
         let gamma_t = -2.0 * SQRT_5_6 * self.beta * (st * meff).sqrt();
         let (f_el, dp) = self.normal_force(reff, delta, shear[3]);
         let fn_total = f_el - gamma_n * vn - self.cohesion * area;
@@ -242,6 +267,18 @@ impl PairParams {
 /// Area of the circle where two spheres of radii `ri`, `rj` at distance `d` intersect
 /// [µm²]; `rj = ∞` is a plane. A sphere inside the other gives the smaller's cross-section.
 #[inline]
+/// dA/dδ of [`contact_area`] for two spheres [µm] (δ = r_i + r_j − d).
+pub fn contact_area_slope(ri: f64, rj: f64, d: f64) -> f64 {
+    if d <= (ri - rj).abs() || d >= ri + rj {
+        return 0.0;
+    }
+    // a² = P Q / (4d²), P = d² − (r_i − r_j)², Q = (r_i + r_j)² − d².
+    let p = d * d - (ri - rj).powi(2);
+    let q = (ri + rj).powi(2) - d * d;
+    let da2_dd = (q - p) / (2.0 * d) - p * q / (2.0 * d * d * d);
+    -std::f64::consts::PI * da2_dd
+}
+
 pub fn contact_area(ri: f64, rj: f64, d: f64) -> f64 {
     if rj.is_infinite() {
         let delta = ri - d;
@@ -287,6 +324,24 @@ impl PairStyle for HertzSjkr {
 
     fn max_type(&self) -> Option<u32> {
         Some(self.table.n_types() as u32)
+    }
+
+    fn contact_rates(&self, p: &PairInput, ctx: &PairContext, hist: &History) -> Option<ContactRates> {
+        let (ri, rj, mi, mj) = (ctx.radius[p.i], ctx.radius[p.j], ctx.mass[p.i], ctx.mass[p.j]);
+        let radsum = ri + rj;
+        let delta = radsum - p.r;
+        if delta <= 0.0 {
+            return None;
+        }
+        let params = self.table.get(ctx.kind[p.i], ctx.kind[p.j]);
+        let reff = ri * rj / radsum;
+        // The cohesion −k_c A pulls harder as the lens grows: a negative stiffness.
+        let stiffness =
+            params.normal_stiffness(reff, delta, hist[3]) - params.cohesion * contact_area_slope(ri, rj, p.r);
+        Some(ContactRates {
+            stiffness,
+            damping: params.normal_damping(reff, mi * mj / (mi + mj), delta),
+        })
     }
 
     #[inline]

@@ -120,10 +120,10 @@ pub trait PairStyle: Send + Sync {
     }
     /// Adds the pair's force, torque term and energy to `out`.
     fn compute(&self, p: &PairInput, ctx: &PairContext, hist: &mut History, out: &mut PairOut);
-    /// The pair's normal contact stiffness and damping at its present separation, where the
-    /// style has a contact law and the spheres touch; read by the integrator's stability
-    /// check ([`crate::sim::stability`]), never by the dynamics.
-    fn contact_rates(&self, _p: &PairInput, _ctx: &PairContext) -> Option<ContactRates> {
+    /// The pair's normal contact stiffness and damping at its present separation and
+    /// history, where the style has a contact law and the spheres touch; read by the
+    /// integrator's stability check ([`crate::sim::stability`]), never by the dynamics.
+    fn contact_rates(&self, _p: &PairInput, _ctx: &PairContext, _hist: &History) -> Option<ContactRates> {
         None
     }
     /// [`compute`](Self::compute) for every lane of a batch. Styles on the hot path override
@@ -232,10 +232,10 @@ impl ForceField {
     }
 
     /// The pair's normal contact rates summed over the styles that have a contact law.
-    pub fn contact_rates(&self, p: &PairInput, ctx: &PairContext) -> Option<ContactRates> {
+    pub fn contact_rates(&self, p: &PairInput, ctx: &PairContext, hist: &History) -> Option<ContactRates> {
         self.styles
             .iter()
-            .filter_map(|s| s.contact_rates(p, ctx))
+            .filter_map(|s| s.contact_rates(p, ctx, hist))
             .reduce(|a, b| ContactRates {
                 stiffness: a.stiffness + b.stiffness,
                 damping: a.damping + b.damping,
