@@ -241,7 +241,9 @@ impl NeighborList {
             let r = [b[0] - lo0[0], b[1] - lo0[1], b[2] - lo0[2]];
             std::array::from_fn(|c| a[c] - lo1[c] - (m[0][c] * r[0] + m[1][c] * r[1] + m[2][c] * r[2]))
         });
-        2.0 * max_sq.sqrt() * box_stretch(b0, simbox) + box_drift(b0, simbox, self.max_range + self.skin) > self.skin
+        let dh = cell_changes(b0, simbox);
+        2.0 * max_sq.sqrt() * box_stretch(dh, simbox) + box_drift(dh, b0, simbox, self.max_range + self.skin)
+            > self.skin
     }
 
     /// The largest |u|² over particles of u = `displacement`(x, x at the build).
@@ -525,25 +527,21 @@ impl NeighborList {
 
 /// Bound on how much a box change moved the separation of any pair within `reach`:
 /// Σ_k |Δ(cell vector k)|·|Δs_k| with |Δs_k| ≤ reach / (face width k), at most one period.
-fn box_drift(b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
+/// `dh` = [`cell_changes`] from `b0` to `b1`.
+fn box_drift(dh: [f64; 3], b0: &SimBox, b1: &SimBox, reach: f64) -> f64 {
     let (w0, w1) = (b0.perpendicular_widths(), b1.perpendicular_widths());
-    let dh = cell_changes(b0, b1);
     (0..3).map(|k| dh[k] * (reach / w0[k].min(w1[k])).min(1.0)).sum()
 }
 
 /// 1 + Σ_k |ΔH_k| / w_k (present widths): a bound on |H₀ H₁⁻¹ v| / |v|, since the rows of
-/// H₁⁻¹ have lengths 1 / w_k.
-fn box_stretch(b0: &SimBox, b1: &SimBox) -> f64 {
+/// H₁⁻¹ have lengths 1 / w_k; `dh` = [`cell_changes`] to the present box `b1`.
+fn box_stretch(dh: [f64; 3], b1: &SimBox) -> f64 {
     let w1 = b1.perpendicular_widths();
-    let dh = cell_changes(b0, b1);
     1.0 + (0..3).map(|k| dh[k] / w1[k]).sum::<f64>()
 }
 
 /// |Δ(cell vector k)| from `b0` to `b1` [µm].
 fn cell_changes(b0: &SimBox, b1: &SimBox) -> [f64; 3] {
-    if b0 == b1 {
-        return [0.0; 3];
-    }
     let (l0, l1) = (b0.lengths(), b1.lengths());
     let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
     [

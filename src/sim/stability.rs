@@ -16,9 +16,9 @@
 //!
 //! [`period_two_number`] is that eigenvalue over 4, estimated by Lanczos iteration. A Ritz
 //! value is never above the eigenvalue. Tangential springs and damping and walls, which it
-//! leaves out, could only raise it; a negative stiffness (cohesion) is kept in. Pair potentials are left out as well: their stiffness
-//! over the masses is orders of magnitude below the limit. So a number above 1 means the
-//! step is unstable.
+//! leaves out, could only raise it; a negative stiffness (cohesion) is kept in. Pair
+//! potentials are left out as well: their stiffness over the masses is orders of magnitude
+//! below the limit. So a number above 1 means the step is unstable.
 
 use crate::error::{Error, Result};
 use crate::sim::system::System;

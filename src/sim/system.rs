@@ -828,28 +828,44 @@ impl System {
     /// Calls `visit(i, j, unit normal, rates)` for every listed pair in contact, in pair
     /// order (the unit normal points from j to i).
     pub fn each_contact(&self, mut visit: impl FnMut(usize, usize, [f64; 3], ContactRates)) {
-        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
+        let p = &self.particles;
         let ctx = self.pair_context(&p.v, &p.omega);
-        for i in 0..p.len() {
+        self.each_pair_in_range(0..p.len(), |i, j, slot, del, rsq, _| {
+            if rsq == 0.0 {
+                return;
+            }
+            let r = rsq.sqrt();
+            let input = PairInput {
+                i,
+                j,
+                del,
+                rsq,
+                r,
+                dv: [0.0; 3],
+            };
+            if let Some(rates) = self.ff.contact_rates(&input, &ctx, &self.neighbor.history[slot]) {
+                visit(i, j, [del[0] / r, del[1] / r, del[2] / r], rates);
+            }
+        });
+    }
+
+    /// Calls `visit(i, j, slot, del, rsq, image count)` for every listed pair of the
+    /// `owners` within its stored range, in pair order, with its minimum-image separation.
+    #[inline]
+    fn each_pair_in_range(
+        &self,
+        owners: std::ops::Range<usize>,
+        mut visit: impl FnMut(usize, usize, usize, [f64; 3], f64, [f64; 3]),
+    ) {
+        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
+        for i in owners {
             for slot in nl.pairs_of(i) {
                 let j = nl.partner[slot] as usize;
-                let (del, _) =
+                let (del, count) =
                     image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
                 let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                if rsq >= nl.range_sq[slot] as f64 || rsq == 0.0 {
-                    continue;
-                }
-                let r = rsq.sqrt();
-                let input = PairInput {
-                    i,
-                    j,
-                    del,
-                    rsq,
-                    r,
-                    dv: [0.0; 3],
-                };
-                if let Some(rates) = self.ff.contact_rates(&input, &ctx, &nl.history[slot]) {
-                    visit(i, j, [del[0] / r, del[1] / r, del[2] / r], rates);
+                if rsq < nl.range_sq[slot] as f64 {
+                    visit(i, j, slot, del, rsq, count);
                 }
             }
         }
@@ -876,32 +892,23 @@ impl System {
             }
             batch.len = 0;
         };
-        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
-        for i in owners {
-            for slot in nl.offsets[i]..nl.offsets[i + 1] {
-                let j = nl.partner[slot] as usize;
-                let (del, count) =
-                    image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
-                let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                if rsq >= nl.range_sq[slot] as f64 {
-                    continue;
-                }
-                let lane = LaneInput {
-                    i,
-                    j,
-                    slot,
-                    del,
-                    rsq,
-                    dvx: count[1] * xy_rate,
-                    ri: p.radius[i],
-                    rj: p.radius[j],
-                };
-                batch.push(&lane, &nl.history[slot]);
-                if batch.is_full() {
-                    flush(batch);
-                }
+        let (p, nl) = (&self.particles, &self.neighbor);
+        self.each_pair_in_range(owners, |i, j, slot, del, rsq, count| {
+            let lane = LaneInput {
+                i,
+                j,
+                slot,
+                del,
+                rsq,
+                dvx: count[1] * xy_rate,
+                ri: p.radius[i],
+                rj: p.radius[j],
+            };
+            batch.push(&lane, &nl.history[slot]);
+            if batch.is_full() {
+                flush(batch);
             }
-        }
+        });
         flush(batch);
     }
 

@@ -34,6 +34,27 @@ pub enum Contact {
     Wall { r: f64, m: f64 },
 }
 
+impl Contact {
+    /// The distance at which contact begins [µm].
+    #[inline]
+    fn radius_sum(&self) -> f64 {
+        match *self {
+            Contact::Pair { ri, rj, .. } => ri + rj,
+            Contact::Wall { r, .. } => r,
+        }
+    }
+
+    /// m_eff [pg] and h = √(δ R*) [µm] at centre distance `r`: both forces scale with h.
+    #[inline]
+    fn meff_and_h(&self, r: f64) -> (f64, f64) {
+        let radsum = self.radius_sum();
+        match *self {
+            Contact::Pair { ri, rj, mi, mj } => (mi * mj / (mi + mj), ((radsum - r) * ri * rj / radsum).sqrt()),
+            Contact::Wall { r: radius, m } => (m, ((radsum - r) * radius).sqrt()),
+        }
+    }
+}
+
 /// Kinematics of a contact: separation `del` = x_i − x_j (or sphere − wall point) [µm],
 /// relative velocity `vr` [µm/µs], and `wsum` = r_i ω_i + r_j ω_j [µm/µs].
 #[derive(Debug, Clone, Copy)]
@@ -60,10 +81,7 @@ impl HertzHistory {
     /// Contact force and torque term of one contact; erases the history when apart.
     #[inline]
     pub fn contact(&self, c: Contact, k: &Kinematics, shear: &mut History, dt: f64, update: bool, out: &mut PairOut) {
-        let radsum = match c {
-            Contact::Pair { ri, rj, .. } => ri + rj,
-            Contact::Wall { r, .. } => r,
-        };
+        let radsum = c.radius_sum();
         if k.rsq >= radsum * radsum {
             // Not touching: the contact's history is erased.
             *shear = NO_HISTORY;
@@ -87,10 +105,7 @@ impl HertzHistory {
         let wr2 = k.wsum[1] * rinv;
         let wr3 = k.wsum[2] * rinv;
 
-        let (meff, polyhertz) = match c {
-            Contact::Pair { ri, rj, mi, mj } => (mi * mj / (mi + mj), ((radsum - r) * ri * rj / radsum).sqrt()),
-            Contact::Wall { r: radius, m } => (m, ((radsum - r) * radius).sqrt()),
-        };
+        let (meff, polyhertz) = c.meff_and_h(r);
         let damp = meff * self.gamma_n * vnnr * rsqinv;
         let ccel = (self.kn * (radsum - r) * rinv - damp) * polyhertz;
         // Normal elastic energy ∫ K_n h dδ = (2/5) K_n h δ (h ∝ √δ).
@@ -194,17 +209,20 @@ impl PairStyle for HertzHistory {
     }
 
     fn contact_rates(&self, p: &PairInput, ctx: &PairContext, _hist: &History) -> Option<ContactRates> {
-        let (ri, rj, mi, mj) = (ctx.radius[p.i], ctx.radius[p.j], ctx.mass[p.i], ctx.mass[p.j]);
-        let radsum = ri + rj;
-        let delta = radsum - p.r;
-        if delta <= 0.0 {
+        let c = Contact::Pair {
+            ri: ctx.radius[p.i],
+            rj: ctx.radius[p.j],
+            mi: ctx.mass[p.i],
+            mj: ctx.mass[p.j],
+        };
+        if p.r >= c.radius_sum() {
             return None;
         }
         // F_n = K_n h δ with h ∝ √δ, so dF_n/dδ = 3/2 K_n h.
-        let h = (delta * ri * rj / radsum).sqrt();
+        let (meff, h) = c.meff_and_h(p.r);
         Some(ContactRates {
             stiffness: 1.5 * self.kn * h,
-            damping: mi * mj / (mi + mj) * self.gamma_n * h,
+            damping: meff * self.gamma_n * h,
         })
     }
 
