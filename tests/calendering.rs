@@ -537,3 +537,117 @@ fn sjkr_contact_rates_are_the_slopes_of_its_force() {
         );
     }
 }
+
+/// A wall contact's normal stiffness and damping (what the stability check adds for walls)
+/// are dF_n/dδ and −dF_n/dv_n of the force `Wall::apply` gives, by central differences:
+/// Hertz on a plane; the material law with cohesion on a plane (elastic, then unloading
+/// below δ_max, δ_p ≈ 0.027 µm here) and on a roll (loading on the plastic branch).
+#[test]
+fn wall_contact_rates_are_the_slopes_of_its_force() {
+    use etwin::sim::forcefield::hertz_history::HertzHistory;
+    let mut mats = materials(1e3, 0.5);
+    mats[0].yield_pressure = 2e4;
+    let steel = Material {
+        youngs_modulus: 2.1e8,
+        poisson_ratio: 0.3,
+        restitution: 0.5,
+        friction: 0.3,
+        yield_pressure: 0.0,
+        cohesion_energy_density: 1e3, // geometric mixing: none with a wall that has none
+    };
+    let table: Vec<PairParams> = mats
+        .iter()
+        .map(|m| PairParams::new(m, &steel, &MixingRules::default()))
+        .collect();
+    let hertz = HertzHistory {
+        kn: 2e4,
+        kt: 0.0,
+        gamma_n: 5.0,
+        gamma_t: 0.0,
+        xmu: 0.0,
+    };
+    let (r, big) = (1.0, 50.0);
+    let u = {
+        let (dx, dz) = (-0.05f64, -1.0f64);
+        let l = (dx * dx + dz * dz).sqrt();
+        [dx / l, 0.0, dz / l]
+    };
+    let roll = Roll {
+        radius: big,
+        axis_x: 5.3,
+        period_x: 10.0,
+        spin: 0.0,
+    };
+    // (wall, sphere type, a surface point, the normal into the box, overlap δ, δ_max)
+    let cases = [
+        (
+            Wall::new(2, Side::Lo, 0.0, hertz),
+            1,
+            [5.0, 5.0, 0.0],
+            [0.0, 0.0, 1.0],
+            0.02,
+            0.0,
+        ),
+        (
+            Wall::new(2, Side::Hi, 10.0, WallLaw::Material(table.clone())),
+            2,
+            [5.0, 5.0, 10.0],
+            [0.0, 0.0, -1.0],
+            0.02,
+            0.0,
+        ),
+        (
+            Wall::new(2, Side::Hi, 10.0, WallLaw::Material(table.clone())),
+            1,
+            [5.0, 5.0, 10.0],
+            [0.0, 0.0, -1.0],
+            0.029,
+            0.03,
+        ),
+        (
+            Wall {
+                shape: Shape::Roll(roll),
+                ..Wall::new(2, Side::Hi, 10.0, WallLaw::Material(table.clone()))
+            },
+            1,
+            [5.3 + big * u[0], 5.0, 10.0 + big + big * u[2]],
+            u,
+            0.02,
+            0.0,
+        ),
+    ];
+    for (mut wall, kind, surface, normal, delta, delta_max) in cases {
+        let at = |dist: f64, vn: f64| {
+            let mut p = Particles::default();
+            let x = std::array::from_fn(|a| surface[a] + dist * normal[a]);
+            p.push(1, kind, x, r, sphere_mass(r, 2.0));
+            p.v[0] = normal.map(|n| vn * n);
+            p
+        };
+        let mut normal_force = |dist: f64, vn: f64| {
+            let mut p = at(dist, vn);
+            wall.history = vec![[0.0, 0.0, 0.0, delta_max]];
+            wall.apply(&mut p, 1e-4, false);
+            (0..3).map(|a| p.f[0][a] * normal[a]).sum::<f64>()
+        };
+        let dist = r - delta;
+        let (h, dv) = (1e-7, 1e-6);
+        let stiffness = -(normal_force(dist + h, 0.0) - normal_force(dist - h, 0.0)) / (2.0 * h);
+        let damping = -(normal_force(dist, dv) - normal_force(dist, -dv)) / (2.0 * dv);
+        wall.history = vec![[0.0, 0.0, 0.0, delta_max]];
+        let (n, rates) = wall.contact_rates(&at(dist, 0.0), 0).expect("touching");
+        let label = format!("{:?} type {kind}, δ {delta}, δ_max {delta_max}", wall.shape);
+        assert!((0..3).all(|a| (n[a] - normal[a]).abs() < 1e-9), "{label}: normal {n:?}");
+        assert!(
+            (rates.stiffness - stiffness).abs() < 1e-5 * stiffness.abs(),
+            "{label}: stiffness {} vs {stiffness}",
+            rates.stiffness
+        );
+        assert!(
+            (rates.damping - damping).abs() < 1e-6 * damping,
+            "{label}: damping {} vs {damping}",
+            rates.damping
+        );
+        assert!(wall.contact_rates(&at(r + 0.01, 0.0), 0).is_none(), "{label}: apart");
+    }
+}

@@ -1,5 +1,6 @@
 //! Granular plane walls: analytic contact force, elastic and damped bounces, the
-//! sliding-to-rolling transition (v → 5/7 v₀), history across reordering, bad setups.
+//! sliding-to-rolling transition (v → 5/7 v₀), history across reordering, bad setups, and
+//! the step's stability limit with wall contacts alone.
 
 use etwin::sim::forcefield::hertz_history::HertzHistory;
 use etwin::sim::forcefield::ForceField;
@@ -171,4 +172,43 @@ fn walls_need_non_periodic_untilted_faces() {
     )
     .unwrap();
     assert!(sys.add_wall(Wall::new(0, Side::Lo, 0.0, LAW)).is_err());
+}
+
+/// One sphere (r = 1, ρ = 2) pressed between z walls 1.8 apart (overlap 0.1 on each side, the
+/// forces balanced), Hertz with damping `gamma_n`, kicked along z. No pair touches: only the
+/// walls can make the step unstable. Its period-two number is dt γ_n h + dt² 3/4 K_n h / m
+/// (h = √(δ r)): each wall adds (dt² 3/2 K_n h + 2 dt m γ_n h)/m to the eigenvalue, over 4.
+#[test]
+fn wall_contacts_alone_make_the_step_unstable_where_the_number_passes_one() {
+    use etwin::sim::stability::{check, period_two_number};
+    let (dt, h, m) = (1e-3, 0.1f64.sqrt(), sphere_mass(1.0, 2.0));
+    let gamma_for = |number: f64| (number - dt * dt * 0.75 * LAW.kn * h / m) / (dt * h);
+    for target in [0.9, 0.98, 1.02, 1.1] {
+        let law = HertzHistory {
+            gamma_n: gamma_for(target),
+            ..LAW
+        };
+        let mut p = Particles::default();
+        p.push(1, 1, [5.0, 5.0, 0.9], 1.0, m);
+        p.v[0] = [0.0, 0.0, 1e-6];
+        let b = SimBox::orthogonal([0.0; 3], [10.0, 10.0, 1.8], [true, true, false]);
+        let settings = StepSettings {
+            dt,
+            ..Default::default()
+        };
+        let mut sys = System::new(p, b, ForceField::new("none", vec![]), settings).unwrap();
+        sys.add_wall(Wall::new(2, Side::Lo, 0.0, law)).unwrap();
+        sys.add_wall(Wall::new(2, Side::Hi, 1.8, law)).unwrap();
+        sys.setup().unwrap();
+        let number = period_two_number(&sys);
+        assert!((number - target).abs() < 1e-9 * target, "{number} vs {target}");
+        assert_eq!(check(&sys).is_err(), target > 1.0);
+        sys.run(1000, &mut []);
+        let growth = sys.particles.v[0][2].abs() / 1e-6;
+        if target > 1.0 {
+            assert!(growth > 1e3, "number {target}: the disturbance grew only {growth}×");
+        } else {
+            assert!(growth < 1.0, "number {target}: the disturbance grew {growth}×");
+        }
+    }
 }

@@ -15,12 +15,14 @@
 //! physical ones and the stresses meaningless, but every number is finite.
 //!
 //! [`period_two_number`] is that eigenvalue over 4, estimated by Lanczos iteration. A Ritz
-//! value is never above the eigenvalue. Tangential springs and damping and walls, which it
-//! leaves out, could only raise it; a negative stiffness (cohesion) is kept in. Pair
-//! potentials are left out as well: their stiffness over the masses is orders of magnitude
-//! below the limit. So a number above 1 means the step is unstable.
+//! value is never above the eigenvalue. Wall contacts are in, as springs and dashpots tied
+//! to a body of infinite mass. Tangential springs and damping, which it leaves out, could
+//! only raise it; a negative stiffness (cohesion) is kept in. Pair potentials are left out
+//! as well: their stiffness over the masses is orders of magnitude below the limit. So a
+//! number above 1 means the step is unstable.
 
 use crate::error::{Error, Result};
+use crate::sim::forcefield::ContactRates;
 use crate::sim::system::System;
 
 /// Lanczos steps. On a 476-sphere slurry (13,400 contacts), 40 steps gave the same
@@ -33,7 +35,8 @@ const LANCZOS_STEPS: usize = 40;
 /// 0.36 ms), so about 1 % at this interval.
 pub const CHECK_EVERY: u64 = 1000;
 
-/// One contact of the linearised operator: spheres `i`, `j`, unit normal, dt²k + 2dt·c.
+/// One contact of the linearised operator: spheres `i`, `j` (a wall contact: `i` alone),
+/// unit normal, dt²k + 2dt·c.
 struct Link {
     i: u32,
     j: u32,
@@ -46,10 +49,11 @@ struct Link {
 pub fn period_two_number(sys: &System) -> f64 {
     let dt = sys.settings.dt;
     let p = &sys.particles;
+    // Negative with cohesion: it lowers the eigenvalue, so it stays in.
+    let weight = |rates: ContactRates| dt * dt * rates.stiffness + 2.0 * dt * rates.damping;
     let mut links = Vec::new();
     sys.each_contact(|i, j, normal, rates| {
-        let weight = dt * dt * rates.stiffness + 2.0 * dt * rates.damping;
-        // Negative with cohesion: it lowers the eigenvalue, so it stays in.
+        let weight = weight(rates);
         if weight != 0.0 {
             links.push(Link {
                 i: i as u32,
@@ -59,19 +63,44 @@ pub fn period_two_number(sys: &System) -> f64 {
             });
         }
     });
-    if links.is_empty() {
+    // A wall is a body of infinite mass: its contacts act on the sphere alone.
+    let mut anchors = Vec::new();
+    for wall in &sys.walls {
+        for k in 0..p.len() {
+            if let Some((normal, rates)) = wall.contact_rates(p, k) {
+                let weight = weight(rates);
+                if weight != 0.0 {
+                    anchors.push(Link {
+                        i: k as u32,
+                        j: k as u32,
+                        normal,
+                        weight,
+                    });
+                }
+            }
+        }
+    }
+    if links.is_empty() && anchors.is_empty() {
         return 0.0;
     }
     let scale: Vec<f64> = p.mass.iter().map(|m| 1.0 / m.sqrt()).collect();
+    let along = |l: &Link, x: &[f64; 3], s: f64| (0..3).map(|a| l.normal[a] * x[a] * s).sum::<f64>();
     let apply = |x: &[[f64; 3]], y: &mut [[f64; 3]]| {
         y.fill([0.0; 3]);
         for l in &links {
             let (i, j) = (l.i as usize, l.j as usize);
             let (si, sj) = (scale[i], scale[j]);
-            let w = l.weight * (0..3).map(|a| l.normal[a] * (x[i][a] * si - x[j][a] * sj)).sum::<f64>();
+            let w = l.weight * (along(l, &x[i], si) - along(l, &x[j], sj));
             for (a, n) in l.normal.iter().enumerate() {
                 y[i][a] += w * n * si;
                 y[j][a] -= w * n * sj;
+            }
+        }
+        for l in &anchors {
+            let (i, si) = (l.i as usize, scale[l.i as usize]);
+            let w = l.weight * along(l, &x[i], si);
+            for (a, n) in l.normal.iter().enumerate() {
+                y[i][a] += w * n * si;
             }
         }
     };

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::hertz_history::{Contact, HertzHistory, Kinematics};
-use crate::sim::forcefield::hertz_sjkr::{contact_area, PairParams};
-use crate::sim::forcefield::{History, PairOut, NO_HISTORY};
+use crate::sim::forcefield::hertz_sjkr::{contact_area, contact_area_slope, PairParams};
+use crate::sim::forcefield::{ContactRates, History, PairOut, NO_HISTORY};
 use crate::sim::parallel::det_sum;
 use crate::sim::particles::Particles;
 use crate::sim::system::System;
@@ -110,15 +110,26 @@ impl Wall {
         }
     }
 
+    /// What [`Wall::apply`] needs of the wall's shape and motion (a copy, so that the
+    /// particle loop can hold the histories).
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            axis: self.axis,
+            side: match self.side {
+                Side::Lo => 1.0,
+                Side::Hi => -1.0,
+            },
+            position: self.position,
+            velocity: self.velocity,
+            shape: self.shape,
+        }
+    }
+
     /// Adds wall forces and torques to the particles; returns the elastic energy [fJ].
     pub fn apply(&mut self, p: &mut Particles, dt: f64, update_history: bool) -> f64 {
         let n = p.len();
         self.history.resize(n, NO_HISTORY);
-        let (axis, pos, vwall, shape, law) = (self.axis, self.position, self.velocity, self.shape, &self.law);
-        let side = match self.side {
-            Side::Lo => 1.0,
-            Side::Hi => -1.0,
-        };
+        let (geometry, law) = (self.geometry(), &self.law);
         let Particles {
             x,
             v,
@@ -141,42 +152,16 @@ impl Wall {
             .enumerate()
             .for_each(|(k, (((fk, tk), h), out_k))| {
                 let r = radius[k];
-                // Unit normal from the wall into the box, the distance of the centre from
-                // the surface along it, and the wall's velocity at the contact point.
-                let (normal, inside, vsurf, wall_radius) = match shape {
-                    Shape::Plane => {
-                        let mut nrm = [0.0; 3];
-                        nrm[axis] = side;
-                        (nrm, side * (x[k][axis] - pos), vwall, f64::INFINITY)
-                    }
-                    Shape::Roll(roll) => {
-                        let dx = x[k][0] - roll.axis_x;
-                        let dx = dx - roll.period_x * (dx / roll.period_x).round();
-                        let dz = x[k][2] - (pos + roll.radius);
-                        let d = (dx * dx + dz * dz).sqrt().max(1e-12);
-                        let nrm = [dx / d, 0.0, dz / d];
-                        // ω ŷ × (R n): the surface velocity of the spinning roll.
-                        let vs = [
-                            vwall[0] + roll.spin * roll.radius * nrm[2],
-                            vwall[1],
-                            vwall[2] - roll.spin * roll.radius * nrm[0],
-                        ];
-                        (nrm, d - roll.radius, vs, roll.radius)
-                    }
-                };
-                if inside >= r {
+                let Some(t) = geometry.touch(x[k], r) else {
                     *h = NO_HISTORY;
                     return;
-                }
-                // A centre that crossed the surface is still pushed back (one-sided wall,
-                // the overlap capped just below r): LAMMPS' two-sided wall would expel it.
-                let dist = inside.max(1e-3 * r);
-                let del = [normal[0] * dist, normal[1] * dist, normal[2] * dist];
+                };
+                let del = t.normal.map(|c| c * t.dist);
                 let kin = Kinematics {
                     del,
-                    rsq: dist * dist,
-                    r: dist,
-                    vr: [v[k][0] - vsurf[0], v[k][1] - vsurf[1], v[k][2] - vsurf[2]],
+                    rsq: t.dist * t.dist,
+                    r: t.dist,
+                    vr: [v[k][0] - t.vsurf[0], v[k][1] - t.vsurf[1], v[k][2] - t.vsurf[2]],
                     wsum: [r * omega[k][0], r * omega[k][1], r * omega[k][2]],
                 };
                 let mut out = PairOut::default();
@@ -186,16 +171,8 @@ impl Wall {
                     }
                     WallLaw::Material(table) => {
                         let params = &table[kind[k] as usize - 1];
-                        // A plane is the limit R → ∞: R* = r, the lens a cap.
-                        let (reff, area) = if wall_radius.is_infinite() {
-                            (r, contact_area(r, f64::INFINITY, dist))
-                        } else {
-                            (
-                                r * wall_radius / (r + wall_radius),
-                                contact_area(r, wall_radius, dist + wall_radius),
-                            )
-                        };
-                        params.contact(reff, mass[k], r - dist, area, &kin, h, dt, update_history, &mut out);
+                        let (reff, area) = (t.reff(r), t.area(r));
+                        params.contact(reff, mass[k], r - t.dist, area, &kin, h, dt, update_history, &mut out);
                     }
                 }
                 for a in 0..3 {
@@ -207,6 +184,26 @@ impl Wall {
         let total = det_sum(n, |k| fw[k]);
         self.force_on_wall = [-total[0], -total[1], -total[2]];
         total[3]
+    }
+
+    /// The unit normal (from the wall into the box) and the normal stiffness and damping of
+    /// particle `k`'s contact with the wall, if it touches; read by the stability check
+    /// ([`crate::sim::stability`]). A centre past the surface feels a force that no longer
+    /// changes with depth (see [`Wall::apply`]): stiffness 0.
+    pub fn contact_rates(&self, p: &Particles, k: usize) -> Option<([f64; 3], ContactRates)> {
+        let r = p.radius[k];
+        let t = self.geometry().touch(p.x[k], r)?;
+        let mut rates = match &self.law {
+            WallLaw::Hertz(law) => law.normal_rates(Contact::Wall { r, m: p.mass[k] }, t.dist)?,
+            WallLaw::Material(table) => {
+                let delta_max = self.history.get(k).map_or(0.0, |h| h[3]);
+                table[p.kind[k] as usize - 1].normal_rates(t.reff(r), p.mass[k], r - t.dist, delta_max, t.area_slope(r))
+            }
+        };
+        if t.capped {
+            rates.stiffness = 0.0;
+        }
+        Some((t.normal, rates))
     }
 
     /// Checks the wall fits the box: a non-periodic axis whose faces are normal to it.
@@ -244,6 +241,108 @@ impl Wall {
             return Err("wall position must be finite".into());
         }
         Ok(())
+    }
+}
+
+/// A wall's shape, side and motion at one step.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    axis: usize,
+    /// +1 on the lo side, −1 on the hi side: the box is on the side the normal points to.
+    side: f64,
+    position: f64,
+    velocity: [f64; 3],
+    shape: Shape,
+}
+
+/// How a sphere meets the wall.
+#[derive(Debug, Clone, Copy)]
+struct Touch {
+    /// Unit normal from the wall into the box.
+    normal: [f64; 3],
+    /// Distance of the centre from the surface along the normal [µm], capped just above 0.
+    dist: f64,
+    /// The centre crossed the surface and `dist` is the cap.
+    capped: bool,
+    /// The wall's velocity at the contact point [µm/µs].
+    vsurf: [f64; 3],
+    /// Infinite for a plane [µm].
+    wall_radius: f64,
+}
+
+impl Geometry {
+    /// Where a sphere of radius `r` centred at `x` touches the wall; `None` if it does not.
+    fn touch(&self, x: [f64; 3], r: f64) -> Option<Touch> {
+        let (normal, inside, vsurf, wall_radius) = match self.shape {
+            Shape::Plane => {
+                let mut nrm = [0.0; 3];
+                nrm[self.axis] = self.side;
+                (
+                    nrm,
+                    self.side * (x[self.axis] - self.position),
+                    self.velocity,
+                    f64::INFINITY,
+                )
+            }
+            Shape::Roll(roll) => {
+                let dx = x[0] - roll.axis_x;
+                let dx = dx - roll.period_x * (dx / roll.period_x).round();
+                let dz = x[2] - (self.position + roll.radius);
+                let d = (dx * dx + dz * dz).sqrt().max(1e-12);
+                let nrm = [dx / d, 0.0, dz / d];
+                // ω ŷ × (R n): the surface velocity of the spinning roll.
+                let vw = self.velocity;
+                let vs = [
+                    vw[0] + roll.spin * roll.radius * nrm[2],
+                    vw[1],
+                    vw[2] - roll.spin * roll.radius * nrm[0],
+                ];
+                (nrm, d - roll.radius, vs, roll.radius)
+            }
+        };
+        if inside >= r {
+            return None;
+        }
+        // A centre that crossed the surface is still pushed back (one-sided wall, the
+        // overlap capped just below r): LAMMPS' two-sided wall would expel it.
+        let cap = 1e-3 * r;
+        Some(Touch {
+            normal,
+            dist: inside.max(cap),
+            capped: inside < cap,
+            vsurf,
+            wall_radius,
+        })
+    }
+}
+
+impl Touch {
+    /// R* of the sphere and the wall [µm]: a plane is the limit R → ∞.
+    fn reff(&self, r: f64) -> f64 {
+        if self.wall_radius.is_infinite() {
+            r
+        } else {
+            r * self.wall_radius / (r + self.wall_radius)
+        }
+    }
+
+    /// Centre distance as [`contact_area`] takes it: from the plane, or between centres.
+    fn centre_distance(&self) -> f64 {
+        if self.wall_radius.is_infinite() {
+            self.dist
+        } else {
+            self.dist + self.wall_radius
+        }
+    }
+
+    /// The intersection lens's area [µm²].
+    fn area(&self, r: f64) -> f64 {
+        contact_area(r, self.wall_radius, self.centre_distance())
+    }
+
+    /// dA/dδ of [`Touch::area`] [µm].
+    fn area_slope(&self, r: f64) -> f64 {
+        contact_area_slope(r, self.wall_radius, self.centre_distance())
     }
 }
 

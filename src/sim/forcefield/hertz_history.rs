@@ -78,6 +78,20 @@ impl HertzHistory {
         }
     }
 
+    /// Normal stiffness and damping of a contact at centre distance `r` [µm] (see
+    /// [`PairStyle::contact_rates`]); `None` when apart.
+    pub fn normal_rates(&self, c: Contact, r: f64) -> Option<ContactRates> {
+        if r >= c.radius_sum() {
+            return None;
+        }
+        // F_n = K_n h δ with h ∝ √δ, so dF_n/dδ = 3/2 K_n h.
+        let (meff, h) = c.meff_and_h(r);
+        Some(ContactRates {
+            stiffness: 1.5 * self.kn * h,
+            damping: meff * self.gamma_n * h,
+        })
+    }
+
     /// Contact force and torque term of one contact; erases the history when apart.
     #[inline]
     pub fn contact(&self, c: Contact, k: &Kinematics, shear: &mut History, dt: f64, update: bool, out: &mut PairOut) {
@@ -215,15 +229,7 @@ impl PairStyle for HertzHistory {
             mi: ctx.mass[p.i],
             mj: ctx.mass[p.j],
         };
-        if p.r >= c.radius_sum() {
-            return None;
-        }
-        // F_n = K_n h δ with h ∝ √δ, so dF_n/dδ = 3/2 K_n h.
-        let (meff, h) = c.meff_and_h(p.r);
-        Some(ContactRates {
-            stiffness: 1.5 * self.kn * h,
-            damping: meff * self.gamma_n * h,
-        })
+        self.normal_rates(c, p.r)
     }
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {

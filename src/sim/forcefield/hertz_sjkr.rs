@@ -161,6 +161,18 @@ impl PairParams {
         }
     }
 
+    /// Normal stiffness and damping of a contact (see
+    /// [`PairStyle::contact_rates`](super::PairStyle::contact_rates)) of R* `reff` [µm],
+    /// m_eff `meff` [pg], overlap `delta` and largest overlap `delta_max` [µm], whose
+    /// intersection area grows by `area_slope` [µm] per unit overlap.
+    pub fn normal_rates(&self, reff: f64, meff: f64, delta: f64, delta_max: f64, area_slope: f64) -> ContactRates {
+        // The cohesion −k_c A pulls harder as the lens grows: a negative stiffness.
+        ContactRates {
+            stiffness: self.normal_stiffness(reff, delta, delta_max) - self.cohesion * area_slope,
+            damping: self.normal_damping(reff, meff, delta),
+        }
+    }
+
     /// The flattened radius R_p and plastic overlap δ_p of the curve below a largest
     /// overlap `dm` past yield (Thornton); `None` while the contact is elastic.
     fn unloading_curve(&self, reff: f64, dm: f64) -> Option<(f64, f64)> {
@@ -264,11 +276,16 @@ impl PairParams {
     }
 }
 
-/// Area of the circle where two spheres of radii `ri`, `rj` at distance `d` intersect
-/// [µm²]; `rj = ∞` is a plane. A sphere inside the other gives the smaller's cross-section.
-#[inline]
-/// dA/dδ of [`contact_area`] for two spheres [µm] (δ = r_i + r_j − d).
+/// dA/dδ of [`contact_area`] [µm] (δ = r_i + r_j − d; for a plane, r_i − d).
 pub fn contact_area_slope(ri: f64, rj: f64, d: f64) -> f64 {
+    if rj.is_infinite() {
+        // A = π (2 r_i δ − δ²) with δ = r_i − d.
+        return if d > 0.0 && d < ri {
+            2.0 * std::f64::consts::PI * d
+        } else {
+            0.0
+        };
+    }
     if d <= (ri - rj).abs() || d >= ri + rj {
         return 0.0;
     }
@@ -279,6 +296,9 @@ pub fn contact_area_slope(ri: f64, rj: f64, d: f64) -> f64 {
     -std::f64::consts::PI * da2_dd
 }
 
+/// Area of the circle where two spheres of radii `ri`, `rj` at distance `d` intersect
+/// [µm²]; `rj = ∞` is a plane. A sphere inside the other gives the smaller's cross-section.
+#[inline]
 pub fn contact_area(ri: f64, rj: f64, d: f64) -> f64 {
     if rj.is_infinite() {
         let delta = ri - d;
@@ -334,14 +354,8 @@ impl PairStyle for HertzSjkr {
             return None;
         }
         let params = self.table.get(ctx.kind[p.i], ctx.kind[p.j]);
-        let reff = ri * rj / radsum;
-        // The cohesion −k_c A pulls harder as the lens grows: a negative stiffness.
-        let stiffness =
-            params.normal_stiffness(reff, delta, hist[3]) - params.cohesion * contact_area_slope(ri, rj, p.r);
-        Some(ContactRates {
-            stiffness,
-            damping: params.normal_damping(reff, mi * mj / (mi + mj), delta),
-        })
+        let meff = mi * mj / (mi + mj);
+        Some(params.normal_rates(ri * rj / radsum, meff, delta, hist[3], contact_area_slope(ri, rj, p.r)))
     }
 
     #[inline]
