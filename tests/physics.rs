@@ -658,6 +658,11 @@ fn neighbour_list_misses_no_pair_while_the_box_deforms() {
             for i in 0..q.len() {
                 for pair in sys.neighbor.pairs_of(i) {
                     let j = sys.neighbor.partner[pair] as usize;
+                    // The force loop reads each pair's owner from here.
+                    assert_eq!(
+                        sys.neighbor.owner[pair] as usize, i,
+                        "step {step}: owner of pair {pair}"
+                    );
                     listed.insert((q.id[i].min(q.id[j]), q.id[i].max(q.id[j])));
                 }
             }

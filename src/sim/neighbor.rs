@@ -46,6 +46,9 @@ pub struct NeighborList {
     pub offsets: Vec<usize>,
     /// Partner j of each pair.
     pub partner: Vec<u32>,
+    /// Owner i of each pair (the inverse of `offsets`; rebuilt, not stored).
+    #[serde(skip)]
+    pub owner: Vec<u32>,
     /// Periodic image of j each pair uses ([`ImageMap::code`]), fixed until the next build.
     #[serde(default)]
     pub image: Vec<u8>,
@@ -261,9 +264,19 @@ impl NeighborList {
             .reduce(|| 0.0, f64::max)
     }
 
-    /// Computes `range_sq` and `held` if the list lacks them (a checkpoint written before
-    /// they existed), from the current radii and histories, as a build would.
+    /// `owner` from `offsets`.
+    fn fill_owners(&mut self) {
+        self.owner.clear();
+        for (i, w) in self.offsets.windows(2).enumerate() {
+            self.owner.extend(std::iter::repeat_n(i as u32, w[1] - w[0]));
+        }
+    }
+
+    /// Computes `owner` (never stored), and `range_sq` and `held` if the list lacks them (a
+    /// checkpoint written before they existed), from the current radii and histories, as a
+    /// build would.
     pub fn fill_missing(&mut self, p: &Particles, reach: &ReachTable) {
+        self.fill_owners();
         if self.held.len() != self.history.len() {
             self.held = self.history.iter().map(has_bits).collect();
         }
@@ -428,6 +441,7 @@ impl NeighborList {
             self.image.extend_from_slice(&codes);
             self.range_sq.extend_from_slice(&ranges);
         }
+        self.fill_owners();
         let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
         self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
         self.build_reverse(n);
