@@ -521,21 +521,33 @@ fn sjkr_contact_rates_are_the_slopes_of_its_force() {
             (out.f[0], rates.unwrap())
         };
         let r = ri + rj - delta;
-        let (h, dv) = (1e-7, 1e-6);
         let (_, rates) = force(r, 0.0);
-        let stiffness = -(force(r + h, 0.0).0 - force(r - h, 0.0).0) / (2.0 * h);
-        let damping = -(force(r, dv).0 - force(r, -dv).0) / (2.0 * dv);
-        assert!(
-            (rates.stiffness - stiffness).abs() < 1e-5 * stiffness.abs(),
-            "p_y {yield_pressure}, δ {delta}, δ_max {delta_max}: {} vs {stiffness}",
-            rates.stiffness
-        );
-        assert!(
-            (rates.damping - damping).abs() < 1e-6 * damping,
-            "{} vs {damping}",
-            rates.damping
-        );
+        let label = format!("p_y {yield_pressure}, δ {delta}, δ_max {delta_max}");
+        assert_rates_are_slopes(&label, rates, |r, vn| force(r, vn).0, r);
     }
+}
+
+/// Asserts that `rates` are −dF/dr and −dF/dv of the normal force `force(r, v)` at centre
+/// distance `r` and closing speed 0, by central differences.
+fn assert_rates_are_slopes(
+    label: &str,
+    rates: etwin::sim::forcefield::ContactRates,
+    mut force: impl FnMut(f64, f64) -> f64,
+    r: f64,
+) {
+    let (h, dv) = (1e-7, 1e-6);
+    let stiffness = -(force(r + h, 0.0) - force(r - h, 0.0)) / (2.0 * h);
+    let damping = -(force(r, dv) - force(r, -dv)) / (2.0 * dv);
+    assert!(
+        (rates.stiffness - stiffness).abs() < 1e-5 * stiffness.abs(),
+        "{label}: stiffness {} vs {stiffness}",
+        rates.stiffness
+    );
+    assert!(
+        (rates.damping - damping).abs() < 1e-6 * damping,
+        "{label}: damping {} vs {damping}",
+        rates.damping
+    );
 }
 
 /// A wall contact's normal stiffness and damping (what the stability check adds for walls)
@@ -624,30 +636,18 @@ fn wall_contact_rates_are_the_slopes_of_its_force() {
             p.v[0] = normal.map(|n| vn * n);
             p
         };
-        let mut normal_force = |dist: f64, vn: f64| {
+        let dist = r - delta;
+        wall.history = vec![[0.0, 0.0, 0.0, delta_max]];
+        let (n, rates) = wall.contact_rates(&at(dist, 0.0), 0).expect("touching");
+        assert!(wall.contact_rates(&at(r + 0.01, 0.0), 0).is_none(), "apart");
+        let label = format!("{:?} type {kind}, δ {delta}, δ_max {delta_max}", wall.shape);
+        assert!((0..3).all(|a| (n[a] - normal[a]).abs() < 1e-9), "{label}: normal {n:?}");
+        let normal_force = |dist: f64, vn: f64| {
             let mut p = at(dist, vn);
             wall.history = vec![[0.0, 0.0, 0.0, delta_max]];
             wall.apply(&mut p, 1e-4, false);
             (0..3).map(|a| p.f[0][a] * normal[a]).sum::<f64>()
         };
-        let dist = r - delta;
-        let (h, dv) = (1e-7, 1e-6);
-        let stiffness = -(normal_force(dist + h, 0.0) - normal_force(dist - h, 0.0)) / (2.0 * h);
-        let damping = -(normal_force(dist, dv) - normal_force(dist, -dv)) / (2.0 * dv);
-        wall.history = vec![[0.0, 0.0, 0.0, delta_max]];
-        let (n, rates) = wall.contact_rates(&at(dist, 0.0), 0).expect("touching");
-        let label = format!("{:?} type {kind}, δ {delta}, δ_max {delta_max}", wall.shape);
-        assert!((0..3).all(|a| (n[a] - normal[a]).abs() < 1e-9), "{label}: normal {n:?}");
-        assert!(
-            (rates.stiffness - stiffness).abs() < 1e-5 * stiffness.abs(),
-            "{label}: stiffness {} vs {stiffness}",
-            rates.stiffness
-        );
-        assert!(
-            (rates.damping - damping).abs() < 1e-6 * damping,
-            "{label}: damping {} vs {damping}",
-            rates.damping
-        );
-        assert!(wall.contact_rates(&at(r + 0.01, 0.0), 0).is_none(), "{label}: apart");
+        assert_rates_are_slopes(&label, rates, normal_force, dist);
     }
 }

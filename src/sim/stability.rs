@@ -49,34 +49,24 @@ struct Link {
 pub fn period_two_number(sys: &System) -> f64 {
     let dt = sys.settings.dt;
     let p = &sys.particles;
-    // Negative with cohesion: it lowers the eigenvalue, so it stays in.
-    let weight = |rates: ContactRates| dt * dt * rates.stiffness + 2.0 * dt * rates.damping;
+    let link = |i: usize, j: usize, normal: [f64; 3], rates: ContactRates| {
+        let weight = dt * dt * rates.stiffness + 2.0 * dt * rates.damping;
+        // Negative with cohesion: it lowers the eigenvalue, so it stays in.
+        (weight != 0.0).then_some(Link {
+            i: i as u32,
+            j: j as u32,
+            normal,
+            weight,
+        })
+    };
     let mut links = Vec::new();
-    sys.each_contact(|i, j, normal, rates| {
-        let weight = weight(rates);
-        if weight != 0.0 {
-            links.push(Link {
-                i: i as u32,
-                j: j as u32,
-                normal,
-                weight,
-            });
-        }
-    });
+    sys.each_contact(|i, j, normal, rates| links.extend(link(i, j, normal, rates)));
     // A wall is a body of infinite mass: its contacts act on the sphere alone.
     let mut anchors = Vec::new();
     for wall in &sys.walls {
         for k in 0..p.len() {
             if let Some((normal, rates)) = wall.contact_rates(p, k) {
-                let weight = weight(rates);
-                if weight != 0.0 {
-                    anchors.push(Link {
-                        i: k as u32,
-                        j: k as u32,
-                        normal,
-                        weight,
-                    });
-                }
+                anchors.extend(link(k, k, normal, rates));
             }
         }
     }
