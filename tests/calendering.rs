@@ -39,6 +39,22 @@ fn materials(cohesion: f64, restitution: f64) -> Vec<Material> {
     ]
 }
 
+/// The wall-type coefficients of a steel wall (cohesion energy density `cohesion` [kPa])
+/// against `mats`.
+fn steel_wall(mats: &[Material], cohesion: f64) -> Vec<PairParams> {
+    let steel = Material {
+        youngs_modulus: 2.1e8,
+        poisson_ratio: 0.3,
+        restitution: 0.5,
+        friction: 0.3,
+        yield_pressure: 0.0,
+        cohesion_energy_density: cohesion,
+    };
+    mats.iter()
+        .map(|m| PairParams::new(m, &steel, &MixingRules::default()))
+        .collect()
+}
+
 fn two_spheres(kinds: [u32; 2], radii: [f64; 2], gap: f64, v: f64, mats: &[Material], dt: f64) -> System {
     let mut p = Particles::default();
     let x0 = 20.0;
@@ -217,19 +233,7 @@ fn head_on_collision_restores_the_set_restitution_and_momentum() {
 
 #[test]
 fn roll_pushes_along_the_radius_and_wraps_across_x() {
-    let mats = materials(0.0, 0.5);
-    let steel = Material {
-        youngs_modulus: 2.1e8,
-        poisson_ratio: 0.3,
-        restitution: 0.5,
-        friction: 0.3,
-        yield_pressure: 0.0,
-        cohesion_energy_density: 0.0,
-    };
-    let table: Vec<PairParams> = mats
-        .iter()
-        .map(|m| PairParams::new(m, &steel, &MixingRules::default()))
-        .collect();
+    let table = steel_wall(&materials(0.0, 0.5), 0.0);
     let (r, big, delta): (f64, f64, f64) = (1.0, 50.0, 0.01);
     for (sphere_x, axis_x) in [(5.0, 5.3), (0.2, 9.9)] {
         let mut p = Particles::default();
@@ -559,18 +563,8 @@ fn wall_contact_rates_are_the_slopes_of_its_force() {
     use etwin::sim::forcefield::hertz_history::HertzHistory;
     let mut mats = materials(1e3, 0.5);
     mats[0].yield_pressure = 2e4;
-    let steel = Material {
-        youngs_modulus: 2.1e8,
-        poisson_ratio: 0.3,
-        restitution: 0.5,
-        friction: 0.3,
-        yield_pressure: 0.0,
-        cohesion_energy_density: 1e3, // geometric mixing: none with a wall that has none
-    };
-    let table: Vec<PairParams> = mats
-        .iter()
-        .map(|m| PairParams::new(m, &steel, &MixingRules::default()))
-        .collect();
+    // Cohesive steel: the geometric mixing gives none against a wall that has none.
+    let table = steel_wall(&mats, 1e3);
     let hertz = HertzHistory {
         kn: 2e4,
         kt: 0.0,
