@@ -35,6 +35,17 @@ pub enum Contact {
 }
 
 impl Contact {
+    /// The spheres of the pair `p`.
+    #[inline]
+    fn of_pair(p: &PairInput, ctx: &PairContext) -> Self {
+        Contact::Pair {
+            ri: ctx.radius[p.i],
+            rj: ctx.radius[p.j],
+            mi: ctx.mass[p.i],
+            mj: ctx.mass[p.j],
+        }
+    }
+
     /// The distance at which contact begins [µm].
     #[inline]
     fn radius_sum(&self) -> f64 {
@@ -213,23 +224,11 @@ impl PairStyle for HertzHistory {
                 ri * wi[2] + rj * wj[2],
             ],
         };
-        let c = Contact::Pair {
-            ri,
-            rj,
-            mi: ctx.mass[i],
-            mj: ctx.mass[j],
-        };
-        self.contact(c, &k, shear, ctx.dt, ctx.update_history, out);
+        self.contact(Contact::of_pair(p, ctx), &k, shear, ctx.dt, ctx.update_history, out);
     }
 
     fn contact_rates(&self, p: &PairInput, ctx: &PairContext, _hist: &History) -> Option<ContactRates> {
-        let c = Contact::Pair {
-            ri: ctx.radius[p.i],
-            rj: ctx.radius[p.j],
-            mi: ctx.mass[p.i],
-            mj: ctx.mass[p.j],
-        };
-        self.normal_rates(c, p.r)
+        self.normal_rates(Contact::of_pair(p, ctx), p.r)
     }
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {

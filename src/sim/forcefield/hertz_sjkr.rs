@@ -155,9 +155,9 @@ impl PairParams {
     /// loading slope π p_y R* (the softer side: unloading from there is stiffer).
     pub fn normal_stiffness(&self, reff: f64, delta: f64, delta_max: f64) -> f64 {
         match self.unloading_curve(reff, delta.max(delta_max)) {
-            None => 2.0 * self.y_eff * (reff * delta).sqrt(),
+            None => self.hertz_stiffness(reff, delta),
             Some(_) if delta >= delta_max => std::f64::consts::PI * self.yield_pressure * reff,
-            Some((rp, dp)) => 2.0 * self.y_eff * (rp * (delta - dp).max(0.0)).sqrt(),
+            Some((rp, dp)) => self.hertz_stiffness(rp, (delta - dp).max(0.0)),
         }
     }
 
@@ -193,8 +193,18 @@ impl PairParams {
 
     /// The normal damping coefficient −2√(5/6) β √(S_n m*) [pg/µs] at overlap `delta`.
     fn normal_damping(&self, reff: f64, meff: f64, delta: f64) -> f64 {
-        let sn = 2.0 * self.y_eff * (reff * delta).sqrt();
-        -2.0 * SQRT_5_6 * self.beta * (sn * meff).sqrt()
+        self.damping(self.hertz_stiffness(reff, delta), meff)
+    }
+
+    /// LIGGGHTS' damping coefficient −2√(5/6) β √(S m*) [pg/µs] of a spring of stiffness
+    /// `stiffness` [nN/µm] on m_eff `meff` [pg].
+    fn damping(&self, stiffness: f64, meff: f64) -> f64 {
+        -2.0 * SQRT_5_6 * self.beta * (stiffness * meff).sqrt()
+    }
+
+    /// S_n = dF/dδ = 2 Y* √(R* δ) of the elastic Hertz force [nN/µm].
+    fn hertz_stiffness(&self, reff: f64, delta: f64) -> f64 {
+        2.0 * self.y_eff * (reff * delta).sqrt()
     }
 
     /// The elastic Hertz force (4/3)Y*√(R*δ)·δ [nN] at overlap `delta` [µm] for R* `reff` [µm].
@@ -234,7 +244,7 @@ impl PairParams {
         let sqrtval = (reff * delta).sqrt();
         let st = 8.0 * self.g_eff * sqrtval;
         let gamma_n = self.normal_damping(reff, meff, delta);
-        let gamma_t = -2.0 * SQRT_5_6 * self.beta * (st * meff).sqrt();
+        let gamma_t = self.damping(st, meff);
         let (f_el, dp) = self.normal_force(reff, delta, shear[3]);
         let fn_total = f_el - gamma_n * vn - self.cohesion * area;
         // What unloading would give back.
