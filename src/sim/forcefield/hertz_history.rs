@@ -233,22 +233,29 @@ impl PairStyle for HertzHistory {
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
-            for k in 0..b.len {
-                let (i, j) = (b.i[k] as usize, b.j[k] as usize);
-                let (ri, rj) = (b.ri[k], b.rj[k]);
-                let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
-                g.mi[k] = ctx.mass[i];
-                g.mj[k] = ctx.mass[j];
-                g.vr[0][k] = vi[0] - vj[0] - b.dvx[k];
-                for a in 1..3 {
-                    g.vr[a][k] = vi[a] - vj[a];
-                }
-                for a in 0..3 {
-                    g.wsum[a][k] = ri * wi[a] + rj * wj[a];
-                }
-            }
+            gather_motion(g, b, ctx);
             contact_lanes(self, g, b, ctx.dt, ctx.update_history);
         });
+    }
+}
+
+crate::multiversioned! {
+    /// Masses, relative velocities and spin sums of the batch's pairs.
+    fn gather_motion(g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>) {
+        for k in 0..b.len {
+            let (i, j) = (b.i[k] as usize, b.j[k] as usize);
+            let (ri, rj) = (b.ri[k], b.rj[k]);
+            let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
+            g.mi[k] = ctx.mass[i];
+            g.mj[k] = ctx.mass[j];
+            g.vr[0][k] = vi[0] - vj[0] - b.dvx[k];
+            for a in 1..3 {
+                g.vr[a][k] = vi[a] - vj[a];
+            }
+            for a in 0..3 {
+                g.wsum[a][k] = ri * wi[a] + rj * wj[a];
+            }
+        }
     }
 }
 

@@ -127,18 +127,25 @@ impl PairStyle for LjSf {
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
-            for k in 0..b.len {
-                let c = self.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
-                g.lj[0][k] = c.lj1;
-                g.lj[1][k] = c.lj2;
-                g.lj[2][k] = c.lj3;
-                g.lj[3][k] = c.lj4;
-                g.cut[k] = c.cut;
-                g.foffset[k] = c.foffset;
-                g.eoffset[k] = c.eoffset;
-            }
+            gather_coeffs(self, g, b, ctx);
             lj_lanes(g, b);
         });
+    }
+}
+
+crate::multiversioned! {
+    /// The coefficients of the batch's type pairs.
+    fn gather_coeffs(s: &LjSf, g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>) {
+        for k in 0..b.len {
+            let c = s.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
+            g.lj[0][k] = c.lj1;
+            g.lj[1][k] = c.lj2;
+            g.lj[2][k] = c.lj3;
+            g.lj[3][k] = c.lj4;
+            g.cut[k] = c.cut;
+            g.foffset[k] = c.foffset;
+            g.eoffset[k] = c.eoffset;
+        }
     }
 }
 
