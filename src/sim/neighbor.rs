@@ -322,15 +322,17 @@ impl NeighborList {
             simbox.wrap(x, img);
         }
         let widths = simbox.perpendicular_widths();
+        // Fractional coordinates depend on x alone: computed once, permuted with the particles.
+        let mut frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
         let perm = match order {
             Reorder::Keep => None,
-            Reorder::Spatial => Some(spatial_order(p, simbox, widths)),
+            Reorder::Spatial => Some(spatial_order(&frac, simbox, widths)),
             Reorder::Given(perm) => Some(perm.to_vec()),
         };
         if let Some(perm) = &perm {
             p.permute(perm);
+            frac = perm.iter().map(|&k| frac[k]).collect();
         }
-        let frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
 
         let classes = make_classes(p);
         let nc = classes.len();
@@ -640,17 +642,16 @@ fn make_classes(p: &Particles) -> Vec<Class> {
 
 /// An order along a grid of cells holding a few particles each, so that neighbours sit
 /// close in memory.
-fn spatial_order(p: &Particles, simbox: &SimBox, widths: [f64; 3]) -> Vec<usize> {
-    let n = p.len();
+fn spatial_order(frac: &[[f64; 3]], simbox: &SimBox, widths: [f64; 3]) -> Vec<usize> {
+    let n = frac.len();
     if n < 2 {
         return (0..n).collect();
     }
     let cell = (simbox.volume() / n as f64 * 8.0).cbrt();
     let dims = grid_dims(widths, cell, n);
     let members: Vec<usize> = (0..n).collect();
-    let frac: Vec<[f64; 3]> = p.x.iter().map(|&x| simbox.to_fractional(x)).collect();
     // By cell, then by index: the grid's own bucket order.
-    Grid::build(dims, &members, &frac)
+    Grid::build(dims, &members, frac)
         .cell_items
         .into_iter()
         .map(|k| k as usize)
