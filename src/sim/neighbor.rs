@@ -46,7 +46,7 @@ pub struct NeighborList {
     pub skin: f64,
     /// Pairs of owner i are `offsets[i]..offsets[i + 1]`.
     pub offsets: Vec<usize>,
-    /// Partner j of each pair.
+    /// Partner j of each pair (per owner, those in range at the build first).
     pub partner: Vec<u32>,
     /// Owner i of each pair (the inverse of `offsets`; rebuilt, not stored).
     #[serde(skip)]
@@ -386,6 +386,12 @@ impl NeighborList {
                 let mut ranges = Vec::new();
                 let mut counts = Vec::with_capacity(BUILD_BLOCK);
                 let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
+                // Each owner lists its pairs in range at the build first and those only
+                // within the skin after. A third of the slurry's listed pairs are out of
+                // range, in no order, and the force loop's range branch mispredicted about as
+                // often; in this order it mostly mispredicts once per owner, as long as pairs
+                // stay on their side of the range (thick force phase 4.5-4.7 -> 3.85-3.9 s).
+                let mut beyond: Vec<(u32, u8, f32)> = Vec::new();
                 for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
                     let before = partners.len();
                     let a = class_of[i];
@@ -430,15 +436,22 @@ impl NeighborList {
                                         }
                                         let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
                                         let rc = range + skin;
-                                        if rsq < rc * rc {
+                                        if rsq < range * range {
                                             partners.push(j as u32);
                                             codes.push(code);
                                             ranges.push(range_sq_bound(range));
+                                        } else if rsq < rc * rc {
+                                            beyond.push((j as u32, code, range_sq_bound(range)));
                                         }
                                     }
                                 }
                             }
                         }
+                    }
+                    for (j, code, range) in beyond.drain(..) {
+                        partners.push(j);
+                        codes.push(code);
+                        ranges.push(range);
                     }
                     counts.push(partners.len() - before);
                 }
