@@ -741,10 +741,21 @@ fn neighbour_list_equals_brute_force() {
         let q = &sys.particles;
         let mut listed = std::collections::BTreeSet::new();
         for i in 0..q.len() {
+            // Each owner's pairs in range come before those only within the skin (so that
+            // the force loop's range branch mispredicts about once per owner).
+            let mut past_range = false;
             for pair in sys.neighbor.pairs_of(i) {
                 let j = sys.neighbor.partner[pair] as usize;
                 let key = (q.id[i].min(q.id[j]), q.id[i].max(q.id[j]));
                 assert!(listed.insert(key), "case {case}: pair {key:?} listed twice");
+                let d = b.minimum_image(common::sub(q.x[i], q.x[j]));
+                let range = reach.get(q.kind[i], q.kind[j]).range(q.radius[i], q.radius[j]);
+                let in_range = d.iter().map(|v| v * v).sum::<f64>() < range * range;
+                assert!(
+                    !(in_range && past_range),
+                    "case {case}: pair {key:?} in range listed after one beyond"
+                );
+                past_range |= !in_range;
             }
         }
         let mut brute = std::collections::BTreeSet::new();
