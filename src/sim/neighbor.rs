@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::sim::forcefield::{has_bits, swapped, History, ReachTable, NO_HISTORY};
-use crate::sim::particles::Particles;
+use crate::sim::particles::{permute, Particles};
 use crate::sim::simbox::{ImageMap, SimBox};
 
 /// Owners per parallel work item of a build (the list does not depend on it).
@@ -331,7 +331,7 @@ impl NeighborList {
         };
         if let Some(perm) = &perm {
             p.permute(perm);
-            frac = perm.iter().map(|&k| frac[k]).collect();
+            permute(&mut frac, perm);
         }
 
         let classes = make_classes(p);

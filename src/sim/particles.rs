@@ -46,6 +46,13 @@ pub fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
     }
 }
 
+/// Reorders `v` so that new index `n` holds old element `perm[n]` (as [`Particles::permute`],
+/// for data kept per particle elsewhere).
+pub fn permute<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
+    let old = std::mem::take(v);
+    *v = perm.iter().map(|&k| old[k]).collect();
+}
+
 /// Mass [pg] of a sphere of radius `r` [µm] and density `rho` [g/cm³], as LAMMPS `set density`.
 pub fn sphere_mass(radius: f64, density: f64) -> f64 {
     4.0 * std::f64::consts::PI / 3.0 * radius * radius * radius * density
@@ -91,20 +98,16 @@ impl Particles {
 
     /// Reorders every array so that new index `n` holds old particle `perm[n]`.
     pub fn permute(&mut self, perm: &[usize]) {
-        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
-            let old = std::mem::take(v);
-            *v = perm.iter().map(|&k| old[k]).collect();
-        }
-        apply(&mut self.id, perm);
-        apply(&mut self.kind, perm);
-        apply(&mut self.x, perm);
-        apply(&mut self.v, perm);
-        apply(&mut self.omega, perm);
-        apply(&mut self.f, perm);
-        apply(&mut self.torque, perm);
-        apply(&mut self.radius, perm);
-        apply(&mut self.mass, perm);
-        apply(&mut self.image, perm);
+        permute(&mut self.id, perm);
+        permute(&mut self.kind, perm);
+        permute(&mut self.x, perm);
+        permute(&mut self.v, perm);
+        permute(&mut self.omega, perm);
+        permute(&mut self.f, perm);
+        permute(&mut self.torque, perm);
+        permute(&mut self.radius, perm);
+        permute(&mut self.mass, perm);
+        permute(&mut self.image, perm);
     }
 
     /// Indices sorted by id (for output in a stable order).

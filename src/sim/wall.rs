@@ -17,7 +17,7 @@ use crate::sim::forcefield::hertz_history::{Contact, HertzHistory, Kinematics};
 use crate::sim::forcefield::hertz_sjkr::{contact_area, contact_area_slope, PairParams};
 use crate::sim::forcefield::{ContactRates, History, PairOut, NO_HISTORY};
 use crate::sim::parallel::det_sum;
-use crate::sim::particles::Particles;
+use crate::sim::particles::{permute, Particles};
 use crate::sim::system::System;
 
 /// The contact law between the wall and the spheres.
@@ -105,8 +105,7 @@ impl Wall {
     /// Reorders histories with the particles (new index n holds old `perm[n]`).
     pub fn permute(&mut self, perm: &[usize]) {
         if self.history.len() == perm.len() {
-            let old = std::mem::take(&mut self.history);
-            self.history = perm.iter().map(|&k| old[k]).collect();
+            permute(&mut self.history, perm);
         }
     }
 
