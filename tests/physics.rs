@@ -268,6 +268,42 @@ fn at_rest_virial_keeps_only_the_conservative_forces() {
     }
 }
 
+/// The shear stage's static stress comes with the force sums: the virial at rest taken in
+/// the force pass is a pass at rest over the same configuration, bit for bit (a pressed, sheared
+/// mixture with damping, friction and a Lees–Edwards image velocity, the box held still).
+#[test]
+fn virial_at_rest_taken_with_the_sums_equals_a_pass_at_rest() {
+    let radii = [0.5, 0.7];
+    let (p, b) = polydisperse_gas(8, &radii, 1.0, 1.0, 5);
+    let ff = mixed_forcefield(&radii, 2e5, true, true);
+    let settings = StepSettings {
+        dt: 1e-4,
+        skin: 0.1,
+        ..Default::default()
+    };
+    let mut sys = System::new(p, b, ff, settings).unwrap();
+    sys.scale_box(&[0, 1, 2], 0.95);
+    sys.setup().unwrap();
+    etwin::sim::nemd::ShearDeform::start(&mut sys, 2.0, true).unwrap();
+    sys.rest_virial = true;
+    for _ in 0..5 {
+        sys.run(40, &mut []);
+        let taken = sys.summary.virial_at_rest.expect("taken with the sums");
+        let (pass, full) = (sys.pair_virial_at_rest(), sys.summary.virial);
+        assert!(sys.summary.contacts > 100, "{} contacts", sys.summary.contacts);
+        let scale = full.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        let damping = (0..6).map(|a| (full[a] - pass[a]).abs()).fold(0.0, f64::max);
+        assert!(damping > 1e-6 * scale, "the damping must show in the full virial");
+        // The same pairs, separations and lane arithmetic in the same order: the same bits.
+        assert_eq!(taken, pass);
+        assert_eq!(sys.virial_at_rest(), taken);
+    }
+    sys.rest_virial = false;
+    sys.run(1, &mut []);
+    assert_eq!(sys.summary.virial_at_rest, None);
+    assert_eq!(sys.virial_at_rest(), sys.pair_virial_at_rest());
+}
+
 /// Total momentum is conserved to round-off with every force term on (Newton's third law
 /// holds pair by pair).
 #[test]
@@ -345,7 +381,9 @@ fn energy_is_conserved_without_damping_and_friction() {
 
 /// The vector (batch) form of each hot style is its scalar law, bit for bit, lane by lane:
 /// touching and apart pairs, sticking and sliding contacts, fresh contacts, a Lees–Edwards
-/// velocity offset, with and without history updates, and a partly filled batch.
+/// velocity offset, with and without history updates, and a partly filled batch. So is
+/// each lane's force at rest: the scalar law with every velocity zero and the history the
+/// pass left, not advanced.
 #[test]
 fn batch_kernels_equal_the_scalar_laws() {
     use rand::{Rng, SeedableRng};
@@ -363,6 +401,17 @@ fn batch_kernels_equal_the_scalar_laws() {
             .collect()
     };
     let (v, omega) = (vec3(2.0), vec3(3.0));
+    let still = vec![[0.0; 3]; n];
+    let at_rest = PairContext {
+        kind: &kind,
+        radius: &radius,
+        mass: &mass,
+        v: &still,
+        omega: &still,
+        dt: 1e-3,
+        update_history: false,
+    };
+    let mut sliding_at_rest = 0;
     let lj = LjSf::mixed(&[(0.2, 0.9, 1.6), (0.5, 1.8, 3.0)]);
     let low_friction = HertzHistory { xmu: 0.01, ..HERTZ };
     let styles: [&dyn PairStyle; 3] = [&lj, &HERTZ, &low_friction];
@@ -379,7 +428,10 @@ fn batch_kernels_equal_the_scalar_laws() {
         };
         for style in styles {
             for len in [LANES, LANES / 2 + 3] {
-                let mut batch = PairBatch::default();
+                let mut batch = PairBatch {
+                    rest: true,
+                    ..PairBatch::default()
+                };
                 let mut scalar = Vec::new();
                 for k in 0..len {
                     let (i, j) = (2 * k, 2 * k + 1);
@@ -416,11 +468,17 @@ fn batch_kernels_equal_the_scalar_laws() {
                     };
                     let (mut hs, mut out) = (h, PairOut::default());
                     style.compute(&input, &ctx, &mut hs, &mut out);
-                    scalar.push((out, hs));
+                    let (mut h_rest, mut rest) = (hs, PairOut::default());
+                    let still_input = PairInput { dv: [0.0; 3], ..input };
+                    style.compute(&still_input, &at_rest, &mut h_rest, &mut rest);
+                    sliding_at_rest += (h_rest != hs) as usize;
+                    scalar.push((out, hs, rest));
                 }
                 batch.prepare();
                 style.compute_batch(&mut batch, &ctx);
-                for (k, (out, h)) in scalar.iter().enumerate() {
+                assert!(style.has_rest_forces(), "{}", style.name());
+                style.add_rest_forces(&mut batch, &ctx);
+                for (k, (out, h, rest)) in scalar.iter().enumerate() {
                     let b = batch.out(k);
                     let same =
                         |x: &[f64], y: &[f64]| x.iter().zip(y).all(|(a, c)| a.to_bits() == c.to_bits() || a == c);
@@ -434,12 +492,21 @@ fn batch_kernels_equal_the_scalar_laws() {
                         "{what}: energy"
                     );
                     assert!(same(&batch.history(k), h), "{what}: history");
+                    let f_rest = [batch.f_rest[0][k], batch.f_rest[1][k], batch.f_rest[2][k]];
+                    assert!(
+                        same(&f_rest, &rest.f),
+                        "{what}: force at rest {f_rest:?} vs {:?}",
+                        rest.f
+                    );
                 }
                 lanes += len;
             }
         }
     }
     assert!(lanes > 300);
+    // At rest, a contact slides where its spring alone passes the Coulomb cap (the scalar
+    // law then rescales the history it was given).
+    assert!(sliding_at_rest > 10, "{sliding_at_rest} contacts slide at rest");
 }
 
 /// With damping on, energy must decrease (a sign check on the dissipative terms).

@@ -51,6 +51,10 @@ pub struct ForceSummary {
     pub virial: [f64; 6],
     /// Pairs with overlapping spheres (r < r_i + r_j).
     pub contacts: u64,
+    /// The pair virial of the same configuration at rest ([`System::pair_virial_at_rest`]),
+    /// taken with the other sums when [`System::rest_virial`] asks for it [nN·µm].
+    #[serde(default)]
+    pub virial_at_rest: Option<[f64; 6]>,
 }
 
 /// Thermodynamic state (LAMMPS thermo conventions; kinetic pressure is translational).
@@ -121,6 +125,9 @@ pub struct SystemState {
     pub walls: Vec<Wall>,
 }
 
+/// Sums a block of pass 1 takes: see [`BlockSink::acc`].
+const SUMS: usize = 15;
+
 /// Where pass 1 of the force loop puts a block's results.
 struct BlockSink<'a> {
     /// First owner of the block.
@@ -137,8 +144,8 @@ struct BlockSink<'a> {
     dest: Destinations,
     /// Whether to take the sums in `acc`.
     tally: bool,
-    /// pe, virial[6], contacts, elastic.
-    acc: &'a mut [f64; 9],
+    /// pe, virial[6], contacts, elastic, virial at rest[6] (with `PairBatch::rest`).
+    acc: &'a mut [f64; SUMS],
 }
 
 /// One listed pair, as pass 1 of the force loop finds it.
@@ -315,6 +322,12 @@ impl BlockSink<'_> {
                     acc[7] += 1.0;
                 }
                 acc[8] += b.elastic[k];
+                if b.rest {
+                    let f_rest = [b.f_rest[0][k], b.f_rest[1][k], b.f_rest[2][k]];
+                    for (a, w) in acc[9..15].iter_mut().zip(outer(del, f_rest)) {
+                        *a += w;
+                    }
+                }
             }
         }
         (self.f[owner], self.tsum[owner]) = (fsum, tsum);
@@ -339,6 +352,9 @@ pub struct System {
     /// d(xy)/dt of a Lees–Edwards box [µm/µs]: the velocity of the +y periodic image
     /// relative to the particle (set by the shear deformation, 0 otherwise).
     pub xy_rate: f64,
+    /// Take [`ForceSummary::virial_at_rest`] with the force sums, where every style has a
+    /// force at rest (the shear stage's stress split; off by default).
+    pub rest_virial: bool,
     reach: ReachTable,
     /// Per owner block and destination range: (partner, j-side) of the pairs that
     /// interacted, in pair order.
@@ -380,6 +396,7 @@ impl System {
             summary: ForceSummary::default(),
             xy_rate: 0.0,
             reach,
+            rest_virial: false,
             jside: Vec::new(),
         })
     }
@@ -672,14 +689,16 @@ impl System {
             .map(|(b, (((fa, ta), (ha, ga)), js))| (b * ob, fa, ta, ha, ga, js))
             .collect();
         let lanes = LaneSource { ff, ctx: &ctx, xy_rate };
-        let partials: Vec<[f64; 9]> = work
+        let rest = tally && self.rest_virial && ff.has_rest_forces();
+        let partials: Vec<[f64; SUMS]> = work
             .into_par_iter()
             .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, held, js)| {
+                batch.rest = rest;
                 js.resize_with(dest.parts(), Vec::new);
                 js.iter_mut().for_each(Vec::clear);
                 fblk.fill([0.0; 3]);
                 tblk.fill([0.0; 3]); // torque sums Σ tor until the block ends
-                let mut acc = [0.0f64; 9]; // pe, virial[6], contacts, elastic
+                let mut acc = [0.0f64; SUMS];
                 let base = offsets[lo];
                 let mut sink = BlockSink {
                     lo,
@@ -722,6 +741,7 @@ impl System {
                 virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
                 contacts: s[7] as u64,
                 contact_elastic: s[8],
+                virial_at_rest: rest.then(|| [s[9], s[10], s[11], s[12], s[13], s[14]]),
             };
         }
 
@@ -853,13 +873,24 @@ impl System {
         (contacts, stress)
     }
 
+    /// [`System::pair_virial_at_rest`] of the last force pass's configuration: taken with its
+    /// sums when [`System::rest_virial`] is set, every style has a force at rest and those
+    /// sums are this step's; else a pass at rest now. The two differ only where a fix moved
+    /// the box after the pass (a shear's tilt, by γ̇·dt).
+    pub fn virial_at_rest(&self) -> [f64; 6] {
+        match self.summary.virial_at_rest {
+            Some(w) if self.summary.step == self.step => w,
+            _ => self.pair_virial_at_rest(),
+        }
+    }
+
     /// The pair virial Σ del ⊗ f (xx, yy, zz, xy, xz, yz) [nN·µm] of the present
     /// configuration brought to rest: every velocity and spin zero, the Lees–Edwards image
     /// at rest, shear histories as they are. What remains are the conservative forces (pair
     /// potentials, elastic overlaps, tangential springs); the full virial less this one is
     /// what the velocity-dependent damping adds. A force pass that changes nothing, over
     /// the owner blocks of [`owner_block`] in parallel, their sums added in block order (the
-    /// same bits for any thread count). The shear stage takes it at every sample.
+    /// same bits for any thread count).
     pub fn pair_virial_at_rest(&self) -> [f64; 6] {
         let n = self.particles.len();
         let zeros = vec![[0.0; 3]; n];

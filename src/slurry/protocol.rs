@@ -612,6 +612,8 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 let rate = m.shear_rates[k].get();
                 let steps = m.steps(rate, dt);
                 let mut sys = System::restore(system, l.model.build()?)?;
+                // Each sample's static stress comes with its force sums, not from a pass of its own.
+                sys.rest_virial = true;
                 progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
                 progress.advance(done);
                 while done < steps {
@@ -624,7 +626,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         done as f64 * dt,
                         deform.strain,
                         shear_stress(&sys, &thermostat.flow),
-                        sys.pair_virial_at_rest()[3] / sys.simbox.volume(),
+                        sys.virial_at_rest()[3] / sys.simbox.volume(),
                         thermostat.temperature,
                     ]);
                     profiles.push(velocity_profile(&sys, 8));

@@ -59,6 +59,11 @@ pub struct PairBatch {
     pub energy: Lane,
     /// Elastic energy of contacts [fJ].
     pub elastic: Lane,
+    /// Whether the styles also fill `f_rest` (after `f`, from the updated histories).
+    pub rest: bool,
+    /// Force on i with every velocity and spin zero and the histories as they now are
+    /// [nN]: the conservative part of `f` (see [`super::PairStyle::add_rest_forces`]).
+    pub f_rest: [Lane; 3],
 }
 
 impl Default for PairBatch {
@@ -80,6 +85,8 @@ impl Default for PairBatch {
             tor: [z; 3],
             energy: z,
             elastic: z,
+            rest: false,
+            f_rest: [z; 3],
         }
     }
 }
@@ -107,7 +114,7 @@ impl PairBatch {
         self.len = k + 1;
     }
 
-    /// Computes |del| and zeroes the outputs of the lanes in use.
+    /// Computes |del| and zeroes the outputs of the lanes in use (`f_rest` too if asked).
     pub fn prepare(&mut self) {
         prepare_lanes(self);
     }
@@ -173,6 +180,11 @@ crate::multiversioned! {
         }
         for lane in b.f.iter_mut().chain(b.tor.iter_mut()).chain([&mut b.energy, &mut b.elastic]) {
             lane[..n].fill(0.0);
+        }
+        if b.rest {
+            for lane in &mut b.f_rest {
+                lane[..n].fill(0.0);
+            }
         }
     }
 }

@@ -128,7 +128,19 @@ impl PairStyle for LjSf {
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
             gather_coeffs(self, g, b, ctx);
-            lj_lanes(g, b);
+            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f, &mut b.energy);
+        });
+    }
+
+    fn has_rest_forces(&self) -> bool {
+        true
+    }
+
+    /// The same force: it depends on positions alone.
+    fn add_rest_forces(&self, b: &mut PairBatch, ctx: &PairContext) {
+        SCRATCH.with_borrow_mut(|g| {
+            gather_coeffs(self, g, b, ctx);
+            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f_rest, &mut [0.0; LANES]);
         });
     }
 }
@@ -170,22 +182,23 @@ struct Gathered {
 }
 
 crate::multiversioned! {
-    /// [`LjSf::compute`] over the lanes, with a select for the cutoff (bit-identical).
-    fn lj_lanes(g: &Gathered, b: &mut PairBatch) {
-        for k in 0..b.len.min(LANES) {
+    /// [`LjSf::compute`] over the first `len` lanes, with a select for the cutoff
+    /// (bit-identical), added to `f` and `energy`.
+    fn lj_lanes(g: &Gathered, len: usize, del: &[Lane; 3], rsq: &Lane, r: &Lane, f: &mut [Lane; 3], energy: &mut Lane) {
+        for k in 0..len.min(LANES) {
             let cut = g.cut[k];
-            let inside = b.rsq[k] < cut * cut;
-            let r = b.r[k];
+            let inside = rsq[k] < cut * cut;
+            let r = r[k];
             let rinv = 1.0 / r;
             let r2inv = rinv * rinv;
             let r6inv = r2inv * r2inv * r2inv;
             let forcelj = r6inv * (g.lj[0][k] * r6inv - g.lj[1][k]);
             let fpair = (rinv * forcelj - g.foffset[k]) * rinv;
-            let energy = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r - cut) * g.foffset[k];
+            let e = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r - cut) * g.foffset[k];
             for a in 0..3 {
-                b.f[a][k] = if inside { b.f[a][k] + b.del[a][k] * fpair } else { b.f[a][k] };
+                f[a][k] = if inside { f[a][k] + del[a][k] * fpair } else { f[a][k] };
             }
-            b.energy[k] = if inside { b.energy[k] + energy } else { b.energy[k] };
+            energy[k] = if inside { energy[k] + e } else { energy[k] };
         }
     }
 }

@@ -126,6 +126,16 @@ pub trait PairStyle: Send + Sync {
     fn contact_rates(&self, _p: &PairInput, _ctx: &PairContext, _hist: &History) -> Option<ContactRates> {
         None
     }
+    /// Whether the style implements [`add_rest_forces`](Self::add_rest_forces).
+    fn has_rest_forces(&self) -> bool {
+        false
+    }
+    /// Adds to `b.f_rest` each lane's force with every velocity and spin zero (the
+    /// Lees–Edwards image too) and the lane's history as [`compute_batch`](Self::compute_batch)
+    /// left it, not advanced: what a pass at rest over the same configuration would give,
+    /// bit for bit. Runs after every style's `compute_batch`; reads nothing else that it
+    /// changed.
+    fn add_rest_forces(&self, _b: &mut PairBatch, _ctx: &PairContext) {}
     /// [`compute`](Self::compute) for every lane of a batch. Styles on the hot path override
     /// it with a vector loop that gives the same result bit for bit.
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
@@ -257,6 +267,16 @@ impl ForceField {
         for s in &self.styles {
             s.compute_batch(b, ctx);
         }
+        if b.rest {
+            for s in &self.styles {
+                s.add_rest_forces(b, ctx);
+            }
+        }
+    }
+
+    /// Whether every style has a force at rest ([`PairStyle::add_rest_forces`]).
+    pub fn has_rest_forces(&self) -> bool {
+        self.styles.iter().all(|s| s.has_rest_forces())
     }
 }
 
