@@ -1,4 +1,4 @@
-//! Criterion benches of the force kernel and the neighbour build.
+//! Criterion benches of the force kernel, the neighbour build, a step and the stability check.
 //! `cargo bench --bench kernel`; the reference-slurry cases need ETWIN_DATA_DIR.
 
 use std::path::PathBuf;
@@ -48,5 +48,17 @@ fn step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, force_kernel, neighbour_build, step);
+/// The stage runners' check of the step's stability (every 1000 steps and at a stage's end).
+fn stability_check(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stability_check");
+    g.sample_size(10);
+    for case in cases() {
+        g.bench_function(&case.name, |b| {
+            b.iter(|| etwin::sim::stability::period_two_number(&case.system))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, force_kernel, neighbour_build, step, stability_check);
 criterion_main!(benches);
