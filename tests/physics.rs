@@ -273,15 +273,7 @@ fn at_rest_virial_keeps_only_the_conservative_forces() {
 /// mixture with damping, friction and a Lees–Edwards image velocity, the box held still).
 #[test]
 fn virial_at_rest_taken_with_the_sums_equals_a_pass_at_rest() {
-    let radii = [0.5, 0.7];
-    let (p, b) = polydisperse_gas(8, &radii, 1.0, 1.0, 5);
-    let ff = mixed_forcefield(&radii, 2e5, true, true);
-    let settings = StepSettings {
-        dt: 1e-4,
-        skin: 0.1,
-        ..Default::default()
-    };
-    let mut sys = System::new(p, b, ff, settings).unwrap();
+    let mut sys = mixture(1.0, 5, true);
     sys.scale_box(&[0, 1, 2], 0.95);
     sys.setup().unwrap();
     etwin::sim::nemd::ShearDeform::start(&mut sys, 2.0, true).unwrap();
@@ -342,17 +334,22 @@ fn momentum_is_conserved_with_damping_and_friction() {
 
 /// 512 spheres of two sizes with lj/sf and Hertz contacts, dissipation on or off.
 fn small_mixture(dissipative: bool) -> System {
+    let mut sys = mixture(1.02, 11, dissipative);
+    sys.setup().unwrap();
+    sys
+}
+
+/// [`small_mixture`] on a lattice `spacing` × the larger diameter, from `seed`, not set up.
+fn mixture(spacing: f64, seed: u64, dissipative: bool) -> System {
     let radii = [0.5, 0.7];
-    let (p, b) = polydisperse_gas(8, &radii, 1.02, 1.0, 11);
+    let (p, b) = polydisperse_gas(8, &radii, spacing, 1.0, seed);
     let ff = mixed_forcefield(&radii, 2e5, dissipative, dissipative);
     let settings = StepSettings {
         dt: 1e-4,
         skin: 0.1,
         ..Default::default()
     };
-    let mut sys = System::new(p, b, ff, settings).unwrap();
-    sys.setup().unwrap();
-    sys
+    System::new(p, b, ff, settings).unwrap()
 }
 
 /// Without damping and friction the dynamics is Hamiltonian: total energy (pair energy +

@@ -119,12 +119,12 @@ impl Operator {
         // Scaled once per particle, not at both ends of every link.
         let u: Vec<[f64; 3]> = x.iter().zip(&self.scale).map(|(x, &s)| scaled(x, s)).collect();
         let along = |n: &[f64; 3], d: [f64; 3]| n[0] * d[0] + n[1] * d[1] + n[2] * d[2];
-        let n = x.len();
-        let mut parts: Vec<Vec<[f64; 3]>> = self
+        let particles = x.len();
+        let parts: Vec<Vec<[f64; 3]>> = self
             .links
             .par_chunks(self.part_len)
             .map(|chunk| {
-                let mut part = vec![[0.0; 3]; n];
+                let mut part = vec![[0.0; 3]; particles];
                 for l in chunk {
                     let (i, j) = (l.i as usize, l.j as usize);
                     let w = l.weight * along(&l.normal, std::array::from_fn(|a| u[i][a] - u[j][a]));
@@ -136,17 +136,15 @@ impl Operator {
                 part
             })
             .collect();
-        match parts.len() {
-            0 => y.fill([0.0; 3]),
-            _ => {
-                let first = parts.remove(0);
-                y.copy_from_slice(&first);
-                for part in &parts {
-                    for (y, v) in y.iter_mut().zip(part) {
-                        for a in 0..3 {
-                            y[a] += v[a];
-                        }
-                    }
+        let mut parts = parts.into_iter();
+        match parts.next() {
+            Some(first) => y.copy_from_slice(&first),
+            None => y.fill([0.0; 3]),
+        }
+        for part in parts {
+            for (y, v) in y.iter_mut().zip(&part) {
+                for a in 0..3 {
+                    y[a] += v[a];
                 }
             }
         }
