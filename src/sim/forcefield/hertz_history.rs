@@ -242,8 +242,22 @@ impl PairStyle for HertzHistory {
         true
     }
 
-    fn add_rest_forces(&self, b: &mut PairBatch, _ctx: &PairContext) {
-        rest_lanes(self, b);
+    /// The contact kernel itself, on a copy of the lanes with every velocity and spin zero
+    /// and the history not advanced: a pass at rest's arithmetic, so its bits.
+    fn add_rest_forces(&self, b: &mut PairBatch, ctx: &PairContext) {
+        SCRATCH.with_borrow_mut(|g| {
+            for k in 0..b.len {
+                g.mi[k] = ctx.mass[b.i[k] as usize];
+                g.mj[k] = ctx.mass[b.j[k] as usize];
+            }
+            for lane in g.vr.iter_mut().chain(g.wsum.iter_mut()) {
+                lane.fill(0.0);
+            }
+            let mut at_rest = b.clone();
+            at_rest.f = b.f_rest;
+            contact_lanes(self, g, &mut at_rest, ctx.dt, false);
+            b.f_rest = at_rest.f;
+        });
     }
 }
 
@@ -377,44 +391,6 @@ crate::multiversioned! {
                 b.tor[a][k] = if touch { b.tor[a][k] + tor[a] } else { b.tor[a][k] };
             }
             b.elastic[k] = if touch { b.elastic[k] + elastic } else { b.elastic[k] };
-        }
-    }
-}
-
-crate::multiversioned! {
-    /// [`HertzHistory::contact`] at rest over the lanes, added to `b.f_rest`: the velocities
-    /// and spins zero, the lanes' histories as they are and not advanced. With no motion the
-    /// damping terms (all that the masses enter) are exact zeros, so these are
-    /// [`contact_lanes`]' operations without them: the same bits as a pass at rest.
-    fn rest_lanes(s: &HertzHistory, b: &mut PairBatch) {
-        for k in 0..b.len.min(LANES) {
-            let (ri, rj) = (b.ri[k], b.rj[k]);
-            let radsum = ri + rj;
-            let touch = b.rsq[k] < radsum * radsum;
-            let (delx, dely, delz) = (b.del[0][k], b.del[1][k], b.del[2][k]);
-            let r = b.r[k];
-            let rinv = 1.0 / r;
-            let overlap = radsum - r;
-            let polyhertz = (if touch { overlap } else { 0.0 } * ri * rj / radsum).sqrt();
-            let ccel = s.kn * overlap * rinv * polyhertz;
-            let (s1, s2, s3) = (b.hist[0][k], b.hist[1][k], b.hist[2][k]);
-            let shrmag = (s1 * s1 + s2 * s2 + s3 * s3).sqrt();
-            let fs1 = -polyhertz * (s.kt * s1);
-            let fs2 = -polyhertz * (s.kt * s2);
-            let fs3 = -polyhertz * (s.kt * s3);
-            let fs = (fs1 * fs1 + fs2 * fs2 + fs3 * fs3).sqrt();
-            let fnmax = s.xmu * (ccel * r).abs();
-            let slide = fs > fnmax;
-            let ratio = fnmax / fs;
-            let (fs1, fs2, fs3) = match (slide, shrmag != 0.0) {
-                (false, _) => (fs1, fs2, fs3),
-                (true, true) => (fs1 * ratio, fs2 * ratio, fs3 * ratio),
-                (true, false) => (0.0, 0.0, 0.0),
-            };
-            let f = [delx * ccel + fs1, dely * ccel + fs2, delz * ccel + fs3];
-            for (lane, fa) in b.f_rest.iter_mut().zip(f) {
-                lane[k] = if touch { lane[k] + fa } else { lane[k] };
-            }
         }
     }
 }
