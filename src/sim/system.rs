@@ -416,11 +416,14 @@ impl System {
     }
 
     /// Continues from a snapshot with the force field `ff`: forces, neighbour list and
-    /// histories are taken as saved, so the next step is the one the snapshot would take.
+    /// histories are taken as saved (a list read from a checkpoint is listed again as its
+    /// last build made it), so the next step is the one the snapshot would take.
     pub fn restore(s: SystemState, ff: ForceField) -> Result<Self> {
         let mut sys = System::new(s.particles, s.simbox, ff, s.settings)?;
         sys.neighbor = s.neighbor;
-        sys.neighbor.fill_missing(&sys.particles, &sys.reach);
+        sys.neighbor
+            .rebuild_stored(&sys.particles, &sys.reach)
+            .map_err(|e| Error::Setup(format!("restoring a saved state: {e}")))?;
         sys.step = s.step;
         sys.summary = s.summary;
         sys.xy_rate = s.xy_rate;

@@ -246,7 +246,7 @@ const NPT_HEADER: &str =
 const NEMD_HEADER: &str = "step,time[us],strain[-],pxy[kPa],pxy_rest[kPa],temperature[K]";
 /// Checkpoint file name inside the output folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
-const CHECKPOINT_VERSION: u32 = 6;
+const CHECKPOINT_VERSION: u32 = 7;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]

@@ -8,10 +8,12 @@
 //! force loop can accumulate without atomics and in an order that does not depend on the
 //! thread count. Separations are recomputed with the minimum image at every step.
 
+mod stored;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::sim::forcefield::{has_bits, swapped, History, ReachTable, NO_HISTORY};
+use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::{permute, Particles};
 use crate::sim::simbox::{ImageMap, SimBox};
 
@@ -40,7 +42,8 @@ pub fn owner_block(n: usize) -> usize {
 /// The largest number of size classes; beyond it neighbouring classes merge.
 const MAX_CLASSES: usize = 6;
 
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+/// Serialized as the build's positions and box and the held histories (see `stored.rs`).
+#[derive(Debug, Clone, Default)]
 pub struct NeighborList {
     /// Extra distance beyond the interaction range [µm].
     pub skin: f64,
@@ -49,25 +52,20 @@ pub struct NeighborList {
     /// Partner j of each pair (per owner, those in range at the build first).
     pub partner: Vec<u32>,
     /// Owner i of each pair (the inverse of `offsets`; rebuilt, not stored).
-    #[serde(skip)]
     pub owner: Vec<u32>,
     /// Periodic image of j each pair uses ([`ImageMap::code`]), fixed until the next build.
-    #[serde(default)]
     pub image: Vec<u8>,
     /// Whether `image` holds for the whole life of the list: the box was at least twice
     /// (range + skin) wide along every periodic axis, so no other image of a partner can
     /// come within range. Otherwise the force loop takes the minimum image every step.
-    #[serde(default)]
     pub fixed_images: bool,
     /// Squared interaction range of each pair at the build [µm²], rounded up to f32: a
     /// cheap first test in the force loop (the styles test their exact ranges).
-    #[serde(default)]
     pub range_sq: Vec<f32>,
     /// Shear history of each pair, oriented along x_owner − x_partner.
     pub history: Vec<History>,
     /// Whether `history` of the pair may be non-zero (false: it is all zero bits). Most
     /// pairs are not in contact, so the force loop reads this byte, not 32 bytes of history.
-    #[serde(default)]
     pub held: Vec<bool>,
     /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
     pub rev_offsets: Vec<usize>,
@@ -80,6 +78,8 @@ pub struct NeighborList {
     pub builds: u64,
     /// Size classes in the last build.
     pub classes: usize,
+    /// Read from a checkpoint and not yet rebuilt ([`NeighborList::rebuild_stored`]).
+    pending: Option<stored::Pending>,
 }
 
 struct Class {
@@ -285,26 +285,6 @@ impl NeighborList {
         }
     }
 
-    /// Computes `owner` (never stored), and `range_sq` and `held` if the list lacks them (a
-    /// checkpoint written before they existed), from the current radii and histories, as a
-    /// build would.
-    pub fn fill_missing(&mut self, p: &Particles, reach: &ReachTable) {
-        self.fill_owners();
-        if self.held.len() != self.history.len() {
-            self.held = self.history.iter().map(has_bits).collect();
-        }
-        if self.range_sq.len() == self.partner.len() || self.offsets.len() != p.len() + 1 {
-            return;
-        }
-        self.range_sq = (0..p.len())
-            .flat_map(|i| self.pairs_of(i).map(move |pair| (i, pair)))
-            .map(|(i, pair)| {
-                let j = self.partner[pair] as usize;
-                range_sq_bound(reach.get(p.kind[i], p.kind[j]).range(p.radius[i], p.radius[j]))
-            })
-            .collect();
-    }
-
     /// Wraps particles into the box, reorders them, and rebuilds the list, carrying shear
     /// histories over by particle id. Particles must only be reordered through here.
     /// Returns the permutation applied (new index n holds old `perm[n]`), if any.
@@ -333,7 +313,18 @@ impl NeighborList {
             p.permute(perm);
             permute(&mut frac, perm);
         }
+        self.list_pairs(p, &p.x, &frac, simbox, reach);
+        self.restore_histories(p, saved);
+        self.x_build = p.x.clone();
+        self.box_build = Some(*simbox);
+        self.builds += 1;
+        perm
+    }
 
+    /// The pairs of particles at `x` (fractional coordinates `frac`) in `simbox`, with the
+    /// radii and types of `p`, in list order; everything of the list but its histories.
+    fn list_pairs(&mut self, p: &Particles, x: &[[f64; 3]], frac: &[[f64; 3]], simbox: &SimBox, reach: &ReachTable) {
+        let widths = simbox.perpendicular_widths();
         let classes = make_classes(p);
         let nc = classes.len();
         // Cutoff (range + skin) bound for every class pair.
@@ -353,7 +344,7 @@ impl NeighborList {
         let grids: Vec<Grid> = (0..nc)
             .map(|b| {
                 let n = grid_dims(widths, cut[b * nc + b] + self.skin, classes[b].members.len());
-                Grid::build(n, &classes[b].members, &frac)
+                Grid::build(n, &classes[b].members, frac)
             })
             .collect();
         let mut class_of = vec![0usize; p.len()];
@@ -395,7 +386,7 @@ impl NeighborList {
                 for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
                     let before = partners.len();
                     let a = class_of[i];
-                    let (xi, ri, ti) = (p.x[i], p.radius[i], p.kind[i]);
+                    let (xi, ri, ti) = (x[i], p.radius[i], p.kind[i]);
                     for (b, grid) in grids.iter().enumerate().skip(a) {
                         let c = Grid::cell_of(grid.n, frac[i]);
                         let (reach_ab_sq, m) = spans[a * nc + b];
@@ -417,14 +408,15 @@ impl NeighborList {
                                         if b == a && j <= i {
                                             continue;
                                         }
-                                        let x = p.x[j];
+                                        let xj = x[j];
                                         let (d, code) = match known {
-                                            Some((code, s)) => {
-                                                ([xi[0] - x[0] - s[0], xi[1] - x[1] - s[1], xi[2] - x[2] - s[2]], code)
-                                            }
+                                            Some((code, s)) => (
+                                                [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]],
+                                                code,
+                                            ),
                                             None => {
                                                 let (d, count) =
-                                                    image.apply_counted([xi[0] - x[0], xi[1] - x[1], xi[2] - x[2]]);
+                                                    image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
                                                 (d, ImageMap::code(count).unwrap_or(u8::MAX))
                                             }
                                         };
@@ -488,12 +480,7 @@ impl NeighborList {
         let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
         self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
         self.build_reverse(n);
-        self.restore_histories(p, saved);
-        self.x_build = p.x.clone();
-        self.box_build = Some(*simbox);
-        self.builds += 1;
         self.classes = nc;
-        perm
     }
 
     fn build_reverse(&mut self, n: usize) {
