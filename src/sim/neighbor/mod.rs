@@ -513,12 +513,8 @@ impl NeighborList {
                 if h == NO_HISTORY {
                     continue;
                 }
-                let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
-                if a < b {
-                    map.insert((a, b), h);
-                } else {
-                    map.insert((b, a), swapped(&h));
-                }
+                let (key, h) = keyed_by_ids(p.id[i], p.id[self.partner[pair] as usize], h);
+                map.insert(key, h);
             }
         }
         map
@@ -566,6 +562,17 @@ impl NeighborList {
             }
         }
         None
+    }
+}
+
+/// A history between the particles with ids `a` and `b`, oriented from a to b, as the maps
+/// that carry histories over a build key it: (lower id, higher id), oriented from lower to
+/// higher.
+fn keyed_by_ids(a: u64, b: u64, h: History) -> ((u64, u64), History) {
+    if a < b {
+        ((a, b), h)
+    } else {
+        ((b, a), swapped(&h))
     }
 }
 

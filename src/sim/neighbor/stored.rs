@@ -14,8 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use rustc_hash::FxHashMap;
 
-use super::NeighborList;
-use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
+use super::{keyed_by_ids, NeighborList};
+use crate::sim::forcefield::{History, ReachTable};
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 
@@ -94,25 +94,16 @@ impl NeighborList {
             self.list_pairs(p, &x, &frac, &simbox, reach);
             self.x_build = x;
         }
+        // Keyed by particle ids, as a build carries histories over.
         let mut saved = FxHashMap::default();
         for (i, j, h) in pending.held {
-            if i as usize >= n || j as usize >= n {
+            let (Some(&a), Some(&b)) = (p.id.get(i as usize), p.id.get(j as usize)) else {
                 return Err(format!("a shear history between particles {i} and {j} of {n}"));
-            }
-            saved.insert((i, j), h);
+            };
+            let (key, h) = keyed_by_ids(a, b, h);
+            saved.insert(key, h);
         }
-        let pairs = self.partner.len();
-        (self.history, self.held) = (vec![NO_HISTORY; pairs], vec![false; pairs]);
-        if saved.is_empty() {
-            return Ok(());
-        }
-        for (k, (&i, &j)) in self.owner.iter().zip(&self.partner).enumerate() {
-            // Listed the other way round only if the caller changed the sizes.
-            let h = saved.get(&(i, j)).copied().or_else(|| saved.get(&(j, i)).map(swapped));
-            if let Some(h) = h {
-                (self.history[k], self.held[k]) = (h, true);
-            }
-        }
+        self.restore_histories(p, saved);
         Ok(())
     }
 }
