@@ -645,7 +645,10 @@ fn run_scenario(
             (l, dir, run)
         }
     };
+    let t = std::time::Instant::now();
     write_all(&dir, &l, &run, rayon::current_num_threads())?;
+    // Not in results.json or report.md, which this writes.
+    let written_s = t.elapsed().as_secs_f64();
     let checkpoint = dir.join(protocol::CHECKPOINT);
     if checkpoint.exists() {
         std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
@@ -727,9 +730,10 @@ fn run_scenario(
         println!("report             {}", dir.join("report.md").display());
         println!("outputs            {}", dir.display());
     }
-    eprintln!("\nphase              time[s]");
+    eprintln!("\nphase                    time[s]");
     for (k, s) in &run.timing {
-        eprintln!("{k:<18} {s:>8.2}");
+        eprintln!("{k:<24} {s:>8.2}");
     }
+    eprintln!("{:<24} {written_s:>8.2}", "write outputs");
     Ok(())
 }

@@ -414,6 +414,8 @@ impl DryingRun {
     fn freeze(&mut self, sys: &mut System, l: &Loaded, c: u64) -> Result<()> {
         self.frozen_after = Some(c);
         let mut s = System::restore(sys.snapshot(), dry_ff(l)?)?;
+        // The stage's phase times go on across the change of force field.
+        s.timers = std::mem::take(&mut sys.timers);
         s.setup()?;
         *sys = s;
         Ok(())

@@ -669,7 +669,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 st.current = next_phase(l, &st, k + 1)?;
             }
             Current::Drying(run) => {
-                let run = run_stage(
+                let (run, engine) = run_stage(
                     l,
                     run,
                     "drying",
@@ -682,7 +682,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         _ => None,
                     },
                 )?;
-                st.timing.push(("drying".to_string(), t.elapsed().as_secs_f64()));
+                push_stage_timing(&mut st.timing, "drying", t.elapsed().as_secs_f64(), &engine);
                 let p = &l.scenario.protocol;
                 st.current = match p.drying.as_ref().and_then(|d| Some((d, d.consolidation.as_ref()?))) {
                     Some((d, k)) => {
@@ -695,7 +695,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                 st.dried = Some(run);
             }
             Current::Consolidation(run) => {
-                let run = run_stage(
+                let (run, engine) = run_stage(
                     l,
                     run,
                     "consolidation",
@@ -708,12 +708,12 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         _ => None,
                     },
                 )?;
-                st.timing.push(("consolidation".to_string(), t.elapsed().as_secs_f64()));
+                push_stage_timing(&mut st.timing, "consolidation", t.elapsed().as_secs_f64(), &engine);
                 st.current = calendering_of(l, run.physical_state(), run.am_radius_scale())?;
                 st.consolidated = Some(run);
             }
             Current::Calendering(run) => {
-                let run = run_stage(
+                let (run, engine) = run_stage(
                     l,
                     run,
                     "calendering",
@@ -726,7 +726,7 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
                         _ => None,
                     },
                 )?;
-                st.timing.push(("calendering".to_string(), t.elapsed().as_secs_f64()));
+                push_stage_timing(&mut st.timing, "calendering", t.elapsed().as_secs_f64(), &engine);
                 st.calendered = Some(run);
             }
         }
@@ -745,7 +745,8 @@ fn calendering_of(l: &Loaded, film: SystemState, am_radius_scale: f64) -> Result
     Ok(Some(Current::Calendering(Box::new(run))))
 }
 
-/// Runs a stage to its end from where it stands, checkpointing on the way.
+/// Runs a stage to its end from where it stands, checkpointing on the way; the run and its
+/// engine's phase times (from the resume, after one).
 #[allow(clippy::too_many_arguments)]
 fn run_stage<S: StageRun>(
     l: &Loaded,
@@ -756,7 +757,7 @@ fn run_stage<S: StageRun>(
     st: &mut RunState,
     wrap: fn(Box<S>) -> Current,
     unwrap: fn(Current) -> Option<Box<S>>,
-) -> Result<Box<S>> {
+) -> Result<(Box<S>, Timers)> {
     let mut sys = run.restore(l)?;
     progress.start(name, run.total_steps(l));
     progress.advance(run.steps_done(l));
@@ -778,7 +779,7 @@ fn run_stage<S: StageRun>(
     }
     progress.finish();
     run.store(sys.snapshot());
-    Ok(run)
+    Ok((run, sys.timers))
 }
 
 /// After the NPT or shear run `k − 1`: the shear run `k`, else drying, else calendering of
@@ -909,6 +910,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         cbd,
     };
     let mut series = st.series;
+    let mut timing = st.timing;
     let mut structures = Vec::new();
     if let Some(m) = st.minimized {
         structures.push(("minimized".into(), structure(format!("{}: minimized", sc.name), m)));
@@ -921,7 +923,9 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
     structures.push(("slurry".into(), structure(format!("{}: {title}", sc.name), slurry)));
     let (drying, frames) = match st.dried {
         Some(run) => {
+            let t = Instant::now();
             let (result, dried) = run.finish(l)?;
+            timing.push(("analysis.drying".into(), t.elapsed().as_secs_f64()));
             let run = *run;
             structures.push(("dried".into(), dried));
             series.push(Series {
@@ -938,7 +942,9 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         let Some(run) = run else {
             return Ok((None, Vec::new()));
         };
+        let t = Instant::now();
         let (result, structure) = run.finish(l)?;
+        timing.push((format!("analysis.{name}"), t.elapsed().as_secs_f64()));
         let run = *run;
         structures.push((stem.into(), structure));
         series.push(Series {
@@ -964,7 +970,7 @@ fn finish(l: &Loaded, st: RunState) -> Result<SlurryRun> {
         },
         series,
         structures,
-        timing: st.timing,
+        timing,
         drying,
         frames,
         consolidation,
