@@ -2,7 +2,7 @@
 # Checks that `cargo build`, `cargo test` and the viewer build enable the same features of
 # every crate they share (Cargo.toml's feature-unification entries): a crate whose features
 # differ is built again, with everything above it (the burn stack), in each.
-# Exit 0: they agree; 1: they differ (printed, with the features to add).
+# Exit 0: they agree; 1: they differ (each such crate printed with its feature sets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tree() { # cargo tree arguments -> "name version features" per target-side crate
