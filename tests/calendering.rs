@@ -130,6 +130,24 @@ fn thornton_plastic_contact_follows_its_branches() {
     // Unloading: continuous at δ_max, zero at the permanent overlap δ_p, stiffer than
     // loading (less force given back at the same overlap), reloading on the same curve.
     assert!(0.0 < dp && dp < dm, "δ_p {dp} of δ_max {dm}");
+    // Thornton's curve as published: R_p = 4Y*/(3F_max)·((2F_max + F_y)/(2π p_y))^{3/2},
+    // δ_p = δ_max − (3F_max/(4Y*√R_p))^{2/3}, F = (4/3)Y*√R_p(δ − δ_p)^{3/2}.
+    let fy = pp.hertz_force(reff, dy);
+    let rp = 4.0 * y / (3.0 * fmax) * ((2.0 * fmax + fy) / (2.0 * pi * 2e4)).powf(1.5);
+    let dp_published = dm - (3.0 * fmax / (4.0 * y * rp.sqrt())).powf(2.0 / 3.0);
+    for frac in [0.1, 0.5, 0.9] {
+        let d = dp_published + frac * (dm - dp_published);
+        let (f, dp_at) = pp.normal_force(reff, d, dm);
+        let f_published = 4.0 / 3.0 * y * rp.sqrt() * (d - dp_published).powf(1.5);
+        assert!(
+            (dp_at - dp_published).abs() < 1e-12 * dm,
+            "δ_p {dp_at} vs {dp_published}"
+        );
+        assert!(
+            (f - f_published).abs() < 1e-9 * f_published,
+            "F {f} vs {f_published} at δ {d}"
+        );
+    }
     let (at_max, _) = pp.normal_force(reff, dm, dm);
     assert!((at_max - fmax).abs() < 1e-9 * fmax);
     assert_eq!(pp.normal_force(reff, dp, dm).0, 0.0);

@@ -186,9 +186,13 @@ impl PairParams {
         }
         let fy = self.hertz_force(reff, dy);
         let fmax = fy + std::f64::consts::PI * py * reff * (dm - dy);
-        let rp = 4.0 * self.y_eff / (3.0 * fmax) * ((2.0 * fmax + fy) / (2.0 * std::f64::consts::PI * py)).powf(1.5);
-        let dp = dm - (3.0 * fmax / (4.0 * self.y_eff * rp.sqrt())).powf(2.0 / 3.0);
-        Some((rp, dp))
+        // Thornton's R_p = 4Y*/(3F_max)·X^{3/2} with X = (2F_max + F_y)/(2π p_y), and
+        // δ_p = δ_max − (3F_max/(4Y*√R_p))^{2/3}, which is exactly δ_max − c/√X with
+        // c = 3F_max/(4Y*): no powf (it was a sixth of a calendering run).
+        let x = (2.0 * fmax + fy) / (2.0 * std::f64::consts::PI * py);
+        let c = 3.0 * fmax / (4.0 * self.y_eff);
+        let sx = x.sqrt();
+        Some((x * sx / c, dm - c / sx))
     }
 
     /// The normal damping coefficient −2√(5/6) β √(S_n m*) [pg/µs] at overlap `delta`.
