@@ -67,6 +67,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "`calendering.materials.cbd`: yield_pressure",
     ),
     (
+        "calendering_jitter.ron",
+        "31:13",
+        "`calendering.jitter`: -0.002 µm must be > 0",
+    ),
+    (
         "calendering_cohesion.ron",
         "23:25",
         "`calendering.materials.cbd`: the cbd–cbd contact's cohesion 3.000e7 J/m³ exceeds half",

@@ -1,5 +1,5 @@
-//! Sweeps: sharded + merged = unsharded, a killed sweep resumes without recomputing
-//! finished cases, bad sweep files fail before any case runs, the Slurm scripts parse.
+//! Sweeps: sharded + merged = unsharded (with the spread over the seeds), a killed sweep
+//! resumes without recomputing finished cases, bad sweep files fail before any case runs, the Slurm scripts parse.
 
 mod common;
 
@@ -51,6 +51,15 @@ fn report(o: &Output) -> serde_json::Value {
 fn sharded_and_merged_equals_unsharded() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = quick_sweep(dir.path());
+    // Two replicas (seeds) of each of the four other settings: `replicates.csv` too.
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    let temperature = "(key: \"protocol.npt.temperature\", values: List([\"300 K\", \"350 K\"]))";
+    assert!(text.contains(temperature));
+    std::fs::write(
+        &sweep,
+        text.replace(temperature, "(key: \"seed\", values: List([1, 2]))"),
+    )
+    .unwrap();
     let whole = dir.path().join("whole");
     let r = report(&etwin(
         &["--threads", "2", "sweep", "--json", "--out"],
@@ -74,6 +83,7 @@ fn sharded_and_merged_equals_unsharded() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = table(&whole);
     assert_eq!(table(&merged), t, "merged shards differ from the unsharded run");
+    assert_replicates(&whole, &merged);
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 9);
     assert!(lines[0].starts_with("case,factor:protocol.npt.steps,factor:formulation.solid_content,"));
@@ -85,6 +95,33 @@ fn sharded_and_merged_equals_unsharded() {
     let o = etwin(&["sweep", "merge"], &[&s0, Path::new("--out"), &dir.path().join("bad")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cases missing: [1, 3, 5, 7]"));
+}
+
+/// The spread over the seed factor: the same file from the whole run and the merged
+/// shards, four groups of two replicas, and replicas that differ (the seed reaches the
+/// placement and the thermostat).
+fn assert_replicates(whole: &Path, merged: &Path) {
+    let rep = std::fs::read_to_string(whole.join("replicates.csv")).unwrap();
+    assert_eq!(std::fs::read_to_string(merged.join("replicates.csv")).unwrap(), rep);
+    let mut lines = rep.lines();
+    assert_eq!(
+        lines.next(),
+        Some("factor:protocol.npt.steps,factor:formulation.solid_content,factor:protocol.npt.pressure_stop,factor:protocol.nemd,quantity,n,mean,sd,min,max")
+    );
+    let density: Vec<Vec<&str>> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|c| c[4] == "slurry.density_g_cm3")
+        .collect();
+    assert_eq!(density.len(), 4, "{rep}");
+    for c in density {
+        let [n, mean, sd, min, max] = [5, 6, 7, 8, 9].map(|k| c[k].parse::<f64>().unwrap());
+        assert_eq!(n, 2.0);
+        assert!(min < mean && mean < max && sd > 0.0, "{c:?}");
+        assert!(
+            ((max - min) / 2f64.sqrt() - sd).abs() < 1e-12 * sd,
+            "sd of two values: {c:?}"
+        );
+    }
 }
 
 /// Must-show: a sweep killed once two cases are done, rerun, computes only the others and

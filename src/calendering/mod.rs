@@ -23,6 +23,8 @@
 
 pub mod calibrate;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -289,6 +291,27 @@ fn rayleigh_time(s: &SystemState, by_type: &[Material]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Moves every sphere by a seeded uniform vector in [−a, a]³ [µm], back into the box
+/// along periodic x and y (the box is orthogonal here).
+fn jitter(p: &mut Particles, b: &SimBox, a: f64, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for (x, image) in p.x.iter_mut().zip(p.image.iter_mut()) {
+        for c in x.iter_mut() {
+            *c += a * (2.0 * rng.random::<f64>() - 1.0);
+        }
+        for ax in 0..2 {
+            let l = b.hi[ax] - b.lo[ax];
+            if b.periodic[ax] && x[ax] < b.lo[ax] {
+                x[ax] += l;
+                image[ax] -= 1;
+            } else if b.periodic[ax] && x[ax] >= b.hi[ax] {
+                x[ax] -= l;
+                image[ax] += 1;
+            }
+        }
+    }
+}
+
 impl CalenderingRun {
     /// Stage 4 setup from a dry film, pressed as `c` says. `am_radius_scale` converts its
     /// AM radii to nominal ones (1 / contact factor for films dried by this model, 1 for
@@ -324,6 +347,9 @@ impl CalenderingRun {
             .map(|w| w.position);
         s.walls.clear();
         s.step = 0;
+        if let Some(a) = &c.jitter {
+            jitter(&mut s.particles, &s.simbox, a.get(), l.scenario.seed);
+        }
         for x in s.particles.image.iter_mut() {
             x[2] = 0;
         }
@@ -873,5 +899,38 @@ impl CalenderingRun {
             has_velocities: true,
         };
         Ok((result, structure))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_bounded_seeded_and_stays_in_the_box() {
+        let b = SimBox::orthogonal([0.0; 3], [10.0, 10.0, 30.0], [true, true, false]);
+        let mut p = Particles::default();
+        for k in 0..200 {
+            let t = k as f64 * 0.05;
+            p.push(k as u64 + 1, 2, [t, 10.0 - 1e-6 * t, 5.0 + t], 2.5, 1.0);
+        }
+        let moved = |seed: u64| {
+            let mut q = p.clone();
+            jitter(&mut q, &b, 1e-3, seed);
+            q
+        };
+        let (q1, q2) = (moved(1), moved(2));
+        assert_eq!(moved(1).x, q1.x, "the same seed, the same replica");
+        assert_ne!(q1.x, q2.x);
+        let mut wrapped = 0;
+        for k in 0..p.len() {
+            for a in 0..3 {
+                let unwrapped = q1.x[k][a] + q1.image[k][a] as f64 * 10.0;
+                assert!((unwrapped - p.x[k][a]).abs() <= 1e-3 + 1e-12, "sphere {k} axis {a}");
+                assert!(a == 2 || (0.0..10.0).contains(&q1.x[k][a]), "sphere {k} left the box");
+            }
+            wrapped += usize::from(q1.image[k] != [0; 3]);
+        }
+        assert!(wrapped > 0, "spheres on the periodic sides cross them");
     }
 }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use etwin::sweep::merge::merge;
+use etwin::sweep::replicates::REPLICATES;
 use etwin::sweep::run::{run, RunOptions, SweepProgress};
 use etwin::sweep::slurm::{scripts, SlurmSettings};
 use etwin::sweep::spec::Plan;
@@ -99,6 +100,10 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
             let refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
             let n = merge(&refs, &out)?;
             println!("{n} cases merged into {}", out.join("results.csv").display());
+            let rep = out.join(REPLICATES);
+            if rep.exists() {
+                println!("spread over the seeds: {}", rep.display());
+            }
             Ok(())
         }
         Some(SweepCmd::Slurm {
@@ -184,6 +189,9 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
                 r.skipped,
                 r.table.display()
             );
+            if let Some(p) = &r.replicates {
+                println!("spread over the seeds: {}", p.display());
+            }
             eprintln!("sweep: {:.1} s", t.elapsed().as_secs_f64());
             Ok(())
         }

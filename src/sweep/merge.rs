@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
+use crate::sweep::replicates::write_replicates;
 use crate::sweep::run::{write_table, ShardInfo, SHARD, TABLE, TIMING};
 
 /// Splits a CSV line on commas outside double quotes (cells keep their quoting).
@@ -80,6 +81,7 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
     }
     let table: Vec<Vec<(String, String)>> = rows.into_iter().map(|r| r.1).collect();
     write_table(&out.join(TABLE), &table)?;
+    write_replicates(out, &table)?;
     timing.sort_by_key(|t| t.0);
     write_atomic(&out.join(TIMING), |w| {
         writeln!(w, "case,seconds[s],skipped")?;

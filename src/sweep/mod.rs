@@ -2,6 +2,7 @@
 //! parallel, resumable, sharded for Slurm job arrays and merged into one table.
 
 pub mod merge;
+pub mod replicates;
 pub mod run;
 pub mod slurm;
 pub mod spec;

@@ -16,6 +16,7 @@ use crate::io::sha256_hex;
 use crate::scenario::Scenario;
 use crate::slurry::output::{results_without_timing, write_all};
 use crate::slurry::protocol::{self, Checkpointing, Quiet, RunState, CHECKPOINT};
+use crate::sweep::replicates::{write_replicates, REPLICATES};
 use crate::sweep::spec::{Case, Plan};
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct SweepReport {
     pub ran: usize,
     pub skipped: usize,
     pub table: PathBuf,
+    /// `replicates.csv`, for an unsharded sweep with a `seed` factor.
+    pub replicates: Option<PathBuf>,
 }
 
 pub const TABLE: &str = "results.csv";
@@ -240,6 +243,8 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
         .collect();
     let table = opts.out.join(TABLE);
     write_table(&table, &rows)?;
+    // A shard's replicas are a part of each group: `merge` summarizes them all.
+    let replicates = (n == 1 && write_replicates(&opts.out, &rows)?).then(|| opts.out.join(REPLICATES));
     write_atomic(&opts.out.join(TIMING), |w| {
         writeln!(w, "case,seconds[s],skipped")?;
         for (c, o) in cases.iter().zip(&outcomes) {
@@ -263,5 +268,6 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
         ran,
         skipped: cases.len() - ran,
         table,
+        replicates,
     })
 }
