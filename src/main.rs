@@ -724,7 +724,7 @@ fn run_scenario(
                 c.porosity_before,
                 c.porosity,
                 c.max_pressure_mpa,
-                c.tortuosity_factor.map_or("–".into(), |t| format!("{t:.3}"))
+                c.tortuosity_text()
             );
         }
         println!("report             {}", dir.join("report.md").display());

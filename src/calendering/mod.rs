@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::pore_size::PoreSizeDistribution;
 use crate::analysis::stats::is_steady;
 use crate::analysis::structure::{
-    characterize, mean_surface_height, AnalysisSettings, Characterization, Contacts, TortuositySettings, ZRange,
+    characterize, mean_surface_height, tortuosity_resolved, AnalysisSettings, Characterization, Contacts,
+    TortuositySettings, ZRange,
 };
 use crate::drying::{film_top, Frame, ProfilePoint};
 use crate::error::{Error, Result};
@@ -116,6 +117,10 @@ pub struct CalenderingResult {
     /// with the servo nearly at rest) [-]; none if the tool never carried a load.
     pub inertial_number: Option<f64>,
     pub tortuosity_factor: Option<f64>,
+    /// The same at twice the voxel edge: a resolution check (within 10 % of
+    /// `tortuosity_factor` when the voxel resolves the pores) [-].
+    #[serde(default)]
+    pub tortuosity_factor_coarse: Option<f64>,
     /// Local-thickness pore-size distribution of the pores (CBD nano-pores excluded).
     #[serde(default)]
     pub pore_size: Option<PoreSizeDistribution>,
@@ -289,6 +294,20 @@ fn rayleigh_time(s: &SystemState, by_type: &[Material]) -> f64 {
             std::f64::consts::PI * r * (rho / g).sqrt() / (0.1631 * m.poisson_ratio + 0.8766)
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+impl CalenderingResult {
+    /// τ for tables and the terminal, flagged when the check at twice the voxel edge is
+    /// more than 10 % above it.
+    pub fn tortuosity_text(&self) -> String {
+        match (self.tortuosity_factor, self.tortuosity_factor_coarse) {
+            (None, _) => "–".into(),
+            (Some(t), Some(c)) if !tortuosity_resolved(t, c) => {
+                format!("{t:.3} ({c:.3} at twice the voxel edge: not resolved)")
+            }
+            (Some(t), _) => format!("{t:.3}"),
+        }
+    }
 }
 
 /// Moves every sphere by a seeded uniform vector in [−a, a]³ [µm], back into the box
@@ -876,6 +895,7 @@ impl CalenderingRun {
             force_balance: balance,
             inertial_number: self.inertial_number,
             tortuosity_factor: ch.tortuosity.as_ref().map(|t| t.tau),
+            tortuosity_factor_coarse: ch.tortuosity_coarse.as_ref().map(|t| t.tau),
             pore_size: ch.pore_size.clone(),
             active_surface_fraction: ch.active_surface_fraction,
             contacts: ch.contacts.clone(),

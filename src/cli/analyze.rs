@@ -136,6 +136,12 @@ fn print_text(c: &Characterization) {
             t.tau, t.d_eff, t.porosity, t.iterations
         );
     }
+    if let (Some(t), Some(false)) = (&c.tortuosity_coarse, c.tortuosity_resolved()) {
+        println!(
+            "  not resolved: {:.3} at twice the voxel edge; refine --tortuosity-voxel until the two agree",
+            t.tau
+        );
+    }
     if let Some(p) = &c.pore_size {
         println!(
             "pore size (local thickness, by pore volume): mean {:.3} µm, d10 {:.3}, d50 {:.3}, d90 {:.3} µm (voxel {:.3} µm)",

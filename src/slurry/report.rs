@@ -286,7 +286,7 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
             "inertial number [-]",
             c.inertial_number.map_or("–".into(), |i| format!("{i:.2e}")),
         ),
-        ("tortuosity factor (through-plane) [-]", opt(c.tortuosity_factor, 3)),
+        ("tortuosity factor (through-plane) [-]", c.tortuosity_text()),
         ("active AM surface [-]", format!("{:.3}", c.active_surface_fraction)),
     ];
     rows.extend(pressed_film_rows(c));
