@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use etwin::sweep::merge::merge;
-use etwin::sweep::replicates::REPLICATES;
 use etwin::sweep::run::{run, RunOptions, SweepProgress};
 use etwin::sweep::slurm::{scripts, SlurmSettings};
 use etwin::sweep::spec::Plan;
@@ -98,11 +97,10 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
     match a.cmd {
         Some(SweepCmd::Merge { dirs, out }) => {
             let refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-            let n = merge(&refs, &out)?;
+            let (n, replicates) = merge(&refs, &out)?;
             println!("{n} cases merged into {}", out.join("results.csv").display());
-            let rep = out.join(REPLICATES);
-            if rep.exists() {
-                println!("spread over the seeds: {}", rep.display());
+            if let Some(p) = replicates {
+                println!("spread over the seeds: {}", p.display());
             }
             Ok(())
         }

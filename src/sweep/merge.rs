@@ -1,10 +1,10 @@
 //! Merging shard folders into one table, checking that every case is there exactly once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
-use crate::sweep::replicates::write_replicates;
+use crate::sweep::replicates::{write_replicates, REPLICATES};
 use crate::sweep::run::{write_table, ShardInfo, SHARD, TABLE, TIMING};
 
 /// Splits a CSV line on commas outside double quotes (cells keep their quoting).
@@ -32,8 +32,9 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     Ok((header, lines.map(split).collect()))
 }
 
-/// Merges the shard folders `dirs` into `out` (`results.csv`, `timing.csv`).
-pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
+/// Merges the shard folders `dirs` into `out` (`results.csv`, `timing.csv`, and
+/// `replicates.csv` with a seed factor): the number of cases and that file's path.
+pub fn merge(dirs: &[&Path], out: &Path) -> Result<(usize, Option<PathBuf>)> {
     let mut infos: Vec<ShardInfo> = Vec::new();
     let mut rows: Vec<(usize, Vec<(String, String)>)> = Vec::new();
     let mut timing: Vec<(usize, String)> = Vec::new();
@@ -81,7 +82,7 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
     }
     let table: Vec<Vec<(String, String)>> = rows.into_iter().map(|r| r.1).collect();
     write_table(&out.join(TABLE), &table)?;
-    write_replicates(out, &table)?;
+    let replicates = write_replicates(out, &table)?.then(|| out.join(REPLICATES));
     timing.sort_by_key(|t| t.0);
     write_atomic(&out.join(TIMING), |w| {
         writeln!(w, "case,seconds[s],skipped")?;
@@ -90,5 +91,5 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize> {
         }
         Ok(())
     })?;
-    Ok(table.len())
+    Ok((table.len(), replicates))
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::analysis::stats::min_max;
 use crate::error::Result;
 use crate::io::atomic::write_atomic;
 
@@ -28,12 +29,13 @@ impl Spread {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        let [min, max] = min_max(values.iter().copied());
         Spread {
             n,
             mean,
             sd: if n > 1 { var.sqrt() } else { f64::NAN },
-            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            min,
+            max,
         }
     }
 }
