@@ -383,6 +383,9 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
         0.0 < q("d10_um") && q("d10_um") <= q("d50_um") && q("d50_um") <= q("d90_um"),
         "{psd}"
     );
+    // Its resolution: three voxels of the analysis grid, and the pore volume under them.
+    assert!((q("resolved_from_um") - 3.0 * q("voxel_um")).abs() < 1e-12, "{psd}");
+    assert!((0.0..=1.0).contains(&q("unresolved_fraction")), "{psd}");
     let last = psd["bins"].as_array().unwrap().last().unwrap()["cumulative"]
         .as_f64()
         .unwrap();
@@ -466,6 +469,10 @@ fn chain_quick_writes_three_stages_and_readable_vtk() {
     assert!(
         report.contains(&c_porosity),
         "report.md lacks the calendered porosity {c_porosity}"
+    );
+    assert!(
+        report.contains("| pore size, local thickness [µm] | mean "),
+        "report.md lacks the pore sizes"
     );
     let linked: Vec<&str> = report.split("](").skip(1).map(|s| &s[..s.find(')').unwrap()]).collect();
     for png in ["viscosity.png", "pressure_strain.png", "porosity_z.png", "cbd_z.png"] {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
+use etwin::analysis::pore_size::RESOLVED_VOXELS;
 use etwin::analysis::structure::{characterize, AnalysisSettings, Characterization, TortuositySettings, ZRange};
 use etwin::io::lammps_data::DataFile;
 use etwin::{Error, Result};
@@ -144,9 +145,16 @@ fn print_text(c: &Characterization) {
     }
     if let Some(p) = &c.pore_size {
         println!(
-            "pore size (local thickness, by pore volume): mean {:.3} µm, d10 {:.3}, d50 {:.3}, d90 {:.3} µm (voxel {:.3} µm)",
-            p.mean_diameter_um, p.d10_um, p.d50_um, p.d90_um, p.voxel_um
+            "pore size (local thickness, by pore volume) [µm]: {} (voxel {:.3} µm)",
+            p.quantiles_text(),
+            p.voxel_um
         );
+        if p.unresolved_fraction > 0.0 {
+            println!(
+                "  {:.1} % of the pore volume is under {RESOLVED_VOXELS} voxels across; refine --voxel to measure it",
+                100.0 * p.unresolved_fraction
+            );
+        }
         println!("  diameter ≤ [µm]  volume fraction [-]  cumulative [-]");
         for b in p.bins.iter().filter(|b| b.volume_fraction > 0.0) {
             println!(

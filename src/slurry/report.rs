@@ -287,6 +287,10 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
             c.inertial_number.map_or("–".into(), |i| format!("{i:.2e}")),
         ),
         ("tortuosity factor (through-plane) [-]", c.tortuosity_text()),
+        (
+            "pore size, local thickness [µm]",
+            c.pore_size.as_ref().map_or("–".into(), |p| p.quantiles_text()),
+        ),
         ("active AM surface [-]", format!("{:.3}", c.active_surface_fraction)),
     ];
     rows.extend(pressed_film_rows(c));
