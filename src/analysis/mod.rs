@@ -1,5 +1,6 @@
 //! Analysis of simulation output.
 
+pub mod multigrid;
 pub mod pore_size;
 pub mod stats;
 pub mod structure;
