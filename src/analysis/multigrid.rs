@@ -52,11 +52,18 @@ impl Level {
             .max()
             .unwrap_or(0);
         let (mut col, mut g, mut diag) = (vec![0u32; n * width], vec![0.0; n * width], vec![0.0; n]);
-        col.par_chunks_mut(CHUNK * width.max(1))
-            .zip(g.par_chunks_mut(CHUNK * width.max(1)))
-            .zip(diag.par_chunks_mut(CHUNK))
+        // Chunks of CHUNK rows; with no couplings at all the entry arrays are empty.
+        let entries = CHUNK * width;
+        let mut cols: Vec<&mut [u32]> = col.chunks_mut(entries.max(1)).collect();
+        let mut gs: Vec<&mut [f64]> = g.chunks_mut(entries.max(1)).collect();
+        let chunks = n.div_ceil(CHUNK);
+        cols.resize_with(chunks, || &mut []);
+        gs.resize_with(chunks, || &mut []);
+        diag.par_chunks_mut(CHUNK)
+            .zip(cols)
+            .zip(gs)
             .enumerate()
-            .for_each(|(c, ((cols, gs), ds))| {
+            .for_each(|(c, ((ds, cols), gs))| {
                 let mut buf = Vec::new();
                 for (o, d) in ds.iter_mut().enumerate() {
                     let i = c * CHUNK + o;

@@ -284,6 +284,13 @@ mod tests {
     }
 
     #[test]
+    fn isolated_channels_one_voxel_long_have_tau_one() {
+        // A film one voxel thick, conducting on a checkerboard: no voxel couples to another.
+        let t = solve([6, 6, 1], |i, j, _| if (i + j) % 2 == 0 { 1.0 } else { 0.0 });
+        assert!((t.d_eff - 0.5).abs() < 1e-12 && (t.tau - 1.0).abs() < 1e-12, "{t:?}");
+    }
+
+    #[test]
     fn layers_in_series_give_the_harmonic_mean() {
         // Alternating layers D = 1 and 0.25 across the flow: D_eff = 1 / mean(1/D) = 0.4.
         let t = solve([3, 3, 20], |_, _, k| if k % 2 == 0 { 1.0 } else { 0.25 });
