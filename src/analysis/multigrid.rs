@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::sim::parallel::split_lengths;
 
-/// One level: a conductance network in compressed rows.
+/// One level: a conductance network, its rows padded to one width.
 pub struct Level {
     /// Row i couples to `col[i * width..(i + 1) * width]` with conductances `g[..]`; short
     /// rows are padded with (i, 0). A fixed width keeps the row loop's exit predictable.

@@ -136,8 +136,7 @@ fn connected_to_a_face(field: &Field) -> Vec<usize> {
     (0..field.d.len()).filter(|&q| seen[q]).collect()
 }
 
-/// Rows per parallel task, and the blocks of the dot products (fixed: the sums do not
-/// depend on the thread count).
+/// Blocks of the dot products (fixed: the sums do not depend on the thread count).
 const CHUNK: usize = 1 << 14;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -204,7 +203,7 @@ fn solve(field: &Field, tol: f64, max_iter: usize, preconditioner: Preconditione
                 .zip(&inv_diag)
                 .for_each(|((zi, ri), di)| *zi = ri * di),
         };
-        let mut r = b.clone();
+        let mut r = b;
         let mut z = vec![0.0; m];
         precondition(&r, &mut z);
         let mut p = z.clone();
