@@ -716,7 +716,7 @@ fn run_scenario(
         }
         if let Some(c) = &run.calendering {
             println!(
-                "calendering ({})  thickness {:.2} → {:.2} µm (spring-back {} %), porosity {:.4} → {:.4}, peak {:.2} MPa, tortuosity {}",
+                "calendering ({})  thickness {:.2} → {:.2} µm (spring-back {} %), porosity {:.4} → {:.4}, peak {:.2} MPa, tortuosity {} → {}",
                 c.tool,
                 c.thickness_before_um,
                 c.thickness_um,
@@ -724,6 +724,7 @@ fn run_scenario(
                 c.porosity_before,
                 c.porosity,
                 c.max_pressure_mpa,
+                c.tortuosity_factor_before.map_or("–".into(), |t| format!("{t:.3}")),
                 c.tortuosity_text()
             );
         }

@@ -121,6 +121,11 @@ pub struct CalenderingResult {
     /// `tortuosity_factor` when the voxel resolves the pores) [-].
     #[serde(default)]
     pub tortuosity_factor_coarse: Option<f64>,
+    /// The film before loading, on the same voxels, and its check [-].
+    #[serde(default)]
+    pub tortuosity_factor_before: Option<f64>,
+    #[serde(default)]
+    pub tortuosity_factor_before_coarse: Option<f64>,
     /// Local-thickness pore-size distribution of the pores (CBD nano-pores excluded).
     #[serde(default)]
     pub pore_size: Option<PoreSizeDistribution>,
@@ -233,6 +238,9 @@ pub struct CalenderingRun {
     nano: (f64, f64),
     cbd_scale: f64,
     porosity_before: (f64, f64),
+    /// τ of the film before loading and at twice the voxel edge.
+    #[serde(default)]
+    tortuosity_before: (Option<f64>, Option<f64>),
     /// Mean particle diameter [µm] and scaled density [g/cm³] for the inertial number.
     d_mean: f64,
     rho_mean: f64,
@@ -300,13 +308,22 @@ impl CalenderingResult {
     /// τ for tables and the terminal, flagged when the check at twice the voxel edge is
     /// more than 10 % above it.
     pub fn tortuosity_text(&self) -> String {
-        match (self.tortuosity_factor, self.tortuosity_factor_coarse) {
-            (None, _) => "–".into(),
-            (Some(t), Some(c)) if !tortuosity_resolved(t, c) => {
-                format!("{t:.3} ({c:.3} at twice the voxel edge: not resolved)")
-            }
-            (Some(t), _) => format!("{t:.3}"),
+        tau_text(self.tortuosity_factor, self.tortuosity_factor_coarse)
+    }
+
+    /// The same for the film before loading.
+    pub fn tortuosity_before_text(&self) -> String {
+        tau_text(self.tortuosity_factor_before, self.tortuosity_factor_before_coarse)
+    }
+}
+
+fn tau_text(tau: Option<f64>, coarse: Option<f64>) -> String {
+    match (tau, coarse) {
+        (None, _) => "–".into(),
+        (Some(t), Some(c)) if !tortuosity_resolved(t, c) => {
+            format!("{t:.3} ({c:.3} at twice the voxel edge: not resolved)")
         }
+        (Some(t), _) => format!("{t:.3}"),
     }
 }
 
@@ -503,6 +520,7 @@ impl CalenderingRun {
             nano: (nano0, c.cbd_nanoporosity_after.unwrap_or(nano0)),
             cbd_scale: 1.0,
             porosity_before: (0.0, 0.0),
+            tortuosity_before: (None, None),
             d_mean,
             rho_mean,
             inertial_number: None,
@@ -514,6 +532,10 @@ impl CalenderingRun {
         };
         let before = run.characterize(&run.unscaled(&run.system), &run.system.simbox, nano0, false)?;
         run.porosity_before = (before.porosity, before.porosity_sum);
+        run.tortuosity_before = (
+            before.tortuosity.as_ref().map(|t| t.tau),
+            before.tortuosity_coarse.as_ref().map(|t| t.tau),
+        );
         Ok(run)
     }
 
@@ -777,8 +799,9 @@ impl CalenderingRun {
         p
     }
 
-    /// Characterizes `p` (physical masses) in `b` over collector to film top.
-    fn characterize(&self, p: &Particles, b: &SimBox, nano: f64, tortuosity: bool) -> Result<Characterization> {
+    /// Characterizes `p` (physical masses) in `b` over collector to film top, with the
+    /// tortuosity factor when the stage asks for one and the pore sizes if `pore_sizes`.
+    fn characterize(&self, p: &Particles, b: &SimBox, nano: f64, pore_sizes: bool) -> Result<Characterization> {
         let c = &self.spec;
         let top = film_top(p);
         let settings = AnalysisSettings {
@@ -788,16 +811,12 @@ impl CalenderingRun {
             slab_um: c.slab.get(),
             z_range: ZRange::Given(self.collector_z, top),
             am_radius_scale: self.am_radius_scale,
-            tortuosity: c
-                .tortuosity
-                .as_ref()
-                .filter(|_| tortuosity)
-                .map(|t| TortuositySettings {
-                    voxel_um: t.voxel.get(),
-                    cbd_diffusivity: t.cbd_diffusivity,
-                    ..Default::default()
-                }),
-            pore_size_bins: tortuosity.then_some(PORE_SIZE_BINS),
+            tortuosity: c.tortuosity.as_ref().map(|t| TortuositySettings {
+                voxel_um: t.voxel.get(),
+                cbd_diffusivity: t.cbd_diffusivity,
+                ..Default::default()
+            }),
+            pore_size_bins: pore_sizes.then_some(PORE_SIZE_BINS),
         };
         characterize(p, b, &settings)
     }
@@ -896,6 +915,8 @@ impl CalenderingRun {
             inertial_number: self.inertial_number,
             tortuosity_factor: ch.tortuosity.as_ref().map(|t| t.tau),
             tortuosity_factor_coarse: ch.tortuosity_coarse.as_ref().map(|t| t.tau),
+            tortuosity_factor_before: self.tortuosity_before.0,
+            tortuosity_factor_before_coarse: self.tortuosity_before.1,
             pore_size: ch.pore_size.clone(),
             active_surface_fraction: ch.active_surface_fraction,
             contacts: ch.contacts.clone(),

@@ -286,6 +286,10 @@ fn calendering_section(s: &mut String, run: &SlurryRun) {
             "inertial number [-]",
             c.inertial_number.map_or("–".into(), |i| format!("{i:.2e}")),
         ),
+        (
+            "tortuosity factor before loading (through-plane) [-]",
+            c.tortuosity_before_text(),
+        ),
         ("tortuosity factor (through-plane) [-]", c.tortuosity_text()),
         (
             "pore size, local thickness [µm]",
