@@ -371,6 +371,9 @@ impl Calender for ScenarioCalender {
         let mut l = self.base.clone();
         if let Some(c) = l.scenario.protocol.calendering.as_mut() {
             c.target = Target::Compression(compression);
+            // A point is thicknesses and pressures: the tortuosity solves before and after
+            // each press (seconds each, the same structure every time) would go unread.
+            c.tortuosity = None;
         }
         let t0 = Instant::now();
         let run = protocol::run(&l, &mut Quiet, None)?;
