@@ -18,16 +18,15 @@
 //! 3. half-kick; box ½ step; drift; box ½ step; forces;
 //! 4. half-kick; v scaled by the box motion; T and P; ω̇_box ½ step; chains ½ step.
 //!
-//! The per-particle work runs as four passes over memory (each one parallel region): chain
-//! scaling with the kinetic sum (1–2; the previous step's end-of-step scaling joins it),
-//! drag with kick (2–3), box with drift with box (3), and kick with drag and kinetic sum
-//! (4). Each does the same operations on each particle in the same order as separate passes
-//! would, and its sums keep [`det_sum`]'s chunks, so the results are the same bits.
+//! The per-particle work runs as three passes over memory (each one parallel region):
+//! chain scaling with the kinetic sum (1–2; the previous step's end-of-step scaling joins
+//! it), drag with kick, box, drift and box (2–3), and kick with drag and kinetic sum (4). Each does the same operations on each particle in the same order as separate passes
+//! would, and its kinetic sums are [`integrate::twice_kinetic_total`]'s, so the results
+//! are the same bits.
 
 use serde::{Deserialize, Serialize};
 
 use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
-use crate::sim::parallel::det_sum;
 use crate::sim::particles::scale_motion;
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
@@ -62,14 +61,6 @@ pub struct NoseHooverNpt {
     t_current: f64,
     primed: bool,
     mtk_term2: f64,
-}
-
-/// Kinetic sums of spheres: Σ m v² + Σ I ω² [fJ].
-fn twice_kinetic(sys: &System) -> f64 {
-    let p = &sys.particles;
-    det_sum(p.len(), |k| {
-        [integrate::twice_kinetic(p.mass[k], p.radius[k], p.v[k], p.omega[k])]
-    })[0]
 }
 
 /// The three box axes, all coupled.
@@ -123,7 +114,8 @@ impl NoseHooverNpt {
         let (q0, q) = Chain::thermostat_masses(dof, kt, self.tau_t);
         let p_freq = 1.0 / self.tau_p;
         let qp = kt / (p_freq * p_freq);
-        let particles = 0.5 * twice_kinetic(sys) + sys.summary.pe + sys.summary.contact_elastic;
+        let particles =
+            0.5 * integrate::twice_kinetic_total(&sys.particles) + sys.summary.pe + sys.summary.contact_elastic;
         let chains = self.particles.energy(dof * kt, kt, q0, q) + self.barostat.energy(kt, kt, qp, qp);
         let barostat =
             self.target() * sys.simbox.volume() + 1.5 * self.omega_mass(sys) * self.omega_dot * self.omega_dot;
@@ -154,7 +146,7 @@ impl NoseHooverNpt {
     /// opening one and shares its pass; the last step's is applied before returning.
     pub fn run(&mut self, sys: &mut System, n: u64) {
         if !self.primed {
-            self.t_current = twice_kinetic(sys) / (Self::dof(sys) * K_B);
+            self.t_current = integrate::twice_kinetic_total(&sys.particles) / (Self::dof(sys) * K_B);
             self.primed = true;
         }
         let mut carried = None;
@@ -185,14 +177,7 @@ impl NoseHooverNpt {
         });
         // 2. box velocity, its drag on v; 3. kick, box, drift, box, forces
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
-        let f = self.drag_factor(dt);
-        sys.timers.time(Phase::Integrate, || {
-            map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
-                drag(c.v, f);
-                kick_chunk(&kick, &mut c);
-            })
-        });
-        self.limited_steps += u64::from(self.remap_drift_remap(sys, dt));
+        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, &kick));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
@@ -225,17 +210,21 @@ impl NoseHooverNpt {
         (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp()
     }
 
-    /// Box lengths × exp((dt/2)·ω̇) about the centre, drift, and once more, with positions
-    /// following the box affinely: one pass over the particles. True where the
-    /// minimum-image limit held the box back.
-    fn remap_drift_remap(&self, sys: &mut System, dt: f64) -> bool {
+    /// The box drag on v and the half-kick (2–3), then box lengths × exp((dt/2)·ω̇) about
+    /// the centre, drift, and once more, with positions following the box affinely (3):
+    /// one pass over the particles (the box moves first: neither drag nor kick reads it).
+    /// True where the minimum-image limit held the box back.
+    fn drag_kick_drift(&self, sys: &mut System, dt: f64, kick: &KickSettings) -> bool {
+        let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();
         let (mu1, held1) = sys.limit_shrink(&ALL, e);
         let c1 = sys.simbox.scale_about_centre(&ALL, mu1);
         let (mu2, held2) = sys.limit_shrink(&ALL, e);
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
         sys.timers.time(Phase::Integrate, || {
-            map_chunks(&mut sys.particles, integrate::CHUNK, |c| {
+            map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
+                drag(c.v, f);
+                kick_chunk(kick, &mut c);
                 for (x, v) in c.x.iter_mut().zip(c.v.iter()) {
                     for a in 0..3 {
                         let moved = c1[a] + mu1 * (x[a] - c1[a]) + dt * v[a];

@@ -74,23 +74,23 @@ pub fn set_cap(cap: Level) {
     CAP.store(cap as u8, Ordering::Relaxed);
 }
 
-/// Defines `fn $name(args)` that runs `$body` compiled for the level of [`level()`].
+/// Defines `fn $name(args) [-> T]` that runs `$body` compiled for the level of [`level()`].
 /// The body must be safe code; it is inlined into one wrapper per instruction set.
 #[macro_export]
 macro_rules! multiversioned {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body($($arg: $ty),*) $body
+            fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2")]
-            fn avx2($($arg: $ty),*) {
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
                 body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512vl,avx2")]
-            fn avx512($($arg: $ty),*) {
+            fn avx512($($arg: $ty),*) $(-> $ret)? {
                 body($($arg),*)
             }
             match $crate::sim::simd::level() {
