@@ -25,19 +25,28 @@ const MOVE_CHUNK: usize = 4096;
 const MIN_OWNER_BLOCKS: usize = 8;
 
 /// Owners per parallel work item of the force loop for `n` particles: blocks of at most
-/// n/8 rounded down to a multiple of 64, within 128..=1024, and as few of them as that
-/// allows, of equal size (within one owner per block).
+/// n/8 rounded down to a multiple of 64, within 128..=1024, as few of them as that allows
+/// rounded up to a multiple of 4 (or one block), of equal size (within one owner per block).
 ///
 /// A pair whose partner lies in its owner's block adds the partner's side in place; any
 /// other goes through pass 2 (56 bytes written, read back and applied). In the row order of
 /// the spatial sort, 65 % of the thick slurry's pairs in range leave a 128-owner block and
 /// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads,
-/// hence at least 8 above the floor; equal ones share them evenly. The size depends on `n`
-/// only, so neither the split nor the order of any sum depends on the number of threads.
+/// hence at least 8 above the floor; equal ones in a multiple of 4 share them evenly among 2
+/// or 4 threads (the 3945-particle NPT stage had 9: 12 took its 2-thread force phase from
+/// 0.28–0.32 to 0.26–0.28 s). The size depends on `n` only, so neither the split nor the
+/// order of any sum depends on the number of threads.
 pub fn owner_block(n: usize) -> usize {
     let most = (n / MIN_OWNER_BLOCKS / 64 * 64).clamp(128, 1024);
-    n.div_ceil(n.div_ceil(most).max(1)).max(1)
+    let blocks = match n.div_ceil(most) {
+        0 | 1 => 1,
+        b => b.next_multiple_of(OWNER_BLOCKS_STEP),
+    };
+    n.div_ceil(blocks).max(1)
 }
+
+/// The number of owner blocks, when more than one, is a multiple of this.
+const OWNER_BLOCKS_STEP: usize = 4;
 
 /// The largest number of size classes; beyond it neighbouring classes merge.
 const MAX_CLASSES: usize = 6;
@@ -686,14 +695,15 @@ mod tests {
     fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
         // Systems up to 1535 particles keep blocks of at most 128, the slurries get larger ones.
         assert_eq!(
-            [0, 1000, 3945, 9859, 1 << 20].map(owner_block),
-            [1, 125, 439, 986, 1024]
+            [0, 100, 1000, 3945, 9859, 19_683, 1 << 20].map(owner_block),
+            [1, 100, 125, 329, 822, 985, 1024]
         );
         for n in (1..40_000).step_by(37) {
             let b = owner_block(n);
             let blocks = n.div_ceil(b);
             assert!((1..=1024).contains(&b), "{n}: {b}");
             assert!(n < 1536 || blocks >= MIN_OWNER_BLOCKS, "{n}: {b}");
+            assert!(blocks == 1 || blocks % OWNER_BLOCKS_STEP == 0, "{n}: {b}");
             // The last block is short by less than one owner per block.
             assert!(n - (blocks - 1) * b + blocks >= b, "{n}: {b}");
         }
