@@ -20,7 +20,8 @@
 //!
 //! The per-particle work runs as three passes over memory (each one parallel region):
 //! chain scaling with the kinetic sum (1–2; the previous step's end-of-step scaling joins
-//! it), drag with kick, box, drift and box (2–3), and kick with drag and kinetic sum (4). Each does the same operations on each particle in the same order as separate passes
+//! it), drag with kick, box, drift and box (2–3), and kick with drag and kinetic sum (4).
+//! Each does the same operations on each particle in the same order as separate passes
 //! would, and its kinetic sums are [`integrate::twice_kinetic_total`]'s, so the results
 //! are the same bits.
 
