@@ -173,71 +173,30 @@ fn solve(field: &Field, tol: f64, max_iter: usize, preconditioner: Preconditione
         return Err(Error::Setup("tortuosity: diffusivities must be finite and ≥ 0".into()));
     }
     let (voxel, level) = operator(field)?;
-    let m = voxel.len();
     let porosity = field.d.iter().filter(|&&d| d > 0.0).count() as f64 / n as f64;
     // b: the bottom face held at c = 1 (the first layer's unknowns come first).
     let b: Vec<f64> = voxel
         .iter()
         .map(|&q| if q < nx * ny { 2.0 * field.d[q] } else { 0.0 })
         .collect();
-    let bnorm = dot(&b, &b).sqrt();
-    let mut x = vec![0.0; m];
-    let (mut iterations, mut residual) = (0, 0.0);
-    if bnorm > 0.0 {
-        let (mg, plain) = match preconditioner {
-            Preconditioner::Multigrid => (Some(Multigrid::new(level)), None),
-            Preconditioner::Jacobi => (None, Some(level)),
-        };
-        let a = mg.as_ref().map_or_else(|| plain.as_ref().unwrap(), |mg| mg.operator());
-        // Every row conducts somewhere: its voxel is joined to a face.
-        let inv_diag: Vec<f64> = match mg {
-            Some(_) => Vec::new(),
-            None => a.diag().par_iter().map(|d| 1.0 / d).collect(),
-        };
-        let mut work = mg.as_ref().map(|mg| mg.workspace());
-        let mut precondition = |r: &[f64], z: &mut [f64]| match (&mg, &mut work) {
-            (Some(mg), Some(w)) => mg.apply(r, z, w),
-            _ => z
-                .par_iter_mut()
-                .zip(r)
-                .zip(&inv_diag)
-                .for_each(|((zi, ri), di)| *zi = ri * di),
-        };
-        let mut r = b;
-        let mut z = vec![0.0; m];
-        precondition(&r, &mut z);
-        let mut p = z.clone();
-        let mut ap = vec![0.0; m];
-        let mut rz = dot(&r, &z);
-        let mut rr = dot(&r, &r);
-        while iterations < max_iter {
-            residual = rr.sqrt() / bnorm;
-            if residual < tol {
-                break;
-            }
-            a.apply(&p, &mut ap);
-            let pap = dot(&p, &ap);
-            if pap <= 0.0 {
-                break;
-            }
-            let alpha = rz / pap;
-            x.par_iter_mut().zip(&p).for_each(|(xi, pi)| *xi += alpha * pi);
-            r.par_iter_mut().zip(&ap).for_each(|(ri, api)| *ri -= alpha * api);
-            precondition(&r, &mut z);
-            let rz_new = dot(&r, &z);
-            let beta = rz_new / rz;
-            p.par_iter_mut().zip(&z).for_each(|(pi, zi)| *pi = zi + beta * *pi);
-            rz = rz_new;
-            rr = dot(&r, &r);
-            iterations += 1;
+    let (x, iterations, residual) = match preconditioner {
+        Preconditioner::Multigrid => {
+            let mg = Multigrid::new(level);
+            let mut work = mg.workspace();
+            conjugate_gradients(mg.operator(), b, |r, z| mg.apply(r, z, &mut work), tol, max_iter)?
         }
-        residual = rr.sqrt() / bnorm;
-        if residual >= tol {
-            return Err(Error::Setup(format!(
-                "tortuosity: conjugate gradients stopped at relative residual {residual:.2e} after {iterations} iterations"
-            )));
+        Preconditioner::Jacobi => {
+            // Every row conducts somewhere: its voxel is joined to a face.
+            let inv_diag: Vec<f64> = level.diag().par_iter().map(|d| 1.0 / d).collect();
+            let jacobi = |r: &[f64], z: &mut [f64]| {
+                z.par_iter_mut()
+                    .zip(r)
+                    .zip(&inv_diag)
+                    .for_each(|((zi, ri), di)| *zi = ri * di)
+            };
+            conjugate_gradients(&level, b, jacobi, tol, max_iter)?
         }
-    }
+    };
     // Flux out of the top face: 2·D·(c − 0) per conducting voxel of the last layer.
     let top = (nz - 1) * nx * ny;
     let flux: f64 = voxel
@@ -254,6 +213,59 @@ fn solve(field: &Field, tol: f64, max_iter: usize, preconditioner: Preconditione
         iterations,
         residual,
     })
+}
+
+/// Solves A x = b by preconditioned conjugate gradients from x = 0 to relative residual
+/// `tol`: (x, iterations, relative residual); an error if `max_iter` iterations do not
+/// reach it. A zero `b` gives x = 0 at once.
+fn conjugate_gradients(
+    a: &Level,
+    b: Vec<f64>,
+    mut precondition: impl FnMut(&[f64], &mut [f64]),
+    tol: f64,
+    max_iter: usize,
+) -> Result<(Vec<f64>, usize, f64)> {
+    let m = b.len();
+    let bnorm = dot(&b, &b).sqrt();
+    let mut x = vec![0.0; m];
+    if bnorm == 0.0 {
+        return Ok((x, 0, 0.0));
+    }
+    let mut r = b;
+    let mut z = vec![0.0; m];
+    precondition(&r, &mut z);
+    let mut p = z.clone();
+    let mut ap = vec![0.0; m];
+    let mut rz = dot(&r, &z);
+    let mut rr = dot(&r, &r);
+    let mut iterations = 0;
+    while iterations < max_iter {
+        if rr.sqrt() / bnorm < tol {
+            break;
+        }
+        a.apply(&p, &mut ap);
+        let pap = dot(&p, &ap);
+        if pap <= 0.0 {
+            break;
+        }
+        let alpha = rz / pap;
+        x.par_iter_mut().zip(&p).for_each(|(xi, pi)| *xi += alpha * pi);
+        r.par_iter_mut().zip(&ap).for_each(|(ri, api)| *ri -= alpha * api);
+        precondition(&r, &mut z);
+        let rz_new = dot(&r, &z);
+        let beta = rz_new / rz;
+        p.par_iter_mut().zip(&z).for_each(|(pi, zi)| *pi = zi + beta * *pi);
+        rz = rz_new;
+        rr = dot(&r, &r);
+        iterations += 1;
+    }
+    let residual = rr.sqrt() / bnorm;
+    if residual >= tol {
+        return Err(Error::Setup(format!(
+            "tortuosity: conjugate gradients stopped at relative residual {residual:.2e} after {iterations} iterations"
+        )));
+    }
+    Ok((x, iterations, residual))
 }
 
 #[cfg(test)]

@@ -108,12 +108,6 @@ pub fn twice_kinetic_total(p: &Particles) -> f64 {
     add_in_order(&parts)[0]
 }
 
-/// m v² + I ω² of one sphere of mass `m` and radius `r` [fJ].
-#[inline]
-pub fn twice_kinetic(m: f64, r: f64, v: [f64; 3], w: [f64; 3]) -> f64 {
-    m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + sphere_inertia(m, r) * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
-}
-
 /// `act` on every chunk, then Σ m v² + I ω² of the result [fJ], in one pass over memory:
 /// the same bits as `act` on all particles followed by [`twice_kinetic_total`].
 pub fn then_twice_kinetic(p: &mut Particles, act: impl Fn(&mut Chunk) + Sync + Send) -> f64 {
@@ -266,6 +260,11 @@ mod tests {
             p.omega[k] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
         }
         p
+    }
+
+    /// m v² + I ω² of one sphere, summed per particle: the reference.
+    fn twice_kinetic(m: f64, r: f64, v: [f64; 3], w: [f64; 3]) -> f64 {
+        m * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + sphere_inertia(m, r) * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
     }
 
     /// The vector sum is the per-particle sum up to rounding, on lengths that end inside a
