@@ -1,9 +1,60 @@
 //! Results do not depend on the number of threads: forces and a 1000-step trajectory
-//! are bit-identical with 1 and 2 threads.
+//! are bit-identical with 1 and 2 threads. Nor on where the step loop puts the kick.
 
 mod common;
 
-use common::{env_dir, run_polydisperse, run_reference_slurry, with_threads};
+use common::{
+    env_dir, fingerprint, mixed_forcefield, polydisperse_gas, run_polydisperse, run_reference_slurry, with_threads,
+};
+use etwin::sim::observer::Observer;
+use etwin::sim::system::{StepSettings, System};
+
+/// Due every step: the step loop then kicks after the force pass, not inside it.
+struct EveryStep;
+
+impl Observer for EveryStep {
+    fn interval(&self) -> u64 {
+        1
+    }
+    fn observe(&mut self, _: &System) {}
+}
+
+/// On one thread, where nothing acts between two steps, `run` kicks each range of particles
+/// inside the force pass as soon as its forces are complete; an observer due every step
+/// makes it kick in a pass of its own after the forces. The two give the same bits, with
+/// gravity too, across neighbour rebuilds.
+#[test]
+fn kicking_inside_the_force_pass_changes_no_bit() {
+    let radii = [0.65, 1.2, 2.3, 4.1];
+    for gravity in [[0.0; 3], [0.0, 0.0, -0.5]] {
+        let run = |observe: bool| {
+            with_threads(1, || {
+                let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
+                let settings = StepSettings {
+                    dt: 2e-4,
+                    skin: 0.3,
+                    gravity,
+                    ..Default::default()
+                };
+                let mut sys = System::new(p, b, mixed_forcefield(&radii, 2e4, true, true), settings).unwrap();
+                sys.setup().unwrap();
+                if observe {
+                    sys.run(600, &mut [&mut EveryStep]);
+                } else {
+                    sys.run(600, &mut []);
+                }
+                (fingerprint(&sys), sys.timers.clone())
+            })
+        };
+        let (inside, t_inside) = run(false);
+        let (after, t_after) = run(true);
+        assert_eq!(t_inside.kicking_force_passes, 599, "gravity {gravity:?}");
+        assert_eq!(t_after.kicking_force_passes, 0);
+        assert!(t_inside.neighbor_builds > 2, "rebuilds: {}", t_inside.neighbor_builds);
+        assert_eq!(t_inside.neighbor_builds, t_after.neighbor_builds);
+        assert!(inside == after, "gravity {gravity:?}: the trajectories differ");
+    }
+}
 
 #[test]
 fn polydisperse_trajectory_is_bit_identical_on_1_and_2_threads() {

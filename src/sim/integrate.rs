@@ -32,7 +32,7 @@ pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: boo
 
 /// Second half-kick of a step, then first half-kick and drift of the next.
 pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, KickSettings::new(dt, max_step, 2, true, rotate));
+    kick(p, KickSettings::deferred(dt, max_step, rotate));
 }
 
 fn kick(p: &mut Particles, s: KickSettings) {
@@ -169,6 +169,12 @@ impl KickSettings {
             drift,
             rotate,
         }
+    }
+
+    /// A deferred final half-kick, then the next first half-kick and drift (as
+    /// [`final_then_initial`]).
+    pub fn deferred(dt: f64, max_step: Option<f64>, rotate: bool) -> Self {
+        Self::new(dt, max_step, 2, true, rotate)
     }
 
     /// One half-kick, no drift (as [`final_kick`]).

@@ -8,6 +8,7 @@ pub mod neighbor;
 pub mod nemd;
 pub mod nose_hoover;
 pub mod observer;
+pub mod pair_pass;
 pub mod parallel;
 pub mod particles;
 pub mod scatter;

@@ -68,16 +68,22 @@ pub fn apply(blocks: &[BlockJSides], dest: Destinations, f: &mut [[f64; 3]], tor
     work.into_par_iter().enumerate().for_each(|(p, (fpart, tpart))| {
         let lo = dest.start(p);
         for block in blocks {
-            for &(j, ref c) in &block[p] {
-                let k = j as usize - lo;
-                let (fj, tj, rj) = (&mut fpart[k], &mut tpart[k], radius[j as usize]);
-                for a in 0..3 {
-                    fj[a] -= c.f[a];
-                    tj[a] -= rj * c.tor[a];
-                }
-            }
+            apply_entries(&block[p], lo, fpart, tpart, radius);
         }
     });
+}
+
+/// Subtracts `entries` from the forces and adds −r_j·tor to the torques of particles
+/// `lo..lo + f.len()`, in order.
+pub fn apply_entries(entries: &[(u32, JSide)], lo: usize, f: &mut [[f64; 3]], torque: &mut [[f64; 3]], radius: &[f64]) {
+    for &(j, ref c) in entries {
+        let k = j as usize - lo;
+        let (fj, tj, rj) = (&mut f[k], &mut torque[k], radius[j as usize]);
+        for a in 0..3 {
+            fj[a] -= c.f[a];
+            tj[a] -= rj * c.tor[a];
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,25 +13,28 @@
 //! `setup` builds the list and computes forces without advancing histories, as the
 //! setup call of a LAMMPS run does. Results are bit-identical for any thread count.
 
+mod kick_pass;
+
+use std::time::Instant;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
-use crate::sim::forcefield::{
-    has_bits, ContactRates, ForceField, History, PairBatch, PairContext, PairInput, ReachTable, NO_HISTORY,
-};
+use crate::sim::forcefield::{ContactRates, ForceField, PairBatch, PairContext, PairInput, ReachTable};
 use crate::sim::integrate;
 use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
 use crate::sim::observer::Observer;
+use crate::sim::pair_pass::{outer, BlockOut, LaneSource, PassOne, SUMS};
 use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
-use crate::sim::scatter::{self, BlockJSides, Destinations, JSide};
-use crate::sim::simbox::{ImageMap, ImageShifts, SimBox};
-use crate::sim::simd::prefetch;
+use crate::sim::scatter::{self, BlockJSides, Destinations};
+use crate::sim::simbox::SimBox;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
+use kick_pass::KickPlan;
 
 /// What the last tallying force call summed over pairs.
 ///
@@ -125,215 +128,15 @@ pub struct SystemState {
     pub walls: Vec<Wall>,
 }
 
-/// Sums a block of pass 1 takes: see [`BlockSink::acc`].
-const SUMS: usize = 15;
-
-/// Where pass 1 of the force loop puts a block's results.
-struct BlockSink<'a> {
-    /// First owner of the block.
-    lo: usize,
-    /// Owner forces (summed in pair order).
-    f: &'a mut [[f64; 3]],
-    /// Owner torque terms Σ tor (turned into torques when the block ends).
-    tsum: &'a mut [[f64; 3]],
-    hist: &'a mut [History],
-    /// Whether each slot's history may be non-zero (see [`NeighborList::held`]).
-    held: &'a mut [bool],
-    /// j-sides of partners outside the block, per destination range.
-    js: &'a mut [Vec<(u32, JSide)>],
-    dest: Destinations,
-    /// Whether to take the sums in `acc`.
-    tally: bool,
-    /// pe, virial[6], contacts, elastic, virial at rest[6] (with `PairBatch::rest`).
-    acc: &'a mut [f64; SUMS],
-}
-
-/// One listed pair, as pass 1 of the force loop finds it.
-struct ListedPair {
-    /// Index among the block's pairs.
-    slot: usize,
-    i: u32,
-    j: u32,
-    /// x_i − x_j [µm].
-    del: [f64; 3],
-    /// Periods of the partner's image along the second cell vector.
-    nb: f64,
-    /// Squared range bound [µm²].
-    range: f32,
-}
-
-/// A block's listed pairs and what their separations take.
-struct BlockList<'a> {
-    owner: &'a [u32],
-    partner: &'a [u32],
-    range_sq: &'a [f32],
-    /// Each pair's image, if fixed for the life of the list.
-    codes: Option<&'a [u8]>,
-    x: &'a [[f64; 3]],
-    shifts: &'a ImageShifts,
-    image: &'a ImageMap,
-}
-
-crate::multiversioned! {
-    /// Pass 1 over a block's listed pairs, in order. Two loops rather than a test per pair
-    /// (only fixed images read their shift), built for the processor's vector level (its
-    /// three-operand encodings spare register copies): each took about 10 % off the
-    /// granular gas's force phase.
-    fn walk_pairs(sink: &mut BlockSink<'_>, batch: &mut PairBatch, list: &BlockList<'_>, lanes: &LaneSource<'_>) {
-        let BlockList { owner, partner, range_sq, codes, x, shifts, image } = *list;
-        // `visit` reads `held` unchecked at every slot of the block (< partner.len()).
-        assert_eq!(sink.held.len(), partner.len(), "one flag per listed pair");
-        let listed = owner.iter().zip(partner).zip(range_sq);
-        if let Some(codes) = codes {
-            for (slot, (((&i, &j), &range), &c)) in listed.zip(codes).enumerate() {
-                let (xi, xj) = (x[i as usize], x[j as usize]);
-                let c = c as usize;
-                let s = shifts.shift[c];
-                let del = [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]];
-                let pair = ListedPair { slot, i, j, del, nb: shifts.nb[c], range };
-                sink.visit(batch, pair, lanes);
-            }
-        } else {
-            for (slot, ((&i, &j), &range)) in listed.enumerate() {
-                let (xi, xj) = (x[i as usize], x[j as usize]);
-                let (del, count) = image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
-                let pair = ListedPair { slot, i, j, del, nb: count[1], range };
-                sink.visit(batch, pair, lanes);
-            }
-        }
-    }
-}
-
-/// What pass 1 needs to turn a pair in range into a lane and compute it.
-struct LaneSource<'a> {
-    ff: &'a ForceField,
-    ctx: &'a PairContext<'a>,
-    /// See [`System::xy_rate`].
-    xy_rate: f64,
-}
-
-impl BlockSink<'_> {
-    /// Pass 1 for one listed pair: out of range, it drops a history left from a contact;
-    /// in range, it joins the batch, which runs when full.
-    #[inline(always)]
-    fn visit(&mut self, batch: &mut PairBatch, p: ListedPair, src: &LaneSource) {
-        let rsq = p.del[0] * p.del[0] + p.del[1] * p.del[1] + p.del[2] * p.del[2];
-        let (slot, i, j) = (p.slot, p.i as usize, p.j as usize);
-        // SAFETY: slot < partner.len() == held.len(), asserted in `walk_pairs`, the only
-        // caller. A checked read costs 5 % of the gas's force phase: it must stay before the
-        // range test, where an unchecked one moves into the branches that use it.
-        let held = unsafe { *self.held.get_unchecked(slot) };
-        if rsq >= p.range as f64 {
-            if held {
-                (self.hist[slot], self.held[slot]) = (NO_HISTORY, false);
-            }
-            return;
-        }
-        let ctx = src.ctx;
-        let lane = LaneInput {
-            i,
-            j,
-            slot,
-            del: p.del,
-            rsq,
-            dvx: p.nb * src.xy_rate,
-            ri: ctx.radius[i],
-            rj: 0.0, // gathered at the flush
-        };
-        // Only pairs in range touch these, so they are scattered through memory: start the
-        // loads now and gather them when the batch runs (contact laws also read velocities,
-        // spins and masses).
-        prefetch(&ctx.radius[j]);
-        if held {
-            prefetch(&self.hist[slot]);
-        }
-        prefetch(&ctx.v[j]);
-        prefetch(&ctx.omega[j]);
-        prefetch(&ctx.mass[j]);
-        batch.push(&lane, &NO_HISTORY);
-        if batch.is_full() {
-            self.flush(batch, src.ff, ctx);
-        }
-    }
-
-    /// Computes the batch and adds its lanes, in pair order, to the block's sums.
-    fn flush(&mut self, b: &mut PairBatch, ff: &ForceField, ctx: &PairContext) {
-        if b.len == 0 {
-            return;
-        }
-        // The partner radii and held histories were prefetched when the lanes were pushed.
-        for k in 0..b.len {
-            b.rj[k] = ctx.radius[b.j[k] as usize];
-            let slot = b.slot[k] as usize;
-            if self.held[slot] {
-                b.set_history(k, &self.hist[slot]);
-            }
-        }
-        b.prepare();
-        ff.compute_batch(b, ctx);
-        // Sums stay in registers: lanes come in pair order, so each owner's lanes are one
-        // run, and its force is loaded once and stored once per batch.
-        let mut acc = *self.acc;
-        let mut owner = usize::MAX;
-        let (mut fsum, mut tsum) = ([0.0; 3], [0.0; 3]);
-        for k in 0..b.len {
-            let i = b.i[k] as usize - self.lo;
-            if i != owner {
-                if owner != usize::MAX {
-                    (self.f[owner], self.tsum[owner]) = (fsum, tsum);
-                }
-                owner = i;
-                (fsum, tsum) = (self.f[i], self.tsum[i]);
-            }
-            let f = [b.f[0][k], b.f[1][k], b.f[2][k]];
-            let tor = [b.tor[0][k], b.tor[1][k], b.tor[2][k]];
-            for a in 0..3 {
-                fsum[a] += f[a];
-                tsum[a] += tor[a];
-            }
-            // Zero histories are written only over a held one: most pairs of a slurry
-            // never touch, and their 32 bytes then stay out of the cache.
-            let (h, slot) = (b.history(k), b.slot[k] as usize);
-            let nonzero = has_bits(&h);
-            if nonzero || self.held[slot] {
-                self.hist[slot] = h;
-                self.held[slot] = nonzero;
-            }
-            // A partner inside the block takes its share now (its torque term joins the
-            // owner sums, which end up times −r); others wait for pass 2.
-            let j = (b.j[k] as usize).wrapping_sub(self.lo);
-            if j < self.f.len() {
-                let (fj, tj) = (&mut self.f[j], &mut self.tsum[j]);
-                for a in 0..3 {
-                    fj[a] -= f[a];
-                    tj[a] += tor[a];
-                }
-            } else {
-                self.js[self.dest.of(b.j[k] as usize)].push((b.j[k], JSide { f, tor }));
-            }
-            if self.tally {
-                acc[0] += b.energy[k];
-                let del = [b.del[0][k], b.del[1][k], b.del[2][k]];
-                for (a, w) in acc[1..7].iter_mut().zip(outer(del, f)) {
-                    *a += w;
-                }
-                let rs = b.ri[k] + b.rj[k];
-                if b.rsq[k] < rs * rs {
-                    acc[7] += 1.0;
-                }
-                acc[8] += b.elastic[k];
-                if b.rest {
-                    let f_rest = [b.f_rest[0][k], b.f_rest[1][k], b.f_rest[2][k]];
-                    for (a, w) in acc[9..15].iter_mut().zip(outer(del, f_rest)) {
-                        *a += w;
-                    }
-                }
-            }
-        }
-        (self.f[owner], self.tsum[owner]) = (fsum, tsum);
-        *self.acc = acc;
-        b.len = 0;
-    }
+/// What of the integration a step of [`System::run_with`] starts with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pending {
+    /// Its first half-kick and drift.
+    Initial,
+    /// The previous step's deferred final half-kick, then its own first one and drift.
+    FinalThenInitial,
+    /// Nothing: the previous step's force pass did both ([`System::forces_then_kick`]).
+    Done,
 }
 
 pub struct System {
@@ -359,6 +162,23 @@ pub struct System {
     /// Per owner block and destination range: (partner, j-side) of the pairs that
     /// interacted, in pair order.
     jside: Vec<BlockJSides>,
+    /// Per destination range, in block and pair order: the j-sides of a force pass that
+    /// kicks as it goes ([`System::forces_then_kick`]).
+    incoming: BlockJSides,
+    /// When each range's forces are complete, for the current list.
+    kick_plan: Option<KickPlan>,
+}
+
+/// Adds m·g to each force (nothing for g = 0).
+fn add_weight(f: &mut [[f64; 3]], mass: &[f64], g: [f64; 3]) {
+    if g == [0.0; 3] {
+        return;
+    }
+    for (f, &m) in f.iter_mut().zip(mass) {
+        for a in 0..3 {
+            f[a] += m * g[a];
+        }
+    }
 }
 
 impl System {
@@ -398,6 +218,8 @@ impl System {
             reach,
             rest_virial: false,
             jside: Vec::new(),
+            incoming: Vec::new(),
+            kick_plan: None,
         })
     }
 
@@ -507,29 +329,43 @@ impl System {
 
     /// One velocity-Verlet step (phases 1–4), taking the force sums.
     pub fn step(&mut self) {
-        self.advance(false, true);
+        self.advance(Pending::Initial, true, false);
         self.final_half();
     }
 
-    /// Phases 1–3 of a step. With `deferred`, the previous step skipped its phase 4, which
-    /// now runs fused with phase 1 (see [`integrate::final_then_initial`]); `tally` as in
-    /// [`System::forces_after_drift`].
-    fn advance(&mut self, deferred: bool, tally: bool) {
+    /// Phases 1–3 of a step, starting from what `pending` leaves to do; `tally` as in
+    /// [`System::forces_after_drift`]. With `defer`, phase 4 is left to the next step, and
+    /// the returned value says how far it got.
+    fn advance(&mut self, pending: Pending, tally: bool, defer: bool) -> Pending {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
         let p = &mut self.particles;
-        self.timers.time(Phase::Integrate, || {
-            if deferred {
-                integrate::final_then_initial(p, dt, lim, rot)
-            } else {
-                integrate::initial(p, dt, lim, rot)
-            }
-        });
-        self.forces_after_drift(tally);
+        match pending {
+            Pending::Initial => self
+                .timers
+                .time(Phase::Integrate, || integrate::initial(p, dt, lim, rot)),
+            Pending::FinalThenInitial => self
+                .timers
+                .time(Phase::Integrate, || integrate::final_then_initial(p, dt, lim, rot)),
+            Pending::Done => {}
+        }
+        let kick = defer && self.can_kick_in_force_pass();
+        self.after_drift(tally && !kick, kick);
+        match (defer, kick) {
+            (false, _) => Pending::Initial,
+            (true, false) => Pending::FinalThenInitial,
+            (true, true) => Pending::Done,
+        }
     }
 
     /// After the drift: neighbours, walls, forces (histories advance), step count; with
     /// `tally`, the [`ForceSummary`] sums too.
     pub fn forces_after_drift(&mut self, tally: bool) {
+        self.after_drift(tally, false);
+    }
+
+    /// [`System::forces_after_drift`]; with `kick`, the force pass also runs the deferred
+    /// phase 4 and the next step's phase 1 ([`System::forces_then_kick`]).
+    fn after_drift(&mut self, tally: bool, kick: bool) {
         self.refresh_neighbors();
         let dt = self.settings.dt;
         for w in &mut self.walls {
@@ -538,9 +374,16 @@ impl System {
         // The forces are those of the step being completed.
         self.step += 1;
         self.timers.steps += 1;
-        let t = std::time::Instant::now();
-        self.forces(true, tally);
-        self.timers.add(Phase::Force, t.elapsed());
+        let t = Instant::now();
+        if kick {
+            let kicking = self.forces_then_kick(true);
+            self.timers.kicking_force_passes += 1;
+            self.timers.add(Phase::Force, t.elapsed().saturating_sub(kicking));
+            self.timers.add(Phase::Integrate, kicking);
+        } else {
+            self.forces(true, tally);
+            self.timers.add(Phase::Force, t.elapsed());
+        }
     }
 
     /// Phase 4: the second half-kick.
@@ -570,18 +413,19 @@ impl System {
     ///
     /// Where nothing acts between two steps (no fix, no observer due, not the last step),
     /// a step's final half-kick is deferred and fused with the next step's first one: the
-    /// same arithmetic with one pass over memory instead of two. The force sums are taken
+    /// same arithmetic with one pass over memory instead of two. On one thread that pass
+    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). The force sums are taken
     /// on the steps after which something may read them (see [`ForceSummary`]).
     pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
-        let mut deferred = false;
+        let mut pending = Pending::Initial;
         let fixes_read = fixes.iter().any(|f| f.reads_force_sums());
         for k in 0..n {
             let next = self.step + 1;
             let due = observers.iter().any(|o| next.is_multiple_of(o.interval().max(1)));
             let last = k + 1 == n;
-            self.advance(deferred, fixes_read || due || last);
-            deferred = fixes.is_empty() && !due && !last;
-            if deferred {
+            let defer = fixes.is_empty() && !due && !last;
+            pending = self.advance(pending, fixes_read || due || last, defer);
+            if defer {
                 continue;
             }
             self.final_half();
@@ -649,6 +493,12 @@ impl System {
 
     /// [`System::compute_forces`], taking the [`ForceSummary`] sums only with `tally`.
     fn forces(&mut self, update_history: bool, tally: bool) {
+        let n = self.particles.len();
+        let ob = owner_block(n);
+        let n_blocks = n.div_ceil(ob);
+        let dest = Destinations::new(n, rayon::current_num_threads());
+        self.jside.resize_with(n_blocks, Vec::new);
+        let (mut history, mut held) = self.neighbor.take_histories_out();
         let Particles {
             x,
             v,
@@ -660,8 +510,7 @@ impl System {
             kind,
             ..
         } = &mut self.particles;
-        let n = x.len();
-        let nl = &mut self.neighbor;
+        let nl = &self.neighbor;
         let ctx = PairContext {
             kind,
             radius,
@@ -671,71 +520,54 @@ impl System {
             dt: self.settings.dt,
             update_history,
         };
-        let (image, ff, xy_rate) = (self.simbox.image_map(), &self.ff, self.xy_rate);
-        let (offsets, partner, owner, codes, range_sq) = (&nl.offsets, &nl.partner, &nl.owner, &nl.image, &nl.range_sq);
-        let fixed_images = nl.fixed_images && codes.len() == partner.len();
-        let shifts = image.shifts();
+        let image = self.simbox.image_map();
+        let rest = tally && self.rest_virial && self.ff.has_rest_forces();
+        let pass = PassOne {
+            list: nl,
+            x,
+            image: &image,
+            shifts: &image.shifts(),
+            lanes: LaneSource {
+                ff: &self.ff,
+                ctx: &ctx,
+                xy_rate: self.xy_rate,
+            },
+            dest,
+            tally,
+            rest,
+        };
 
         // Pass 1.
-        let ob = owner_block(n);
-        let n_blocks = n.div_ceil(ob);
-        let dest = Destinations::new(n, rayon::current_num_threads());
-        self.jside.resize_with(n_blocks, Vec::new);
+        let offsets = &nl.offsets;
         let block = |b: usize| (b * ob, ((b + 1) * ob).min(n));
         let owners = || (0..n_blocks).map(|b| block(b).1 - block(b).0);
         let pairs = || (0..n_blocks).map(|b| offsets[block(b).1] - offsets[block(b).0]);
         let work: Vec<_> = split_lengths(f, owners())
             .zip(split_lengths(torque, owners()))
-            .zip(split_lengths(&mut nl.history, pairs()).zip(split_lengths(&mut nl.held, pairs())))
+            .zip(split_lengths(&mut history, pairs()).zip(split_lengths(&mut held, pairs())))
             .zip(self.jside.iter_mut())
             .enumerate()
-            .map(|(b, (((fa, ta), (ha, ga)), js))| (b * ob, fa, ta, ha, ga, js))
+            .map(|(b, (((f, torque), (hist, held)), js))| (b * ob, f, torque, hist, held, js))
             .collect();
-        let lanes = LaneSource { ff, ctx: &ctx, xy_rate };
-        let rest = tally && self.rest_virial && ff.has_rest_forces();
         let partials: Vec<[f64; SUMS]> = work
             .into_par_iter()
-            .map_init(Box::<PairBatch>::default, |batch, (lo, fblk, tblk, hist, held, js)| {
-                batch.rest = rest;
+            .map_init(Box::<PairBatch>::default, |batch, (lo, f, torque, hist, held, js)| {
                 js.resize_with(dest.parts(), Vec::new);
                 js.iter_mut().for_each(Vec::clear);
-                fblk.fill([0.0; 3]);
-                tblk.fill([0.0; 3]); // torque sums Σ tor until the block ends
-                let mut acc = [0.0f64; SUMS];
-                let base = offsets[lo];
-                let mut sink = BlockSink {
-                    lo,
-                    f: fblk,
-                    tsum: tblk,
-                    hist,
-                    held,
-                    js,
-                    dest,
-                    tally,
-                    acc: &mut acc,
-                };
-                // One flat loop over the block's pairs, the owner read with each. A loop per
-                // owner ends unpredictably at almost every owner of a sparse system (2.5
-                // pairs each in the granular gas): the flat loop took 23 % off a gas step.
-                let end = offsets[lo + sink.f.len()];
-                let list = BlockList {
-                    owner: &owner[base..end],
-                    partner: &partner[base..end],
-                    range_sq: &range_sq[base..end],
-                    codes: fixed_images.then(|| &codes[base..end]),
-                    x,
-                    shifts: &shifts,
-                    image: &image,
-                };
-                walk_pairs(&mut sink, batch, &list, &lanes);
-                sink.flush(batch, ff, &ctx);
-                for (k, t) in sink.tsum.iter_mut().enumerate() {
-                    let ri = radius[lo + k];
-                    *t = [-ri * t[0], -ri * t[1], -ri * t[2]];
-                }
-                acc
+                pass.block(
+                    batch,
+                    BlockOut {
+                        lo,
+                        f,
+                        torque,
+                        hist,
+                        held,
+                        js,
+                    },
+                )
             })
             .collect();
+        self.neighbor.put_histories_back(history, held);
         if tally {
             let s = add_in_order(&partials);
             self.summary = ForceSummary {
@@ -749,17 +581,15 @@ impl System {
         }
 
         // Pass 2.
-        scatter::apply(&self.jside, dest, f, torque, radius);
+        let p = &mut self.particles;
+        scatter::apply(&self.jside, dest, &mut p.f, &mut p.torque, &p.radius);
 
         // Body force, then walls, act on every particle.
         let g = self.settings.gravity;
         if g != [0.0; 3] {
-            let p = &mut self.particles;
-            p.f.par_iter_mut().zip(p.mass.par_iter()).for_each(|(f, &m)| {
-                for a in 0..3 {
-                    f[a] += m * g[a];
-                }
-            });
+            p.f.par_chunks_mut(integrate::CHUNK)
+                .zip(p.mass.par_chunks(integrate::CHUNK))
+                .for_each(|(f, m)| add_weight(f, m, g));
         }
         let (dt, particles) = (self.settings.dt, &mut self.particles);
         for w in &mut self.walls {
@@ -1036,17 +866,4 @@ impl System {
     pub fn reorder_particles(&mut self, perm: &[usize]) {
         self.build_neighbors(Some(perm));
     }
-}
-
-/// The symmetric tensor del ⊗ f in the order xx, yy, zz, xy, xz, yz.
-#[inline]
-fn outer(del: [f64; 3], f: [f64; 3]) -> [f64; 6] {
-    [
-        del[0] * f[0],
-        del[1] * f[1],
-        del[2] * f[2],
-        del[0] * f[1],
-        del[0] * f[2],
-        del[1] * f[2],
-    ]
 }

@@ -25,6 +25,9 @@ pub struct Timers {
     pub steps: u64,
     /// Neighbour-list builds.
     pub neighbor_builds: u64,
+    /// Force passes that also kicked ([`crate::sim::system::System::run_with`]).
+    #[serde(default)]
+    pub kicking_force_passes: u64,
 }
 
 impl Timers {

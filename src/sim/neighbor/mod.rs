@@ -216,6 +216,16 @@ impl NeighborList {
         self.partner.len()
     }
 
+    /// Lends out the histories and their flags, so that a force pass can write them
+    /// while it reads the rest of the list; [`NeighborList::put_histories_back`] returns them.
+    pub fn take_histories_out(&mut self) -> (Vec<History>, Vec<bool>) {
+        (std::mem::take(&mut self.history), std::mem::take(&mut self.held))
+    }
+
+    pub fn put_histories_back(&mut self, history: Vec<History>, held: Vec<bool>) {
+        (self.history, self.held) = (history, held);
+    }
+
     /// Pairs owned by particle i.
     #[inline]
     pub fn pairs_of(&self, i: usize) -> std::ops::Range<usize> {
