@@ -6,6 +6,7 @@ mod common;
 use common::{
     env_dir, fingerprint, mixed_forcefield, polydisperse_gas, run_polydisperse, run_reference_slurry, with_threads,
 };
+use etwin::sim::ensemble::Fix;
 use etwin::sim::observer::Observer;
 use etwin::sim::system::{StepSettings, System};
 
@@ -19,15 +20,24 @@ impl Observer for EveryStep {
     fn observe(&mut self, _: &System) {}
 }
 
+/// Does nothing, but the step loop cannot know: it then kicks in a pass of its own and
+/// tests the neighbour list against every particle at every step.
+struct NoOp;
+
+impl Fix for NoOp {
+    fn end_of_step(&mut self, _: &mut System) {}
+}
+
 /// On one thread, where nothing acts between two steps, `run` kicks each range of particles
-/// inside the force pass as soon as its forces are complete; an observer due every step
-/// makes it kick in a pass of its own after the forces. The two give the same bits, with
-/// gravity too, across neighbour rebuilds.
+/// inside the force pass as soon as its forces are complete, and tests the neighbour list
+/// only when its bound on the displacements reaches half the skin. An observer due every
+/// step makes it kick in a pass of its own; a fix, also test the list at every step. The
+/// three give the same bits, with gravity too, across neighbour rebuilds.
 #[test]
-fn kicking_inside_the_force_pass_changes_no_bit() {
+fn kicking_inside_the_force_pass_and_sparing_list_tests_change_no_bit() {
     let radii = [0.65, 1.2, 2.3, 4.1];
     for gravity in [[0.0; 3], [0.0, 0.0, -0.5]] {
-        let run = |observe: bool| {
+        let run = |mode: u8| {
             with_threads(1, || {
                 let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
                 let settings = StepSettings {
@@ -38,21 +48,34 @@ fn kicking_inside_the_force_pass_changes_no_bit() {
                 };
                 let mut sys = System::new(p, b, mixed_forcefield(&radii, 2e4, true, true), settings).unwrap();
                 sys.setup().unwrap();
-                if observe {
-                    sys.run(600, &mut [&mut EveryStep]);
-                } else {
-                    sys.run(600, &mut []);
+                match mode {
+                    0 => sys.run(600, &mut []),
+                    1 => sys.run(600, &mut [&mut EveryStep]),
+                    _ => sys.run_with(600, &mut [&mut NoOp], &mut []),
                 }
                 (fingerprint(&sys), sys.timers.clone())
             })
         };
-        let (inside, t_inside) = run(false);
-        let (after, t_after) = run(true);
+        let (inside, t_inside) = run(0);
+        let (after, t_after) = run(1);
+        let (tested, t_tested) = run(2);
         assert_eq!(t_inside.kicking_force_passes, 599, "gravity {gravity:?}");
         assert_eq!(t_after.kicking_force_passes, 0);
+        assert_eq!(t_tested.kicking_force_passes, 0);
         assert!(t_inside.neighbor_builds > 2, "rebuilds: {}", t_inside.neighbor_builds);
-        assert_eq!(t_inside.neighbor_builds, t_after.neighbor_builds);
-        assert!(inside == after, "gravity {gravity:?}: the trajectories differ");
+        assert_eq!(t_inside.neighbor_builds, t_tested.neighbor_builds);
+        assert_eq!(t_after.neighbor_builds, t_tested.neighbor_builds);
+        assert_eq!(t_tested.neighbor_checks, 600);
+        assert!(t_inside.neighbor_checks < 300, "tests: {}", t_inside.neighbor_checks);
+        assert_eq!(t_inside.neighbor_checks, t_after.neighbor_checks);
+        assert!(
+            inside == after,
+            "gravity {gravity:?}: kicking inside the force pass changed the trajectory"
+        );
+        assert!(
+            inside == tested,
+            "gravity {gravity:?}: sparing list tests changed the trajectory"
+        );
     }
 }
 

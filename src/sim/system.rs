@@ -169,6 +169,13 @@ pub struct System {
     kick_plan: Option<KickPlan>,
 }
 
+/// Adds a bound on a drift's steps, dt times a bound on its speeds, to a known `travel` [µm].
+fn add_travel(travel: &mut Option<f64>, dt: f64, speed_bound_sq: Option<f64>) {
+    if let (Some(t), Some(v2)) = (travel.as_mut(), speed_bound_sq) {
+        *t += dt * v2.sqrt();
+    }
+}
+
 /// Adds m·g to each force (nothing for g = 0).
 fn add_weight(f: &mut [[f64; 3]], mass: &[f64], g: [f64; 3]) {
     if g == [0.0; 3] {
@@ -329,27 +336,30 @@ impl System {
 
     /// One velocity-Verlet step (phases 1–4), taking the force sums.
     pub fn step(&mut self) {
-        self.advance(Pending::Initial, true, false);
+        self.advance(Pending::Initial, true, false, &mut None);
         self.final_half();
     }
 
     /// Phases 1–3 of a step, starting from what `pending` leaves to do; `tally` as in
-    /// [`System::forces_after_drift`]. With `defer`, phase 4 is left to the next step, and
-    /// the returned value says how far it got.
-    fn advance(&mut self, pending: Pending, tally: bool, defer: bool) -> Pending {
+    /// [`System::forces_after_drift`], `travel` as in [`System::run_with`]. With `defer`,
+    /// phase 4 is left to the next step, and the returned value says how far it got.
+    fn advance(&mut self, pending: Pending, tally: bool, defer: bool, travel: &mut Option<f64>) -> Pending {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
         let p = &mut self.particles;
-        match pending {
-            Pending::Initial => self
-                .timers
-                .time(Phase::Integrate, || integrate::initial(p, dt, lim, rot)),
-            Pending::FinalThenInitial => self
-                .timers
-                .time(Phase::Integrate, || integrate::final_then_initial(p, dt, lim, rot)),
-            Pending::Done => {}
-        }
+        let speed_bound_sq = match pending {
+            Pending::Initial => Some(
+                self.timers
+                    .time(Phase::Integrate, || integrate::initial(p, dt, lim, rot)),
+            ),
+            Pending::FinalThenInitial => Some(
+                self.timers
+                    .time(Phase::Integrate, || integrate::final_then_initial(p, dt, lim, rot)),
+            ),
+            Pending::Done => None, // counted in `travel` by the pass that drifted
+        };
+        add_travel(travel, dt, speed_bound_sq);
         let kick = defer && self.can_kick_in_force_pass();
-        self.after_drift(tally && !kick, kick);
+        self.after_drift(tally && !kick, kick, travel);
         match (defer, kick) {
             (false, _) => Pending::Initial,
             (true, false) => Pending::FinalThenInitial,
@@ -360,13 +370,14 @@ impl System {
     /// After the drift: neighbours, walls, forces (histories advance), step count; with
     /// `tally`, the [`ForceSummary`] sums too.
     pub fn forces_after_drift(&mut self, tally: bool) {
-        self.after_drift(tally, false);
+        self.after_drift(tally, false, &mut None);
     }
 
-    /// [`System::forces_after_drift`]; with `kick`, the force pass also runs the deferred
-    /// phase 4 and the next step's phase 1 ([`System::forces_then_kick`]).
-    fn after_drift(&mut self, tally: bool, kick: bool) {
-        self.refresh_neighbors();
+    /// [`System::forces_after_drift`], the neighbour test spared where `travel` allows;
+    /// with `kick`, the force pass also runs the deferred phase 4 and the next step's
+    /// phase 1 ([`System::forces_then_kick`]).
+    fn after_drift(&mut self, tally: bool, kick: bool, travel: &mut Option<f64>) {
+        self.refresh_neighbors_after(travel);
         let dt = self.settings.dt;
         for w in &mut self.walls {
             w.advance(dt);
@@ -376,7 +387,8 @@ impl System {
         self.timers.steps += 1;
         let t = Instant::now();
         if kick {
-            let kicking = self.forces_then_kick(true);
+            let (kicking, speed_bound_sq) = self.forces_then_kick(true);
+            add_travel(travel, dt, Some(speed_bound_sq));
             self.timers.kicking_force_passes += 1;
             self.timers.add(Phase::Force, t.elapsed().saturating_sub(kicking));
             self.timers.add(Phase::Integrate, kicking);
@@ -396,11 +408,24 @@ impl System {
 
     /// Rebuilds the neighbour list if particles or the box moved past the skin.
     pub fn refresh_neighbors(&mut self) {
-        let t = std::time::Instant::now();
-        let stale = self.neighbor.needs_rebuild(&self.particles.x, &self.simbox);
+        self.refresh_neighbors_after(&mut None);
+    }
+
+    /// [`System::refresh_neighbors`], without reading the particles where `travel` (see
+    /// [`System::run_with`]) shows none can have moved past the skin; the test, where
+    /// taken, and a build set `travel` anew.
+    fn refresh_neighbors_after(&mut self, travel: &mut Option<f64>) {
+        if travel.is_some_and(|t| !self.neighbor.may_need_rebuild(t, &self.simbox)) {
+            return;
+        }
+        let t = Instant::now();
+        let (stale, largest) = self.neighbor.check(&self.particles.x, &self.simbox);
         self.timers.add(Phase::Neighbor, t.elapsed());
+        self.timers.neighbor_checks += 1;
+        *travel = largest;
         if stale {
             self.build_neighbors(None);
+            *travel = Some(0.0);
         }
     }
 
@@ -414,23 +439,33 @@ impl System {
     /// Where nothing acts between two steps (no fix, no observer due, not the last step),
     /// a step's final half-kick is deferred and fused with the next step's first one: the
     /// same arithmetic with one pass over memory instead of two. On one thread that pass
-    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). The force sums are taken
-    /// on the steps after which something may read them (see [`ForceSummary`]).
+    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). The force
+    /// sums are taken on the steps after which something may read them (see
+    /// [`ForceSummary`]).
+    ///
+    /// The neighbour test reads every particle's position and its position at the build.
+    /// While only this loop moves them, it keeps `travel`, a bound on how far any particle
+    /// has moved since the build: the largest displacement at the last test, plus dt times
+    /// a bound on the drift speeds of each step since (the kick returns it). Steps whose bound
+    /// stays below half the skin skip the test, which could not have found a rebuild due.
+    /// A fix may move particles or the box, so after one runs the bound is unknown.
     pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
         let mut pending = Pending::Initial;
+        let mut travel = None;
         let fixes_read = fixes.iter().any(|f| f.reads_force_sums());
         for k in 0..n {
             let next = self.step + 1;
             let due = observers.iter().any(|o| next.is_multiple_of(o.interval().max(1)));
             let last = k + 1 == n;
             let defer = fixes.is_empty() && !due && !last;
-            pending = self.advance(pending, fixes_read || due || last, defer);
+            pending = self.advance(pending, fixes_read || due || last, defer, &mut travel);
             if defer {
                 continue;
             }
             self.final_half();
             for f in fixes.iter_mut() {
                 f.end_of_step(self);
+                travel = None;
             }
             self.observe(observers);
         }

@@ -25,6 +25,10 @@ pub struct Timers {
     pub steps: u64,
     /// Neighbour-list builds.
     pub neighbor_builds: u64,
+    /// Steps that tested the list against the particles' displacements (the others'
+    /// bound on them showed no rebuild could be due: see `System::run_with`).
+    #[serde(default)]
+    pub neighbor_checks: u64,
     /// Force passes that also kicked ([`crate::sim::system::System::run_with`]).
     #[serde(default)]
     pub kicking_force_passes: u64,

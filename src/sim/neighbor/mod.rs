@@ -243,17 +243,58 @@ impl NeighborList {
     /// displacement matters under a barostat or a shear: the affine motion grows with the
     /// distance from the box origin and is no relative motion of neighbours.
     pub fn needs_rebuild(&self, x: &[[f64; 3]], simbox: &SimBox) -> bool {
+        self.check(x, simbox).0
+    }
+
+    /// [`NeighborList::needs_rebuild`], and where the box is the one of the build, the
+    /// largest displacement since the build [µm].
+    pub fn check(&self, x: &[[f64; 3]], simbox: &SimBox) -> (bool, Option<f64>) {
         let Some(b0) = &self.box_build else {
-            return true;
+            return (true, None);
         };
         if self.x_build.len() != x.len() || basis_jumped(b0, simbox) {
-            return true;
+            return (true, None);
         }
         if b0 == simbox {
             // The common case of a fixed box, without the map's arithmetic (10 % of a step
             // of the granular gas benchmark).
-            return self.moved_past(x, 0.5 * self.skin, |a, b| [a[0] - b[0], a[1] - b[1], a[2] - b[2]]);
+            let half = 0.5 * self.skin;
+            let largest_sq = self.largest_displacement_sq(x);
+            return (largest_sq > half * half, Some(largest_sq.sqrt()));
         }
+        (self.needs_rebuild_deformed(b0, x, simbox), None)
+    }
+
+    /// Whether particles that each moved at most `travel` [µm] since the build may have
+    /// come within range, without reading them: false only where the box is the build's
+    /// and `travel` is below half the skin by a margin far beyond any rounding of the
+    /// positions, so never where [`NeighborList::needs_rebuild`] would say true.
+    pub fn may_need_rebuild(&self, travel: f64, simbox: &SimBox) -> bool {
+        let limit = (0.5 - 1e-6) * self.skin;
+        self.box_build.as_ref() != Some(simbox) || travel.partial_cmp(&limit) != Some(std::cmp::Ordering::Less)
+    }
+
+    /// The largest |x − x at the build|² [µm²]. Each chunk's maximum as a comparison the
+    /// compiler makes a vector max (`f64::max`, with its NaN rule, would not vectorize).
+    fn largest_displacement_sq(&self, x: &[[f64; 3]]) -> f64 {
+        x.par_chunks(MOVE_CHUNK)
+            .zip(self.x_build.par_chunks(MOVE_CHUNK))
+            .map(|(xs, bs)| {
+                let mut largest = 0.0f64;
+                for (a, b) in xs.iter().zip(bs) {
+                    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+                    let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                    if d2 > largest {
+                        largest = d2;
+                    }
+                }
+                largest
+            })
+            .reduce(|| 0.0, f64::max)
+    }
+
+    /// The test of [`NeighborList::needs_rebuild`] in a box deformed since the build `b0`.
+    fn needs_rebuild_deformed(&self, b0: &SimBox, x: &[[f64; 3]], simbox: &SimBox) -> bool {
         // The deformation is affine, x ↦ lo₁ + M (x − lo₀), with M's columns the images of
         // the unit steps: no divisions per particle.
         let (lo0, lo1) = (b0.lo, simbox.lo);

@@ -70,8 +70,9 @@ impl System {
     /// ([`KickPlan`]): a range's particles are then still in the cache, where a separate
     /// pass reads them back from memory in a large system. One thread; no sums taken. The
     /// same operations in the same order as [`System::forces`] and the separate kick, so
-    /// the same bits. Returns the time spent in pass 2 and kicking.
-    pub(super) fn forces_then_kick(&mut self, update_history: bool) -> Duration {
+    /// the same bits. Returns the time spent in pass 2 and kicking, and a bound on the
+    /// drift's squared speeds [µm²/µs²] ([`integrate::kick_chunk`]).
+    pub(super) fn forces_then_kick(&mut self, update_history: bool) -> (Duration, f64) {
         let n = self.particles.len();
         let ob = owner_block(n);
         let n_blocks = n.div_ceil(ob);
@@ -102,6 +103,7 @@ impl System {
         let shifts = image.shifts();
         let mut batch = Box::<PairBatch>::default();
         let mut kicking = Duration::ZERO;
+        let mut speed_bound_sq = 0.0f64;
         for c in 0..n_blocks {
             let (lo, hi) = (c * ob, ((c + 1) * ob).min(n));
             let (pa, pb) = (nl.offsets[lo], nl.offsets[hi]);
@@ -152,12 +154,12 @@ impl System {
                     radius: &radius[r.clone()],
                     mass: &mass[r.clone()],
                 };
-                integrate::kick_chunk(&kick, &mut chunk);
+                speed_bound_sq = speed_bound_sq.max(integrate::kick_chunk(&kick, &mut chunk));
             }
             kicking += t.elapsed();
         }
         self.neighbor.put_histories_back(history, held);
         self.kick_plan = Some(plan);
-        kicking
+        (kicking, speed_bound_sq)
     }
 }
