@@ -896,7 +896,6 @@ fn a_saved_neighbour_list_is_rebuilt_pair_for_pair() {
         (&b.offsets, &b.partner, &b.owner, &b.image, &b.range_sq)
     );
     assert_eq!((&a.history, &a.held), (&b.history, &b.held));
-    assert_eq!((&a.rev_offsets, &a.rev_pairs), (&b.rev_offsets, &b.rev_pairs));
     assert_eq!(
         (a.fixed_images, a.max_range, a.classes, a.builds),
         (b.fixed_images, b.max_range, b.classes, builds)

@@ -76,9 +76,6 @@ pub struct NeighborList {
     /// Whether `history` of the pair may be non-zero (false: it is all zero bits). Most
     /// pairs are not in contact, so the force loop reads this byte, not 32 bytes of history.
     pub held: Vec<bool>,
-    /// Pairs in which particle j is the partner: `rev_pairs[rev_offsets[j]..rev_offsets[j + 1]]`.
-    pub rev_offsets: Vec<usize>,
-    pub rev_pairs: Vec<u32>,
     x_build: Vec<[f64; 3]>,
     box_build: Option<SimBox>,
     /// Largest interaction range of any pair present [µm].
@@ -539,26 +536,7 @@ impl NeighborList {
         self.fill_owners();
         let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
         self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
-        self.build_reverse(n);
         self.classes = nc;
-    }
-
-    fn build_reverse(&mut self, n: usize) {
-        let mut rev_offsets = vec![0usize; n + 1];
-        for &j in &self.partner {
-            rev_offsets[j as usize + 1] += 1;
-        }
-        for k in 0..n {
-            rev_offsets[k + 1] += rev_offsets[k];
-        }
-        let mut fill = rev_offsets.clone();
-        let mut rev_pairs = vec![0u32; self.partner.len()];
-        for (pair, &j) in self.partner.iter().enumerate() {
-            rev_pairs[fill[j as usize]] = pair as u32;
-            fill[j as usize] += 1;
-        }
-        self.rev_offsets = rev_offsets;
-        self.rev_pairs = rev_pairs;
     }
 
     /// Non-zero histories keyed by (lower id, higher id), oriented from lower to higher id.
