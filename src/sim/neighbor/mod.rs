@@ -256,7 +256,7 @@ impl NeighborList {
             // The common case of a fixed box, without the map's arithmetic (10 % of a step
             // of the granular gas benchmark).
             let half = 0.5 * self.skin;
-            let largest_sq = self.largest_displacement_sq(x);
+            let largest_sq = self.largest_sq(x, |a, b| [a[0] - b[0], a[1] - b[1], a[2] - b[2]]);
             return (largest_sq > half * half, Some(largest_sq.sqrt()));
         }
         (self.needs_rebuild_deformed(b0, x, simbox), None)
@@ -269,25 +269,6 @@ impl NeighborList {
     pub fn may_need_rebuild(&self, travel: f64, simbox: &SimBox) -> bool {
         let limit = (0.5 - 1e-6) * self.skin;
         self.box_build.as_ref() != Some(simbox) || travel.partial_cmp(&limit) != Some(std::cmp::Ordering::Less)
-    }
-
-    /// The largest |x − x at the build|² [µm²]. Each chunk's maximum as a comparison the
-    /// compiler makes a vector max (`f64::max`, with its NaN rule, would not vectorize).
-    fn largest_displacement_sq(&self, x: &[[f64; 3]]) -> f64 {
-        x.par_chunks(MOVE_CHUNK)
-            .zip(self.x_build.par_chunks(MOVE_CHUNK))
-            .map(|(xs, bs)| {
-                let mut largest = 0.0f64;
-                for (a, b) in xs.iter().zip(bs) {
-                    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-                    let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                    if d2 > largest {
-                        largest = d2;
-                    }
-                }
-                largest
-            })
-            .reduce(|| 0.0, f64::max)
     }
 
     /// The test of [`NeighborList::needs_rebuild`] in a box deformed since the build `b0`.
@@ -306,32 +287,31 @@ impl NeighborList {
         let drift = box_drift(dh, b0, simbox, self.max_range + self.skin);
         let allowed = (self.skin - drift) / (2.0 * box_stretch(dh, simbox));
         allowed < 0.0
-            || self.moved_past(x, allowed, |a, b| {
+            || self.largest_sq(x, |a, b| {
                 let r = [b[0] - lo0[0], b[1] - lo0[1], b[2] - lo0[2]];
                 std::array::from_fn(|c| a[c] - lo1[c] - (m[0][c] * r[0] + m[1][c] * r[1] + m[2][c] * r[2]))
-            })
+            }) > allowed * allowed
     }
 
-    /// Whether |u| > `limit` for any particle, u = `displacement`(x, x at the build). A test
-    /// against a bound, not a maximum: no early exit and no `f64::max` in the loop, so it
-    /// vectorizes (the maximum's reduction took 7 % of a granular gas step).
-    fn moved_past(
-        &self,
-        x: &[[f64; 3]],
-        limit: f64,
-        displacement: impl Fn(&[f64; 3], &[f64; 3]) -> [f64; 3] + Sync + Send,
-    ) -> bool {
-        let limit_sq = limit * limit;
+    /// The largest |u|² over the particles [µm²], u = `displacement`(x, x at the build).
+    /// The maximum as a comparison, which the compiler makes a vector max: no early exit
+    /// and no `f64::max` in the loop, whose NaN rule kept it scalar (that reduction took
+    /// 7 % of a granular gas step).
+    fn largest_sq(&self, x: &[[f64; 3]], displacement: impl Fn(&[f64; 3], &[f64; 3]) -> [f64; 3] + Sync + Send) -> f64 {
         x.par_chunks(MOVE_CHUNK)
             .zip(self.x_build.par_chunks(MOVE_CHUNK))
-            .any(|(xs, bs)| {
-                let mut past = false;
+            .map(|(xs, bs)| {
+                let mut largest = 0.0f64;
                 for (a, b) in xs.iter().zip(bs) {
                     let d = displacement(a, b);
-                    past |= d[0] * d[0] + d[1] * d[1] + d[2] * d[2] > limit_sq;
+                    let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                    if d2 > largest {
+                        largest = d2;
+                    }
                 }
-                past
+                largest
             })
+            .reduce(|| 0.0, f64::max)
     }
 
     /// `owner` from `offsets`.
