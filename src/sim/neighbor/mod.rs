@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 
 use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::{permute, Particles};
-use crate::sim::simbox::{ImageMap, SimBox};
+use crate::sim::simbox::{ImageMap, ImageShifts, SimBox};
 
 /// Owners per parallel work item of a build (the list does not depend on it).
 const BUILD_BLOCK: usize = 128;
@@ -114,7 +114,10 @@ impl Grid {
         c
     }
 
+    /// The grid of `members`, which must come in index order: each cell then lists its
+    /// own in index order too (the build's pair search relies on it).
     fn build(n: [usize; 3], members: &[usize], frac: &[[f64; 3]]) -> Grid {
+        assert!(members.is_sorted(), "grid members in index order");
         let ncell = n[0] * n[1] * n[2];
         let cells: Vec<usize> = members
             .iter()
@@ -183,8 +186,129 @@ fn stencil_axis(c: usize, m: usize, n: usize, periodic: bool, out: &mut Vec<(usi
     }
 }
 
+/// What [`search_block`] reads: the particles, the class grids and the bounds of each class
+/// pair ([`NeighborList::list_pairs`]).
+struct PairSearch<'a> {
+    p: &'a Particles,
+    x: &'a [[f64; 3]],
+    frac: &'a [[f64; 3]],
+    periodic: [bool; 3],
+    reach: &'a ReachTable,
+    grids: &'a [Grid],
+    class_of: &'a [usize],
+    /// Per class pair: squared cutoff bound and stencil half-width in cells per axis.
+    spans: &'a [(f64, [usize; 3])],
+    nc: usize,
+    skin: f64,
+    image: &'a ImageMap,
+    shifts: &'a ImageShifts,
+}
+
+crate::multiversioned! {
+    /// The pairs of one build block of owners, in pair order. Built for the processor's
+    /// vector level: at baseline its candidate loop kept most values on the stack.
+    fn search_block(search: &PairSearch<'_>, blk: usize) -> BlockPairs {
+        let PairSearch { p, x, frac, periodic, reach, grids, class_of, spans, nc, skin, image, shifts } = *search;
+        let n = p.len();
+        let mut partners = Vec::new();
+        let mut codes = Vec::new();
+        let mut ranges = Vec::new();
+        let mut counts = Vec::with_capacity(BUILD_BLOCK);
+        let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
+        // Each owner lists its pairs in range at the build first and those only
+        // within the skin after. A third of the slurry's listed pairs are out of
+        // range, in no order, and the force loop's range branch mispredicted about as
+        // often; in this order it mostly mispredicts once per owner, as long as pairs
+        // stay on their side of the range (thick force phase 4.5-4.7 -> 3.85-3.9 s).
+        let mut beyond: Vec<(u32, u8, f32)> = Vec::new();
+        for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
+            let before = partners.len();
+            let a = class_of[i];
+            let (xi, ri, ti) = (x[i], p.radius[i], p.kind[i]);
+            for (b, grid) in grids.iter().enumerate().skip(a) {
+                let c = Grid::cell_of(grid.n, frac[i]);
+                let (reach_ab_sq, m) = spans[a * nc + b];
+                for k in 0..3 {
+                    stencil_axis(c[k], m[k], grid.n[k], periodic[k], &mut stencil[k]);
+                }
+                // Per stencil row, its share of the image code (`code_part`).
+                for &(cz, wz) in &stencil[2] {
+                    let code_z = code_part(wz, 9);
+                    for &(cy, wy) in &stencil[1] {
+                        let code_zy = code_z.zip(code_part(wy, 3)).map(|(z, y)| z + y);
+                        let row = (cz * grid.n[1] + cy) * grid.n[0];
+                        for &(cx, wx) in &stencil[0] {
+                            let cell = row + cx;
+                            // A cell across the boundary holds its particles' images
+                            // one period away: their shift is the cell's, as the
+                            // force loop applies it.
+                            // (None where the stencil spans a whole axis.)
+                            let known = code_zy
+                                .zip(code_part(wx, 1))
+                                .map(|(zy, xp)| (zy + xp, shifts.shift[(zy + xp) as usize]));
+                            let items = &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]];
+                            // A cell lists its members in index order: within the
+                            // class, pairs with j ≤ i are the other's to list.
+                            let from = if b == a { items.partition_point(|&j| j as usize <= i) } else { 0 };
+                            for &j in &items[from..] {
+                                let j = j as usize;
+                                let xj = x[j];
+                                let (d, code) = match known {
+                                    Some((code, s)) => (
+                                        [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]],
+                                        code,
+                                    ),
+                                    None => {
+                                        let (d, count) =
+                                            image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
+                                        (d, ImageMap::code(count).unwrap_or(u8::MAX))
+                                    }
+                                };
+                                let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                                // Most candidates lie beyond the classes' bound: spare
+                                // them the pair's own range.
+                                if rsq >= reach_ab_sq {
+                                    continue;
+                                }
+                                let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
+                                let rc = range + skin;
+                                if rsq < range * range {
+                                    partners.push(j as u32);
+                                    codes.push(code);
+                                    ranges.push(range_sq_bound(range));
+                                } else if rsq < rc * rc {
+                                    beyond.push((j as u32, code, range_sq_bound(range)));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (j, code, range) in beyond.drain(..) {
+                partners.push(j);
+                codes.push(code);
+                ranges.push(range);
+            }
+            counts.push(partners.len() - before);
+        }
+        BlockPairs {
+            partners,
+            codes,
+            ranges,
+            counts,
+        }
+    }
+}
+
 /// See [`stencil_axis`].
 const WHOLE_AXIS: i8 = i8::MIN;
+
+/// An axis's share of [`ImageMap::code`] for a stencil cell `wrap` periods away along it
+/// (`scale` 1, 3, 9 for x, y, z); `None` where the stencil spans the whole axis. Integer
+/// sums per row, where the code of each cell cost a float fold per cell.
+fn code_part(wrap: i8, scale: u8) -> Option<u8> {
+    (wrap != WHOLE_AXIS).then(|| scale * (wrap + 1) as u8)
+}
 
 /// Grid dimensions for cells at least `cell` wide, capped so that empty space stays cheap.
 fn grid_dims(widths: [f64; 3], cell: f64, members: usize) -> [usize; 3] {
@@ -406,91 +530,23 @@ impl NeighborList {
         let n = p.len();
         let image = simbox.image_map();
         let shifts = image.shifts();
+        let search = PairSearch {
+            p,
+            x,
+            frac,
+            periodic: simbox.periodic,
+            reach,
+            grids: &grids,
+            class_of: &class_of,
+            spans: &spans,
+            nc,
+            skin,
+            image: &image,
+            shifts: &shifts,
+        };
         let blocks: Vec<BlockPairs> = (0..n.div_ceil(BUILD_BLOCK))
             .into_par_iter()
-            .map(|blk| {
-                let mut partners = Vec::new();
-                let mut codes = Vec::new();
-                let mut ranges = Vec::new();
-                let mut counts = Vec::with_capacity(BUILD_BLOCK);
-                let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
-                // Each owner lists its pairs in range at the build first and those only
-                // within the skin after. A third of the slurry's listed pairs are out of
-                // range, in no order, and the force loop's range branch mispredicted about as
-                // often; in this order it mostly mispredicts once per owner, as long as pairs
-                // stay on their side of the range (thick force phase 4.5-4.7 -> 3.85-3.9 s).
-                let mut beyond: Vec<(u32, u8, f32)> = Vec::new();
-                for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
-                    let before = partners.len();
-                    let a = class_of[i];
-                    let (xi, ri, ti) = (x[i], p.radius[i], p.kind[i]);
-                    for (b, grid) in grids.iter().enumerate().skip(a) {
-                        let c = Grid::cell_of(grid.n, frac[i]);
-                        let (reach_ab_sq, m) = spans[a * nc + b];
-                        for k in 0..3 {
-                            stencil_axis(c[k], m[k], grid.n[k], simbox.periodic[k], &mut stencil[k]);
-                        }
-                        for &(cz, wz) in &stencil[2] {
-                            for &(cy, wy) in &stencil[1] {
-                                for &(cx, wx) in &stencil[0] {
-                                    let cell = (cz * grid.n[1] + cy) * grid.n[0] + cx;
-                                    // A cell across the boundary holds its particles' images
-                                    // one period away: their shift is the cell's, as the
-                                    // force loop applies it.
-                                    // (None where the stencil spans a whole axis.)
-                                    let known = ImageMap::code([wx, wy, wz].map(f64::from))
-                                        .map(|code| (code, shifts.shift[code as usize]));
-                                    for &j in &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]] {
-                                        let j = j as usize;
-                                        if b == a && j <= i {
-                                            continue;
-                                        }
-                                        let xj = x[j];
-                                        let (d, code) = match known {
-                                            Some((code, s)) => (
-                                                [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]],
-                                                code,
-                                            ),
-                                            None => {
-                                                let (d, count) =
-                                                    image.apply_counted([xi[0] - xj[0], xi[1] - xj[1], xi[2] - xj[2]]);
-                                                (d, ImageMap::code(count).unwrap_or(u8::MAX))
-                                            }
-                                        };
-                                        let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                                        // Most candidates lie beyond the classes' bound: spare
-                                        // them the pair's own range.
-                                        if rsq >= reach_ab_sq {
-                                            continue;
-                                        }
-                                        let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
-                                        let rc = range + skin;
-                                        if rsq < range * range {
-                                            partners.push(j as u32);
-                                            codes.push(code);
-                                            ranges.push(range_sq_bound(range));
-                                        } else if rsq < rc * rc {
-                                            beyond.push((j as u32, code, range_sq_bound(range)));
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    for (j, code, range) in beyond.drain(..) {
-                        partners.push(j);
-                        codes.push(code);
-                        ranges.push(range);
-                    }
-                    counts.push(partners.len() - before);
-                }
-                BlockPairs {
-                    partners,
-                    codes,
-                    ranges,
-                    counts,
-                }
-            })
+            .map(|blk| search_block(&search, blk))
             .collect();
 
         self.offsets.clear();
@@ -686,6 +742,20 @@ fn spatial_order(frac: &[[f64; 3]], simbox: &SimBox, widths: [f64; 3]) -> Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_parts_add_up_to_the_image_code() {
+        let wraps = [-1i8, 0, 1, WHOLE_AXIS];
+        for wx in wraps {
+            for wy in wraps {
+                for wz in wraps {
+                    let parts = code_part(wz, 9).zip(code_part(wy, 3)).map(|(z, y)| z + y);
+                    let sum = parts.zip(code_part(wx, 1)).map(|(zy, x)| zy + x);
+                    assert_eq!(sum, ImageMap::code([wx, wy, wz].map(f64::from)), "{wx} {wy} {wz}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn stencil_cells_across_a_periodic_boundary_carry_their_period() {
