@@ -115,7 +115,7 @@ impl Grid {
     }
 
     /// The grid of `members`, which must come in index order: each cell then lists its
-    /// own in index order too (the build's pair search relies on it).
+    /// own in index order too (the pair search relies on it).
     fn build(n: [usize; 3], members: &[usize], frac: &[[f64; 3]]) -> Grid {
         assert!(members.is_sorted(), "grid members in index order");
         let ncell = n[0] * n[1] * n[2];
@@ -215,6 +215,7 @@ crate::multiversioned! {
         let mut ranges = Vec::new();
         let mut counts = Vec::with_capacity(BUILD_BLOCK);
         let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
+        let mut runs = Vec::new();
         // Each owner lists its pairs in range at the build first and those only
         // within the skin after. A third of the slurry's listed pairs are out of
         // range, in no order, and the force loop's range branch mispredicted about as
@@ -231,27 +232,32 @@ crate::multiversioned! {
                 for k in 0..3 {
                     stencil_axis(c[k], m[k], grid.n[k], periodic[k], &mut stencil[k]);
                 }
+                // Sparse grids (the gas: 1.3 spheres a cell) scan each run of a row's
+                // cells as one slice; denser ones (the slurry's classes) cell by cell,
+                // from past the owner (a cell lists its members in index order).
+                let join = grid.cell_items.len() < JOIN_BELOW * (grid.cell_start.len() - 1);
+                x_runs(&stencil[0], join, &mut runs);
                 // Per stencil row, its share of the image code (`code_part`).
                 for &(cz, wz) in &stencil[2] {
                     let code_z = code_part(wz, 9);
                     for &(cy, wy) in &stencil[1] {
                         let code_zy = code_z.zip(code_part(wy, 3)).map(|(z, y)| z + y);
                         let row = (cz * grid.n[1] + cy) * grid.n[0];
-                        for &(cx, wx) in &stencil[0] {
-                            let cell = row + cx;
-                            // A cell across the boundary holds its particles' images
-                            // one period away: their shift is the cell's, as the
+                        for &(x0, x1, wx) in &runs {
+                            // Cells across the boundary hold their particles' images
+                            // one period away: their shift is the cells', as the
                             // force loop applies it.
                             // (None where the stencil spans a whole axis.)
                             let known = code_zy
                                 .zip(code_part(wx, 1))
                                 .map(|(zy, xp)| (zy + xp, shifts.shift[(zy + xp) as usize]));
-                            let items = &grid.cell_items[grid.cell_start[cell]..grid.cell_start[cell + 1]];
-                            // A cell lists its members in index order: within the
-                            // class, pairs with j ≤ i are the other's to list.
-                            let from = if b == a { items.partition_point(|&j| j as usize <= i) } else { 0 };
+                            let items = &grid.cell_items[grid.cell_start[row + x0]..grid.cell_start[row + x1 + 1]];
+                            let from = if b == a && !join { items.partition_point(|&j| j as usize <= i) } else { 0 };
                             for &j in &items[from..] {
                                 let j = j as usize;
+                                if b == a && j <= i {
+                                    continue;
+                                }
                                 let xj = x[j];
                                 let (d, code) = match known {
                                     Some((code, s)) => (
@@ -302,6 +308,24 @@ crate::multiversioned! {
 
 /// See [`stencil_axis`].
 const WHOLE_AXIS: i8 = i8::MIN;
+
+/// Mean members per cell below which the pair search joins a row's cells (see [`x_runs`]).
+const JOIN_BELOW: usize = 4;
+
+/// The x stencil as runs (first cell, last cell, wrap), in stencil order; with `join`, of
+/// consecutive cells with the same wrap, else one per cell. A run's members are one slice
+/// of the grid's items, so that a sparse grid's search loops once per run of a row, not
+/// once per cell (the gas's cells hold one or two spheres, and each short loop ended in a
+/// mispredicted branch).
+fn x_runs(stencil: &[(usize, i8)], join: bool, out: &mut Vec<(usize, usize, i8)>) {
+    out.clear();
+    for &(c, w) in stencil {
+        match out.last_mut() {
+            Some(last) if join && last.1 + 1 == c && last.2 == w => last.1 = c,
+            _ => out.push((c, c, w)),
+        }
+    }
+}
 
 /// An axis's share of [`ImageMap::code`] for a stencil cell `wrap` periods away along it
 /// (`scale` 1, 3, 9 for x, y, z); `None` where the stencil spans the whole axis. Integer
@@ -742,6 +766,21 @@ fn spatial_order(frac: &[[f64; 3]], simbox: &SimBox, widths: [f64; 3]) -> Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn x_runs_join_consecutive_cells_of_one_period() {
+        let mut out = Vec::new();
+        x_runs(&[(4, -1), (0, 0), (1, 0)], true, &mut out);
+        assert_eq!(out, [(4, 4, -1), (0, 1, 0)]);
+        x_runs(&[(3, 0), (4, 0), (0, 1)], true, &mut out);
+        assert_eq!(out, [(3, 4, 0), (0, 0, 1)]);
+        x_runs(&[(0, WHOLE_AXIS), (1, WHOLE_AXIS), (2, WHOLE_AXIS)], true, &mut out);
+        assert_eq!(out, [(0, 2, WHOLE_AXIS)]);
+        x_runs(&[(2, 0), (3, 0), (4, 0)], true, &mut out);
+        assert_eq!(out, [(2, 4, 0)]);
+        x_runs(&[(2, 0), (3, 0), (4, 0)], false, &mut out);
+        assert_eq!(out, [(2, 2, 0), (3, 3, 0), (4, 4, 0)]);
+    }
 
     #[test]
     fn code_parts_add_up_to_the_image_code() {
