@@ -245,17 +245,9 @@ crate::multiversioned! {
             }
             if s.rotate {
                 let (w, t) = (c.omega[lo..hi].as_flattened_mut(), c.torque[lo..hi].as_flattened());
-                if s.kicks == 2 {
-                    for ((wa, ta), d) in w.iter_mut().zip(t).zip(&dtirot) {
-                        let dw = d * ta;
-                        *wa = (*wa + dw) + dw;
-                    }
-                } else {
-                    for _ in 0..s.kicks {
-                        for ((wa, ta), d) in w.iter_mut().zip(t).zip(&dtirot) {
-                            *wa += d * ta;
-                        }
-                    }
+                match s.kicks {
+                    2 => kick_spins::<2>(w, t, &dtirot),
+                    _ => kick_spins::<1>(w, t, &dtirot),
                 }
             }
         }
@@ -288,6 +280,19 @@ fn kick_and_drift<const KICKS: usize>(v: &mut [f64], f: &[f64], d: &[f64], x: &m
         if a > *peak {
             *peak = a;
         }
+    }
+}
+
+/// `KICKS` half-kicks ω += d·τ per component in one loop (the same bits as a loop per kick).
+#[inline(always)]
+fn kick_spins<const KICKS: usize>(w: &mut [f64], t: &[f64], d: &[f64]) {
+    for ((wa, ta), d) in w.iter_mut().zip(t).zip(d) {
+        let dw = d * ta;
+        let mut wn = *wa;
+        for _ in 0..KICKS {
+            wn += dw;
+        }
+        *wa = wn;
     }
 }
 
