@@ -18,9 +18,10 @@ pub struct Particles {
     pub v: Vec<[f64; 3]>,
     /// Angular velocity [rad/µs].
     pub omega: Vec<[f64; 3]>,
-    /// Force [nN].
+    /// Force [nN]: of the last force pass, except inside `System::run_with`, whose passes
+    /// that kick as they go keep their forces to themselves.
     pub f: Vec<[f64; 3]>,
-    /// Torque [nN·µm].
+    /// Torque [nN·µm] (as `f`).
     pub torque: Vec<[f64; 3]>,
     /// Radius [µm] (contact radius).
     pub radius: Vec<f64>,

@@ -28,6 +28,68 @@ pub(super) struct KickPlan {
     dest: Destinations,
     /// Per owner block: the ranges complete once it is done.
     ready_after: Vec<Vec<usize>>,
+    /// The forces and torques of the particles not yet kicked ([`ForceWindow`]).
+    window: ForceWindow,
+}
+
+/// Where a force pass that kicks as it goes sums its forces and torques: from the first
+/// particle of the first range not yet kicked to the end of the current block. Once
+/// kicked, a force is not read again (the next pass computes its own), so it need not go
+/// through `Particles::f`, whose stores a large system sends to memory and back each step.
+/// In a one-class system the window holds about one owner block, and stays in the cache.
+#[derive(Default)]
+struct ForceWindow {
+    /// Particle index of the window's first element.
+    base: usize,
+    f: Vec<[f64; 3]>,
+    torque: Vec<[f64; 3]>,
+    /// Per destination range, whether it has been kicked in this pass.
+    kicked: Vec<bool>,
+    /// The first range not yet kicked.
+    first_unkicked: usize,
+}
+
+impl ForceWindow {
+    /// Empties the window for a pass over `parts` ranges.
+    fn start(&mut self, parts: usize) {
+        self.base = 0;
+        self.kicked.clear();
+        self.kicked.resize(parts, false);
+        self.first_unkicked = 0;
+    }
+
+    /// Makes room for particles up to `hi` (excluded).
+    fn reach(&mut self, hi: usize) {
+        let len = hi - self.base;
+        if self.f.len() < len {
+            self.f.resize(len, [0.0; 3]);
+            self.torque.resize(len, [0.0; 3]);
+        }
+    }
+
+    /// The forces and torques of particles `r`, which the window must hold.
+    fn slices(&mut self, r: std::ops::Range<usize>) -> (&mut [[f64; 3]], &mut [[f64; 3]]) {
+        let w = r.start - self.base..r.end - self.base;
+        (&mut self.f[w.clone()], &mut self.torque[w])
+    }
+
+    /// Records range `part` as kicked.
+    fn mark_kicked(&mut self, part: usize) {
+        self.kicked[part] = true;
+    }
+
+    /// Drops the particles before the first range not yet kicked, keeping those up to `hi`
+    /// (excluded): every range past `hi` is still to be kicked.
+    fn slide(&mut self, dest: &Destinations, hi: usize) {
+        while self.kicked.get(self.first_unkicked) == Some(&true) {
+            self.first_unkicked += 1;
+        }
+        let base = dest.start(self.first_unkicked);
+        let (from, to) = (base - self.base, hi - self.base);
+        self.f.copy_within(from..to, 0);
+        self.torque.copy_within(from..to, 0);
+        self.base = base;
+    }
 }
 
 impl KickPlan {
@@ -49,6 +111,7 @@ impl KickPlan {
             pairs: nl.n_pairs(),
             dest,
             ready_after,
+            window: ForceWindow::default(),
         }
     }
 
@@ -68,19 +131,23 @@ impl System {
     /// step's first half-kick and drift ([`integrate::final_then_initial`]) done range by
     /// range inside the force pass, as soon as a range's forces are complete
     /// ([`KickPlan`]): a range's particles are then still in the cache, where a separate
-    /// pass reads them back from memory in a large system. One thread; no sums taken. The
-    /// same operations in the same order as [`System::forces`] and the separate kick, so
-    /// the same bits. Returns the time spent in pass 2 and kicking, and a bound on the
+    /// pass reads them back from memory in a large system. The forces and torques go
+    /// through a [`ForceWindow`], not `particles.f` and `particles.torque`, which keep
+    /// those of the last ordinary force pass. One thread; no sums taken. The same
+    /// operations in the same order as [`System::forces`] and the separate kick, so the
+    /// same bits. Returns the time spent in pass 2 and kicking, and a bound on the
     /// drift's squared speeds [µm²/µs²] ([`integrate::kick_chunk`]).
     pub(super) fn forces_then_kick(&mut self, update_history: bool) -> (Duration, f64) {
         let n = self.particles.len();
         let ob = owner_block(n);
         let n_blocks = n.div_ceil(ob);
-        let plan = match self.kick_plan.take() {
+        let mut plan = match self.kick_plan.take() {
             Some(plan) if plan.fits(&self.neighbor, n) => plan,
             _ => KickPlan::new(&self.neighbor, n, ob),
         };
         let dest = plan.dest;
+        let window = &mut plan.window;
+        window.start(dest.parts());
         let s = &self.settings;
         let (dt, g) = (s.dt, s.gravity);
         let kick = integrate::KickSettings::deferred(dt, s.max_step, s.rotate);
@@ -92,8 +159,6 @@ impl System {
             x,
             v,
             omega,
-            f,
-            torque,
             radius,
             mass,
             kind,
@@ -130,10 +195,12 @@ impl System {
                 tally: false,
                 rest: false,
             };
+            window.reach(hi);
+            let (f, torque) = window.slices(lo..hi);
             let out = BlockOut {
                 lo,
-                f: &mut f[lo..hi],
-                torque: &mut torque[lo..hi],
+                f,
+                torque,
                 hist: &mut history[pa..pb],
                 held: &mut held[pa..pb],
                 js: incoming,
@@ -142,7 +209,7 @@ impl System {
             let t = Instant::now();
             for &part in &plan.ready_after[c] {
                 let r = dest.start(part)..dest.start(part + 1);
-                let (f, torque) = (&mut f[r.clone()], &mut torque[r.clone()]);
+                let (f, torque) = window.slices(r.clone());
                 scatter::apply_entries(&incoming[part], r.start, f, torque, radius);
                 add_weight(f, &mass[r.clone()], g);
                 let mut chunk = integrate::Chunk {
@@ -155,7 +222,9 @@ impl System {
                     mass: &mass[r.clone()],
                 };
                 speed_bound_sq = speed_bound_sq.max(integrate::kick_chunk(&kick, &mut chunk));
+                window.mark_kicked(part);
             }
+            window.slide(&dest, hi);
             kicking += t.elapsed();
         }
         self.neighbor.put_histories_back(history, held);
