@@ -232,3 +232,43 @@ impl System {
         (kicking, speed_bound_sq)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five ranges of two particles, blocks of three; range 1 waits past range 2's kick (as a
+    /// smaller class's range waits on a later block): the window keeps its forces until then.
+    #[test]
+    fn the_force_window_keeps_every_range_until_it_is_kicked() {
+        let dest = Destinations::new(10, 5);
+        assert_eq!((0..=5).map(|p| dest.start(p)).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10]);
+        let mut w = ForceWindow::default();
+        w.start(dest.parts());
+        let value = |i: usize| [i as f64, 0.5, -(i as f64)];
+        let check_and_kick = |w: &mut ForceWindow, part: usize| {
+            let r = dest.start(part)..dest.start(part + 1);
+            let (f, t) = w.slices(r.clone());
+            let want: Vec<_> = r.map(value).collect();
+            assert_eq!((f.to_vec(), t.to_vec()), (want.clone(), want), "range {part}");
+            w.mark_kicked(part);
+        };
+        // (block, ranges kicked after it)
+        let plan: [(std::ops::Range<usize>, &[usize]); 4] =
+            [(0..3, &[0]), (3..6, &[2]), (6..9, &[1, 3]), (9..10, &[4])];
+        for (block, ready) in plan {
+            w.reach(block.end);
+            let (f, t) = w.slices(block.clone());
+            for (k, i) in block.clone().enumerate() {
+                (f[k], t[k]) = (value(i), value(i));
+            }
+            for &part in ready {
+                check_and_kick(&mut w, part);
+            }
+            w.slide(&dest, block.end);
+        }
+        // Range 1 held particles 2..6 in the window until block 2; never more than that.
+        assert!(w.f.len() <= 7, "window of {}", w.f.len());
+        assert_eq!(w.base, 10);
+    }
+}
