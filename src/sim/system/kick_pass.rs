@@ -28,6 +28,8 @@ pub(super) struct KickPlan {
     dest: Destinations,
     /// Per owner block: the ranges complete once it is done.
     ready_after: Vec<Vec<usize>>,
+    /// Per owner block: the first particle not yet kicked once it is done ([`window_starts`]).
+    window_start: Vec<usize>,
     /// The forces and torques of the particles not yet kicked ([`ForceWindow`]).
     window: ForceWindow,
 }
@@ -43,21 +45,9 @@ struct ForceWindow {
     base: usize,
     f: Vec<[f64; 3]>,
     torque: Vec<[f64; 3]>,
-    /// Per destination range, whether it has been kicked in this pass.
-    kicked: Vec<bool>,
-    /// The first range not yet kicked.
-    first_unkicked: usize,
 }
 
 impl ForceWindow {
-    /// Empties the window for a pass over `parts` ranges.
-    fn start(&mut self, parts: usize) {
-        self.base = 0;
-        self.kicked.clear();
-        self.kicked.resize(parts, false);
-        self.first_unkicked = 0;
-    }
-
     /// Makes room for particles up to `hi` (excluded).
     fn reach(&mut self, hi: usize) {
         let len = hi - self.base;
@@ -73,23 +63,29 @@ impl ForceWindow {
         (&mut self.f[w.clone()], &mut self.torque[w])
     }
 
-    /// Records range `part` as kicked.
-    fn mark_kicked(&mut self, part: usize) {
-        self.kicked[part] = true;
-    }
-
-    /// Drops the particles before the first range not yet kicked, keeping those up to `hi`
-    /// (excluded): every range past `hi` is still to be kicked.
-    fn slide(&mut self, dest: &Destinations, hi: usize) {
-        while self.kicked.get(self.first_unkicked) == Some(&true) {
-            self.first_unkicked += 1;
-        }
-        let base = dest.start(self.first_unkicked);
+    /// Drops the particles before `base`, keeping those up to `hi` (excluded).
+    fn slide(&mut self, base: usize, hi: usize) {
         let (from, to) = (base - self.base, hi - self.base);
         self.f.copy_within(from..to, 0);
         self.torque.copy_within(from..to, 0);
         self.base = base;
     }
+}
+
+/// Per owner block, the first particle of the first range not yet kicked once the block is
+/// done, where `last[p]` is the block after which range `p` is kicked: the start of the
+/// [`ForceWindow`] for the blocks that follow. Every range past a block's end is kicked
+/// later, so the window always ends at the current block's.
+fn window_starts(last: &[usize], dest: &Destinations, n_blocks: usize) -> Vec<usize> {
+    let mut first = 0;
+    (0..n_blocks)
+        .map(|c| {
+            while last.get(first).is_some_and(|&b| b <= c) {
+                first += 1;
+            }
+            dest.start(first)
+        })
+        .collect()
 }
 
 impl KickPlan {
@@ -111,6 +107,7 @@ impl KickPlan {
             pairs: nl.n_pairs(),
             dest,
             ready_after,
+            window_start: window_starts(&last, &dest, n_blocks),
             window: ForceWindow::default(),
         }
     }
@@ -147,7 +144,7 @@ impl System {
         };
         let dest = plan.dest;
         let window = &mut plan.window;
-        window.start(dest.parts());
+        window.base = 0;
         let s = &self.settings;
         let (dt, g) = (s.dt, s.gravity);
         let kick = integrate::KickSettings::deferred(dt, s.max_step, s.rotate);
@@ -222,9 +219,8 @@ impl System {
                     mass: &mass[r.clone()],
                 };
                 speed_bound_sq = speed_bound_sq.max(integrate::kick_chunk(&kick, &mut chunk));
-                window.mark_kicked(part);
             }
-            window.slide(&dest, hi);
+            window.slide(plan.window_start[c], hi);
             kicking += t.elapsed();
         }
         self.neighbor.put_histories_back(history, held);
@@ -243,29 +239,26 @@ mod tests {
     fn the_force_window_keeps_every_range_until_it_is_kicked() {
         let dest = Destinations::new(10, 5);
         assert_eq!((0..=5).map(|p| dest.start(p)).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10]);
+        // The block after which each range is kicked.
+        let last = [0, 2, 1, 2, 3];
+        let starts = window_starts(&last, &dest, 4);
+        assert_eq!(starts, [2, 2, 8, 10]);
         let mut w = ForceWindow::default();
-        w.start(dest.parts());
         let value = |i: usize| [i as f64, 0.5, -(i as f64)];
-        let check_and_kick = |w: &mut ForceWindow, part: usize| {
-            let r = dest.start(part)..dest.start(part + 1);
-            let (f, t) = w.slices(r.clone());
-            let want: Vec<_> = r.map(value).collect();
-            assert_eq!((f.to_vec(), t.to_vec()), (want.clone(), want), "range {part}");
-            w.mark_kicked(part);
-        };
-        // (block, ranges kicked after it)
-        let plan: [(std::ops::Range<usize>, &[usize]); 4] =
-            [(0..3, &[0]), (3..6, &[2]), (6..9, &[1, 3]), (9..10, &[4])];
-        for (block, ready) in plan {
+        let blocks = [0..3, 3..6, 6..9, 9..10];
+        for (c, block) in blocks.into_iter().enumerate() {
             w.reach(block.end);
             let (f, t) = w.slices(block.clone());
             for (k, i) in block.clone().enumerate() {
                 (f[k], t[k]) = (value(i), value(i));
             }
-            for &part in ready {
-                check_and_kick(&mut w, part);
+            for part in (0..5).filter(|&p| last[p] == c) {
+                let r = dest.start(part)..dest.start(part + 1);
+                let (f, t) = w.slices(r.clone());
+                let want: Vec<_> = r.map(value).collect();
+                assert_eq!((f.to_vec(), t.to_vec()), (want.clone(), want), "range {part}");
             }
-            w.slide(&dest, block.end);
+            w.slide(starts[c], block.end);
         }
         // Range 1 held particles 2..6 in the window until block 2; never more than that.
         assert!(w.f.len() <= 7, "window of {}", w.f.len());
