@@ -18,12 +18,14 @@
 //! 3. half-kick; box ½ step; drift; box ½ step; forces;
 //! 4. half-kick; v scaled by the box motion; T and P; ω̇_box ½ step; chains ½ step.
 //!
-//! The per-particle work runs as three passes over memory (each one parallel region):
-//! chain scaling with the kinetic sum (1–2; the previous step's end-of-step scaling joins
-//! it), drag with kick, box, drift and box (2–3), and kick with drag and kinetic sum (4).
-//! Each does the same operations on each particle in the same order as separate passes
-//! would, and its kinetic sums are [`integrate::twice_kinetic_total`]'s, so the results
-//! are the same bits.
+//! The per-particle work runs as two passes over memory (each one parallel region):
+//! chain scaling (the previous step's end-of-step scaling joins it), drag, kick, box,
+//! drift and box (1–3), and kick with drag and kinetic sum (4). Each does the same
+//! operations on each particle in the same order as separate passes would, and its
+//! kinetic sums are [`integrate::twice_kinetic_total`]'s. The pressure of step 2 takes
+//! the kinetic sum of step 4 times the chain factors squared, where LAMMPS sums again
+//! after the scaling: equal up to rounding, which the virial's far larger sum absorbs
+//! (the 4000-step reference NPT's `npt.csv` and `slurry.data` came out byte-identical).
 
 use serde::{Deserialize, Serialize};
 
@@ -144,15 +146,21 @@ impl NoseHooverNpt {
     }
 
     /// Runs `n` steps. A step's closing chain scaling of v and ω waits for the next step's
-    /// opening one and shares its pass; the last step's is applied before returning.
+    /// opening one and shares the pass of its drift; the last step's is applied before
+    /// returning. The kinetic sum is taken in full once per call, then carried from step
+    /// to step (see [`NoseHooverNpt::step`]).
     pub fn run(&mut self, sys: &mut System, n: u64) {
+        let mut twice_ke = sys
+            .timers
+            .time(Phase::Integrate, || integrate::twice_kinetic_total(&sys.particles));
         if !self.primed {
-            self.t_current = integrate::twice_kinetic_total(&sys.particles) / (Self::dof(sys) * K_B);
+            self.t_current = twice_ke / (Self::dof(sys) * K_B);
             self.primed = true;
         }
         let mut carried = None;
         for _ in 0..n {
-            carried = Some(self.step(sys, carried));
+            let (scale, k2) = self.step(sys, carried, twice_ke);
+            (carried, twice_ke) = (Some(scale), k2);
         }
         if let Some(f) = carried {
             sys.timers.time(Phase::Integrate, || sys.particles.scale_motion(f));
@@ -160,25 +168,23 @@ impl NoseHooverNpt {
     }
 
     /// One step, less its closing scaling of v and ω by the returned factor; `carried` is
-    /// the previous step's, still to apply.
-    fn step(&mut self, sys: &mut System, carried: Option<f64>) -> f64 {
+    /// the previous step's, still to apply. `twice_ke` is Σ m v² + I ω² [fJ] before
+    /// `carried`; returns, with the factor, the sum at the end of the step, before it.
+    fn step(&mut self, sys: &mut System, carried: Option<f64>, twice_ke: f64) -> (f64, f64) {
         // The target of a step is the one at its end (LAMMPS counts the step first).
         self.steps += 1;
         let dt = sys.settings.dt;
         let kick = KickSettings::half_kick(dt, sys.settings.max_step, sys.settings.rotate);
-        // 1. chains; 2. the pressure after their scaling
+        // 1. chains; 2. the pressure after their scaling, whose kinetic sum scales with the
+        // factor squared (LAMMPS sums again; the same up to rounding, and a pass fewer).
+        // The scaling itself waits for the pass of step 3.
         self.barostat_chain(sys, dt);
         let scale = self.particle_chain(sys, dt);
-        let k2 = sys.timers.time(Phase::Integrate, || {
-            integrate::then_twice_kinetic(&mut sys.particles, |c| {
-                for f in carried.into_iter().chain([scale]) {
-                    scale_motion(c.v, c.omega, f);
-                }
-            })
-        });
-        // 2. box velocity, its drag on v; 3. kick, box, drift, box, forces
-        self.box_rate_half(sys, dt, Self::pressure(sys, k2));
-        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, &kick));
+        let f = carried.unwrap_or(1.0) * scale;
+        // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, forces
+        self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (f * f)));
+        let scaling = [carried, Some(scale)];
+        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, &scaling, &kick));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
@@ -192,7 +198,7 @@ impl NoseHooverNpt {
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
         let scale = self.particle_chain(sys, dt);
         self.barostat_chain(sys, dt);
-        scale
+        (scale, k2)
     }
 
     /// ω̇ += (dt/2)·[(P − P₀)·V / W + mtk₁ / W], with mtk₁ = dof·k_B·T / (3N).
@@ -211,11 +217,12 @@ impl NoseHooverNpt {
         (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp()
     }
 
-    /// The box drag on v and the half-kick (2–3), then box lengths × exp((dt/2)·ω̇) about
-    /// the centre, drift, and once more, with positions following the box affinely (3):
-    /// one pass over the particles (the box moves first: neither drag nor kick reads it).
-    /// True where the minimum-image limit held the box back.
-    fn drag_kick_drift(&self, sys: &mut System, dt: f64, kick: &KickSettings) -> bool {
+    /// The chains' scaling of v and ω by each factor of `scaling`, in order (1–2), the box drag on v and the
+    /// half-kick (2–3), then box lengths × exp((dt/2)·ω̇) about the centre, drift, and once
+    /// more, with positions following the box affinely (3): one pass over the particles
+    /// (the box moves first: nothing before the drift reads it). True where the
+    /// minimum-image limit held the box back.
+    fn drag_kick_drift(&self, sys: &mut System, dt: f64, scaling: &[Option<f64>], kick: &KickSettings) -> bool {
         let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();
         let (mu1, held1) = sys.limit_shrink(&ALL, e);
@@ -224,6 +231,9 @@ impl NoseHooverNpt {
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
         sys.timers.time(Phase::Integrate, || {
             map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
+                for &s in scaling.iter().flatten() {
+                    scale_motion(c.v, c.omega, s);
+                }
                 drag(c.v, f);
                 kick_chunk(kick, &mut c);
                 for (x, v) in c.x.iter_mut().zip(c.v.iter()) {

@@ -37,13 +37,13 @@ pub fn sphere_inertia(m: f64, r: f64) -> f64 {
     0.4 * m * r * r
 }
 
-/// v ← f·v and ω ← f·ω, elementwise.
+/// v ← f·v and ω ← f·ω, elementwise (flat loops, which vectorize).
 pub fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
-    for (v, w) in v.iter_mut().zip(omega.iter_mut()) {
-        for a in 0..3 {
-            v[a] *= f;
-            w[a] *= f;
-        }
+    for c in v.as_flattened_mut() {
+        *c *= f;
+    }
+    for c in omega.as_flattened_mut() {
+        *c *= f;
     }
 }
 
