@@ -30,7 +30,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
-use crate::sim::particles::scale_motion;
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -69,11 +68,60 @@ pub struct NoseHooverNpt {
 /// The three box axes, all coupled.
 const ALL: [usize; 3] = [0, 1, 2];
 
-/// v ← v·f·f: the box drag as LAMMPS applies it, in two quarter factors.
-fn drag(v: &mut [[f64; 3]], f: f64) {
-    for c in v.as_flattened_mut() {
-        *c *= f;
-        *c *= f;
+crate::multiversioned! {
+    /// v ← v·f·f: the box drag as LAMMPS applies it, in two quarter factors.
+    fn drag(v: &mut [[f64; 3]], f: f64) {
+        for c in v.as_flattened_mut() {
+            *c = *c * f * f;
+        }
+    }
+}
+
+crate::multiversioned! {
+    /// The chains' scaling of v and ω by `carried`, if any, then by `scale`, and the box
+    /// drag v ← v·f·f: each factor in turn, as separate passes apply them (so the same
+    /// bits), in one flat loop per array (a loop over rows does not vectorize).
+    fn scale_and_drag(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], carried: Option<f64>, scale: f64, f: f64) {
+        let (v, omega) = (v.as_flattened_mut(), omega.as_flattened_mut());
+        match carried {
+            Some(c) => {
+                for a in v.iter_mut() {
+                    *a = *a * c * scale * f * f;
+                }
+                for a in omega.iter_mut() {
+                    *a = *a * c * scale;
+                }
+            }
+            None => {
+                for a in v.iter_mut() {
+                    *a = *a * scale * f * f;
+                }
+                for a in omega.iter_mut() {
+                    *a *= scale;
+                }
+            }
+        }
+    }
+}
+
+/// Components per piece of [`affine_drift`]: a whole number of particles.
+const DRIFT_PIECE: usize = 3 * 128;
+
+crate::multiversioned! {
+    /// x ← c₂ + μ₂ (c₁ + μ₁ (x − c₁) + dt·v − c₂): the drift between the box's two half
+    /// steps about their centres, positions following the box affinely. Per component, with
+    /// the centres repeated per particle, so that the loop is flat.
+    fn affine_drift(x: &mut [[f64; 3]], v: &[[f64; 3]], first: ([f64; 3], f64), second: ([f64; 3], f64), dt: f64) {
+        let ((c1, mu1), (c2, mu2)) = (first, second);
+        let c1s: [f64; DRIFT_PIECE] = std::array::from_fn(|k| c1[k % 3]);
+        let c2s: [f64; DRIFT_PIECE] = std::array::from_fn(|k| c2[k % 3]);
+        let pieces = x.as_flattened_mut().chunks_mut(DRIFT_PIECE).zip(v.as_flattened().chunks(DRIFT_PIECE));
+        for (xs, vs) in pieces {
+            for (((x, v), a1), a2) in xs.iter_mut().zip(vs).zip(&c1s).zip(&c2s) {
+                let moved = a1 + mu1 * (*x - a1) + dt * v;
+                *x = a2 + mu2 * (moved - a2);
+            }
+        }
     }
 }
 
@@ -183,8 +231,7 @@ impl NoseHooverNpt {
         let f = carried.unwrap_or(1.0) * scale;
         // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, forces
         self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (f * f)));
-        let scaling = [carried, Some(scale)];
-        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, &scaling, &kick));
+        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, (carried, scale), &kick));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
@@ -217,12 +264,13 @@ impl NoseHooverNpt {
         (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp()
     }
 
-    /// The chains' scaling of v and ω by each factor of `scaling`, in order (1–2), the box drag on v and the
+    /// The chains' scaling of v and ω by `scaling` (the carried factor, if any, then this
+    /// step's) (1–2), the box drag on v and the
     /// half-kick (2–3), then box lengths × exp((dt/2)·ω̇) about the centre, drift, and once
     /// more, with positions following the box affinely (3): one pass over the particles
     /// (the box moves first: nothing before the drift reads it). True where the
     /// minimum-image limit held the box back.
-    fn drag_kick_drift(&self, sys: &mut System, dt: f64, scaling: &[Option<f64>], kick: &KickSettings) -> bool {
+    fn drag_kick_drift(&self, sys: &mut System, dt: f64, scaling: (Option<f64>, f64), kick: &KickSettings) -> bool {
         let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();
         let (mu1, held1) = sys.limit_shrink(&ALL, e);
@@ -231,17 +279,9 @@ impl NoseHooverNpt {
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
         sys.timers.time(Phase::Integrate, || {
             map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
-                for &s in scaling.iter().flatten() {
-                    scale_motion(c.v, c.omega, s);
-                }
-                drag(c.v, f);
+                scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
                 kick_chunk(kick, &mut c);
-                for (x, v) in c.x.iter_mut().zip(c.v.iter()) {
-                    for a in 0..3 {
-                        let moved = c1[a] + mu1 * (x[a] - c1[a]) + dt * v[a];
-                        x[a] = c2[a] + mu2 * (moved - c2[a]);
-                    }
-                }
+                affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
             })
         });
         held1 | held2
