@@ -276,8 +276,9 @@ impl PassOne<'_> {
             js,
         } = out;
         batch.rest = self.rest;
-        f.fill([0.0; 3]);
-        torque.fill([0.0; 3]); // torque sums Σ tor until the block ends
+        // Flat fills: a fill of `[f64; 3]` rows stored 8 bytes at a time (4 % of a gas step).
+        f.as_flattened_mut().fill(0.0);
+        torque.as_flattened_mut().fill(0.0); // torque sums Σ tor until the block ends
         let mut acc = [0.0f64; SUMS];
         let nl = self.list;
         let (base, end) = (nl.offsets[lo], nl.offsets[lo + f.len()]);
