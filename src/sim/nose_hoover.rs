@@ -78,28 +78,16 @@ crate::multiversioned! {
 }
 
 crate::multiversioned! {
-    /// The chains' scaling of v and ω by `carried`, if any, then by `scale`, and the box
-    /// drag v ← v·f·f: each factor in turn, as separate passes apply them (so the same
-    /// bits), in one flat loop per array (a loop over rows does not vectorize).
-    fn scale_and_drag(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], carried: Option<f64>, scale: f64, f: f64) {
-        let (v, omega) = (v.as_flattened_mut(), omega.as_flattened_mut());
-        match carried {
-            Some(c) => {
-                for a in v.iter_mut() {
-                    *a = *a * c * scale * f * f;
-                }
-                for a in omega.iter_mut() {
-                    *a = *a * c * scale;
-                }
-            }
-            None => {
-                for a in v.iter_mut() {
-                    *a = *a * scale * f * f;
-                }
-                for a in omega.iter_mut() {
-                    *a *= scale;
-                }
-            }
+    /// The chains' scaling of v and ω by `carried` (1 where none is carried: exact) then by
+    /// `scale`, and the box drag v ← v·f·f: each factor in turn, as separate passes apply
+    /// them (so the same bits), in one flat loop per array (a loop over rows does not
+    /// vectorize).
+    fn scale_and_drag(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], carried: f64, scale: f64, f: f64) {
+        for a in v.as_flattened_mut() {
+            *a = *a * carried * scale * f * f;
+        }
+        for a in omega.as_flattened_mut() {
+            *a = *a * carried * scale;
         }
     }
 }
@@ -228,10 +216,11 @@ impl NoseHooverNpt {
         // The scaling itself waits for the pass of step 3.
         self.barostat_chain(sys, dt);
         let scale = self.particle_chain(sys, dt);
-        let f = carried.unwrap_or(1.0) * scale;
+        let carried = carried.unwrap_or(1.0);
+        let f = carried * scale;
         // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, forces
         self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (f * f)));
-        self.limited_steps += u64::from(self.drag_kick_drift(sys, dt, (carried, scale), &kick));
+        self.limited_steps += u64::from(self.scale_kick_drift(sys, dt, (carried, scale), &kick));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
@@ -264,13 +253,12 @@ impl NoseHooverNpt {
         (-0.25 * dt * (self.omega_dot + self.mtk_term2)).exp()
     }
 
-    /// The chains' scaling of v and ω by `scaling` (the carried factor, if any, then this
-    /// step's) (1–2), the box drag on v and the
-    /// half-kick (2–3), then box lengths × exp((dt/2)·ω̇) about the centre, drift, and once
-    /// more, with positions following the box affinely (3): one pass over the particles
-    /// (the box moves first: nothing before the drift reads it). True where the
-    /// minimum-image limit held the box back.
-    fn drag_kick_drift(&self, sys: &mut System, dt: f64, scaling: (Option<f64>, f64), kick: &KickSettings) -> bool {
+    /// The chains' scaling of v and ω by `scaling` (the carried factor, then this step's)
+    /// (1–2), the box drag on v and the half-kick (2–3), then box lengths × exp((dt/2)·ω̇)
+    /// about the centre, drift, and once more, with positions following the box affinely
+    /// (3): one pass over the particles (the box moves first: nothing before the drift
+    /// reads it). True where the minimum-image limit held the box back.
+    fn scale_kick_drift(&self, sys: &mut System, dt: f64, scaling: (f64, f64), kick: &KickSettings) -> bool {
         let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();
         let (mu1, held1) = sys.limit_shrink(&ALL, e);

@@ -276,7 +276,7 @@ impl PassOne<'_> {
             js,
         } = out;
         batch.rest = self.rest;
-        // Flat fills: a fill of `[f64; 3]` rows stored 8 bytes at a time (4 % of a gas step).
+        // Flat fills, which are a `memset`: a fill of `[f64; 3]` rows was 8-byte stores.
         f.as_flattened_mut().fill(0.0);
         torque.as_flattened_mut().fill(0.0); // torque sums Σ tor until the block ends
         let mut acc = [0.0f64; SUMS];
