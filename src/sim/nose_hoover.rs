@@ -217,9 +217,9 @@ impl NoseHooverNpt {
         self.barostat_chain(sys, dt);
         let scale = self.particle_chain(sys, dt);
         let carried = carried.unwrap_or(1.0);
-        let f = carried * scale;
+        let chains = carried * scale;
         // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, forces
-        self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (f * f)));
+        self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (chains * chains)));
         self.limited_steps += u64::from(self.scale_kick_drift(sys, dt, (carried, scale), &kick));
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains

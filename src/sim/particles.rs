@@ -38,7 +38,7 @@ pub fn sphere_inertia(m: f64, r: f64) -> f64 {
 }
 
 /// v ← f·v and ω ← f·ω, elementwise (flat loops, which vectorize).
-pub fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
+fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
     for c in v.as_flattened_mut() {
         *c *= f;
     }
