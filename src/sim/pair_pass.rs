@@ -276,6 +276,7 @@ impl PassOne<'_> {
             js,
         } = out;
         batch.rest = self.rest;
+        batch.energies = self.tally;
         // Flat fills, which are a `memset`: a fill of `[f64; 3]` rows was 8-byte stores.
         f.as_flattened_mut().fill(0.0);
         torque.as_flattened_mut().fill(0.0); // torque sums Σ tor until the block ends

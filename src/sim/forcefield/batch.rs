@@ -59,6 +59,9 @@ pub struct PairBatch {
     pub energy: Lane,
     /// Elastic energy of contacts [fJ].
     pub elastic: Lane,
+    /// Whether the styles fill `energy` and `elastic`. A force pass that takes no sums
+    /// leaves them out, as LAMMPS does without `eflag`: forces and torques are the same bits.
+    pub energies: bool,
     /// Whether the styles also fill `f_rest` (after `f`, from the updated histories).
     pub rest: bool,
     /// Force on i with every velocity and spin zero and the histories as they now are
@@ -85,6 +88,7 @@ impl Default for PairBatch {
             tor: [z; 3],
             energy: z,
             elastic: z,
+            energies: true,
             rest: false,
             f_rest: [z; 3],
         }
@@ -114,7 +118,8 @@ impl PairBatch {
         self.len = k + 1;
     }
 
-    /// Computes |del| and zeroes the outputs of the lanes in use (`f_rest` too if asked).
+    /// Computes |del| and zeroes the outputs of the lanes in use (the energies if wanted,
+    /// `f_rest` if asked).
     pub fn prepare(&mut self) {
         prepare_lanes(self);
     }
@@ -178,8 +183,12 @@ crate::multiversioned! {
         for k in 0..n {
             b.r[k] = b.rsq[k].sqrt();
         }
-        for lane in b.f.iter_mut().chain(b.tor.iter_mut()).chain([&mut b.energy, &mut b.elastic]) {
+        for lane in b.f.iter_mut().chain(b.tor.iter_mut()) {
             lane[..n].fill(0.0);
+        }
+        if b.energies {
+            b.energy[..n].fill(0.0);
+            b.elastic[..n].fill(0.0);
         }
         if b.rest {
             for lane in &mut b.f_rest {

@@ -235,6 +235,9 @@ impl PairStyle for HertzHistory {
         SCRATCH.with_borrow_mut(|g| {
             gather_motion(g, b, ctx);
             contact_lanes(self, g, b, ctx.dt, ctx.update_history);
+            if b.energies {
+                elastic_lanes(self, g, b);
+            }
         });
     }
 
@@ -294,6 +297,8 @@ struct Gathered {
     vr: [Lane; 3],
     /// r_i ω_i + r_j ω_j [µm/µs].
     wsum: [Lane; 3],
+    /// h = √(δ R*) [µm], kept by the force for the elastic energy.
+    h: Lane,
 }
 
 impl Default for Gathered {
@@ -304,6 +309,7 @@ impl Default for Gathered {
             mj: z,
             vr: [z; 3],
             wsum: [z; 3],
+            h: z,
         }
     }
 }
@@ -311,7 +317,7 @@ impl Default for Gathered {
 crate::multiversioned! {
     /// [`HertzHistory::contact`] over the lanes, branch-free: the same operations in the
     /// same order, with selects in place of branches, so each lane's result is bit-identical.
-    fn contact_lanes(s: &HertzHistory, g: &Gathered, b: &mut PairBatch, dt: f64, update: bool) {
+    fn contact_lanes(s: &HertzHistory, g: &mut Gathered, b: &mut PairBatch, dt: f64, update: bool) {
         let kt = if s.kt > 0.0 { s.kt } else { f64::INFINITY };
         for k in 0..b.len.min(LANES) {
             let (ri, rj) = (b.ri[k], b.rj[k]);
@@ -334,9 +340,9 @@ crate::multiversioned! {
             let overlap = radsum - r;
             // Apart lanes take 0 under the root; their results are discarded below.
             let polyhertz = (if touch { overlap } else { 0.0 } * ri * rj / radsum).sqrt();
+            g.h[k] = polyhertz;
             let damp = meff * s.gamma_n * vnnr * rsqinv;
             let ccel = (s.kn * overlap * rinv - damp) * polyhertz;
-            let elastic = 0.4 * s.kn * polyhertz * overlap * overlap;
 
             let vtr1 = vt1 - (delz * wr2 - dely * wr3);
             let vtr2 = vt2 - (delx * wr3 - delz * wr1);
@@ -390,6 +396,19 @@ crate::multiversioned! {
                 b.f[a][k] = if touch { b.f[a][k] + f[a] } else { b.f[a][k] };
                 b.tor[a][k] = if touch { b.tor[a][k] + tor[a] } else { b.tor[a][k] };
             }
+        }
+    }
+}
+
+crate::multiversioned! {
+    /// The normal elastic energy of [`HertzHistory::contact`] over the lanes of the last
+    /// [`contact_lanes`], added to `elastic`; only a pass that takes sums asks for it.
+    fn elastic_lanes(s: &HertzHistory, g: &Gathered, b: &mut PairBatch) {
+        for k in 0..b.len.min(LANES) {
+            let radsum = b.ri[k] + b.rj[k];
+            let touch = b.rsq[k] < radsum * radsum;
+            let overlap = radsum - b.r[k];
+            let elastic = 0.4 * s.kn * g.h[k] * overlap * overlap;
             b.elastic[k] = if touch { b.elastic[k] + elastic } else { b.elastic[k] };
         }
     }

@@ -127,8 +127,11 @@ impl PairStyle for LjSf {
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
-            gather_coeffs(self, g, b, ctx);
-            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f, &mut b.energy);
+            gather_coeffs(self, g, b, ctx, b.energies);
+            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f);
+            if b.energies {
+                lj_energies(g, b.len, &b.rsq, &b.r, &mut b.energy);
+            }
         });
     }
 
@@ -139,24 +142,27 @@ impl PairStyle for LjSf {
     /// The same force: it depends on positions alone.
     fn add_rest_forces(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
-            gather_coeffs(self, g, b, ctx);
-            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f_rest, &mut [0.0; LANES]);
+            gather_coeffs(self, g, b, ctx, false);
+            lj_lanes(g, b.len, &b.del, &b.rsq, &b.r, &mut b.f_rest);
         });
     }
 }
 
 crate::multiversioned! {
-    /// The coefficients of the batch's type pairs.
-    fn gather_coeffs(s: &LjSf, g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>) {
+    /// The coefficients of the batch's type pairs: those of the force, and with `energies`
+    /// those of the energy.
+    fn gather_coeffs(s: &LjSf, g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>, energies: bool) {
         for k in 0..b.len {
             let c = s.coeff.get(ctx.kind[b.i[k] as usize], ctx.kind[b.j[k] as usize]);
             g.lj[0][k] = c.lj1;
             g.lj[1][k] = c.lj2;
-            g.lj[2][k] = c.lj3;
-            g.lj[3][k] = c.lj4;
             g.cut[k] = c.cut;
             g.foffset[k] = c.foffset;
-            g.eoffset[k] = c.eoffset;
+            if energies {
+                g.lj[2][k] = c.lj3;
+                g.lj[3][k] = c.lj4;
+                g.eoffset[k] = c.eoffset;
+            }
         }
     }
 }
@@ -166,6 +172,7 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Gathered> = const {
         std::cell::RefCell::new(Gathered {
             lj: [[0.0; LANES]; 4],
+            r6inv: [0.0; LANES],
             cut: [0.0; LANES],
             foffset: [0.0; LANES],
             eoffset: [0.0; LANES],
@@ -176,28 +183,42 @@ thread_local! {
 /// Per-lane coefficients of a batch's pairs.
 struct Gathered {
     lj: [Lane; 4],
+    /// (1/r)⁶ [1/µm⁶], kept by the force for the energy.
+    r6inv: Lane,
     cut: Lane,
     foffset: Lane,
     eoffset: Lane,
 }
 
 crate::multiversioned! {
-    /// [`LjSf::compute`] over the first `len` lanes, with a select for the cutoff
-    /// (bit-identical), added to `f` and `energy`.
-    fn lj_lanes(g: &Gathered, len: usize, del: &[Lane; 3], rsq: &Lane, r: &Lane, f: &mut [Lane; 3], energy: &mut Lane) {
+    /// The force of [`LjSf::compute`] over the first `len` lanes, with a select for the
+    /// cutoff (bit-identical), added to `f`; keeps (1/r)⁶ for [`lj_energies`].
+    fn lj_lanes(g: &mut Gathered, len: usize, del: &[Lane; 3], rsq: &Lane, r: &Lane, f: &mut [Lane; 3]) {
         for k in 0..len.min(LANES) {
             let cut = g.cut[k];
             let inside = rsq[k] < cut * cut;
-            let r = r[k];
-            let rinv = 1.0 / r;
+            let rinv = 1.0 / r[k];
             let r2inv = rinv * rinv;
             let r6inv = r2inv * r2inv * r2inv;
+            g.r6inv[k] = r6inv;
             let forcelj = r6inv * (g.lj[0][k] * r6inv - g.lj[1][k]);
             let fpair = (rinv * forcelj - g.foffset[k]) * rinv;
-            let e = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r - cut) * g.foffset[k];
             for a in 0..3 {
                 f[a][k] = if inside { f[a][k] + del[a][k] * fpair } else { f[a][k] };
             }
+        }
+    }
+}
+
+crate::multiversioned! {
+    /// The energy of [`LjSf::compute`] over the lanes of the last [`lj_lanes`], added to
+    /// `energy`; only a pass that takes sums asks for it.
+    fn lj_energies(g: &Gathered, len: usize, rsq: &Lane, r: &Lane, energy: &mut Lane) {
+        for k in 0..len.min(LANES) {
+            let cut = g.cut[k];
+            let inside = rsq[k] < cut * cut;
+            let r6inv = g.r6inv[k];
+            let e = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r[k] - cut) * g.foffset[k];
             energy[k] = if inside { energy[k] + e } else { energy[k] };
         }
     }
