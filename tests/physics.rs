@@ -341,8 +341,13 @@ fn small_mixture(dissipative: bool) -> System {
 
 /// [`small_mixture`] on a lattice `spacing` × the larger diameter, from `seed`, not set up.
 fn mixture(spacing: f64, seed: u64, dissipative: bool) -> System {
+    mixture_at(spacing, 1.0, seed, dissipative)
+}
+
+/// [`mixture`] with speeds of about `v_rms` [µm/µs].
+fn mixture_at(spacing: f64, v_rms: f64, seed: u64, dissipative: bool) -> System {
     let radii = [0.5, 0.7];
-    let (p, b) = polydisperse_gas(8, &radii, spacing, 1.0, seed);
+    let (p, b) = polydisperse_gas(8, &radii, spacing, v_rms, seed);
     let ff = mixed_forcefield(&radii, 2e5, dissipative, dissipative);
     let settings = StepSettings {
         dt: 1e-4,
@@ -572,10 +577,23 @@ fn force_sums_are_taken_on_the_steps_that_read_them() {
 }
 
 /// `run` fuses a step's last half-kick with the next step's first where nothing acts in
-/// between; the trajectory must equal plain single steps bit for bit, with the velocity cap
-/// on and an observer that sees the full-step velocities every 7 steps.
+/// between (on one thread inside the force pass), with kick factors computed once per list
+/// build; the trajectory must equal plain single steps bit for bit, on 1 and 2 threads,
+/// through rebuilds that reorder the particles of two sizes and masses changed between two
+/// runs, with the velocity cap on and off and an observer that sees the full-step
+/// velocities every 7 steps.
 #[test]
 fn fused_half_kicks_give_the_single_step_trajectory() {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for cap in [Some(1.5e-3), None] {
+            pool.install(|| fused_half_kicks_against_single_steps(cap));
+        }
+    }
+}
+
+/// [`fused_half_kicks_give_the_single_step_trajectory`] with the displacement cap `cap` [µm].
+fn fused_half_kicks_against_single_steps(cap: Option<f64>) {
     struct Speeds(Vec<f64>);
     impl etwin::sim::observer::Observer for Speeds {
         fn interval(&self) -> u64 {
@@ -585,21 +603,40 @@ fn fused_half_kicks_give_the_single_step_trajectory() {
             self.0.push(sys.thermo().ke_trans_fj);
         }
     }
-    let capped = |mut sys: System| {
-        sys.settings.max_step = Some(1.5e-4);
+    // Fast enough that list builds reorder the particles.
+    let system = || {
+        let mut sys = mixture_at(1.3, 20.0, 11, true);
+        sys.settings.max_step = cap;
+        sys.setup().unwrap();
         sys
     };
-    let (mut fused, mut single) = (capped(small_mixture(true)), capped(small_mixture(true)));
+    let (mut fused, mut single) = (system(), system());
     let (mut seen_fused, mut seen_single) = (Speeds(vec![]), Speeds(vec![]));
-    fused.run(600, &mut [&mut seen_fused]);
-    for _ in 0..600 {
-        single.step();
-        if single.step % 7 == 0 {
-            seen_single.0.push(single.thermo().ke_trans_fj);
+    // Two runs, the larger spheres made heavier between them (as a stage may).
+    for run in 0..2 {
+        if run == 1 {
+            for sys in [&mut fused, &mut single] {
+                let p = &mut sys.particles;
+                for (m, &r) in p.mass.iter_mut().zip(&p.radius) {
+                    *m *= if r > 0.6 { 1.5 } else { 1.0 };
+                }
+            }
+        }
+        fused.run(300, &mut [&mut seen_fused]);
+        for _ in 0..300 {
+            single.step();
+            if single.step % 7 == 0 {
+                seen_single.0.push(single.thermo().ke_trans_fj);
+            }
         }
     }
     let p = (&fused.particles, &single.particles);
     assert!(fused.summary.contacts > 0, "the test must exercise contacts");
+    assert!(
+        fused.timers.neighbor_builds > 5,
+        "the test must exercise rebuilds: {}",
+        fused.timers.neighbor_builds
+    );
     assert_eq!(seen_fused.0, seen_single.0, "observed kinetic energies");
     for k in 0..p.0.len() {
         for (a, b) in [(p.0.x[k], p.1.x[k]), (p.0.v[k], p.1.v[k]), (p.0.omega[k], p.1.omega[k])] {

@@ -31,15 +31,86 @@ pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: boo
     kick(p, KickSettings::half_kick(dt, max_step, rotate));
 }
 
-/// Second half-kick of a step, then first half-kick and drift of the next; returns a bound
-/// on the drift's squared speeds [µm²/µs²].
-pub fn final_then_initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) -> f64 {
-    kick(p, KickSettings::deferred(dt, max_step, rotate))
+/// Second half-kick of a step, then first half-kick and drift of the next, with the
+/// particles' kick factors for `dt` (see [`KickFactors`]); returns a bound on the drift's
+/// squared speeds [µm²/µs²].
+pub fn final_then_initial(
+    p: &mut Particles,
+    dt: f64,
+    factors: &KickFactors,
+    max_step: Option<f64>,
+    rotate: bool,
+) -> f64 {
+    debug_assert_eq!(factors.dt, Some(dt), "kick factors for this timestep");
+    let s = KickSettings::deferred(dt, max_step, rotate);
+    let bounds = map_chunks_with(p, Some(factors), CHUNK, |mut c| kick_chunk(&s, &mut c));
+    bounds.into_iter().fold(0.0, f64::max)
 }
 
 fn kick(p: &mut Particles, s: KickSettings) -> f64 {
     let bounds = map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
     bounds.into_iter().fold(0.0, f64::max)
+}
+
+/// Per particle, the factors of a half-kick: (dt/2)/m [µs/pg] and (dt/2)/I [µs/(pg·µm²)].
+/// Two divisions per particle were a fifth of the granular gas's integration phase. Inside
+/// `System::run_with` without fixes masses and radii do not change, so its deferred kicks
+/// take them from here, forgotten at each list build (which may reorder the particles):
+/// the same divisions, so the same bits.
+#[derive(Debug, Default)]
+pub struct KickFactors {
+    /// The timestep they were computed for [µs]; `None`: not computed, or stale.
+    dt: Option<f64>,
+    per_mass: Vec<f64>,
+    per_inertia: Vec<f64>,
+}
+
+impl KickFactors {
+    /// Marks them stale: masses, radii or the particles' order may have changed.
+    pub fn forget(&mut self) {
+        self.dt = None;
+    }
+
+    /// Computes them for `p` and the timestep `dt` [µs], unless they are for that `dt` and
+    /// as many particles and have not been forgotten since.
+    pub fn refresh(&mut self, p: &Particles, dt: f64) {
+        if self.dt == Some(dt) && self.per_mass.len() == p.len() {
+            return;
+        }
+        self.per_mass.resize(p.len(), 0.0);
+        self.per_inertia.resize(p.len(), 0.0);
+        let dtf = 0.5 * dt;
+        self.per_mass
+            .par_chunks_mut(CHUNK)
+            .zip(self.per_inertia.par_chunks_mut(CHUNK))
+            .zip(p.mass.par_chunks(CHUNK).zip(p.radius.par_chunks(CHUNK)))
+            .for_each(|((pm, pi), (m, r))| divide(dtf, m, r, pm, pi));
+        self.dt = Some(dt);
+    }
+
+    /// Those of particles `r`.
+    pub fn of(&self, r: std::ops::Range<usize>) -> Factors<'_> {
+        Factors {
+            per_mass: &self.per_mass[r.clone()],
+            per_inertia: &self.per_inertia[r],
+        }
+    }
+}
+
+/// A chunk's share of [`KickFactors`].
+#[derive(Debug, Clone, Copy)]
+pub struct Factors<'a> {
+    pub per_mass: &'a [f64],
+    pub per_inertia: &'a [f64],
+}
+
+/// (dt/2)/m and (dt/2)/I of each particle, from its mass and radius (`dtf` = dt/2).
+#[inline(always)]
+fn divide(dtf: f64, mass: &[f64], radius: &[f64], per_mass: &mut [f64], per_inertia: &mut [f64]) {
+    for (((pm, pi), &m), &r) in per_mass.iter_mut().zip(per_inertia.iter_mut()).zip(mass).zip(radius) {
+        *pm = dtf / m;
+        *pi = dtf / (0.4 * r * r * m);
+    }
 }
 
 /// Consecutive particles' state, as one worker of a pass over particles sees it.
@@ -51,6 +122,8 @@ pub struct Chunk<'a> {
     pub torque: &'a [[f64; 3]],
     pub radius: &'a [f64],
     pub mass: &'a [f64],
+    /// Their kick factors, if computed ahead; else a kick divides.
+    pub factors: Option<Factors<'a>>,
 }
 
 impl Chunk<'_> {
@@ -124,6 +197,16 @@ pub fn then_twice_kinetic(p: &mut Particles, act: impl Fn(&mut Chunk) + Sync + S
 /// `visit` on consecutive chunks of `size` particles in parallel; the results in chunk
 /// order.
 pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk) -> R + Sync + Send) -> Vec<R> {
+    map_chunks_with(p, None, size, visit)
+}
+
+/// [`map_chunks`], each chunk with its share of `factors` if given.
+fn map_chunks_with<R: Send>(
+    p: &mut Particles,
+    factors: Option<&KickFactors>,
+    size: usize,
+    visit: impl Fn(Chunk) -> R + Sync + Send,
+) -> Vec<R> {
     let Particles {
         x,
         v,
@@ -139,8 +222,11 @@ pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk)
         .zip(omega.par_chunks_mut(size))
         .zip(f.par_chunks(size).zip(torque.par_chunks(size)))
         .zip(radius.par_chunks(size).zip(mass.par_chunks(size)))
-        .map(|((((x, v), omega), (f, torque)), (radius, mass))| {
+        .enumerate()
+        .map(|(k, ((((x, v), omega), (f, torque)), (radius, mass)))| {
+            let lo = k * size;
             visit(Chunk {
+                factors: factors.map(|kf| kf.of(lo..lo + x.len())),
                 x,
                 v,
                 omega,
@@ -190,8 +276,8 @@ impl KickSettings {
 const SUB: usize = 128;
 
 crate::multiversioned! {
-    /// One chunk of particles, [`SUB`] at a time. The divisions go first as a vector loop of
-    /// their own; each factor is then repeated per component, so that every update is one
+    /// One chunk of particles, [`SUB`] at a time. The divisions, unless the chunk's factors
+    /// were computed ahead, go first as a vector loop of their own; each factor is then repeated per component, so that every update is one
     /// flat loop over components (a loop over `[f64; 3]` rows needs shuffles to vectorize,
     /// which cost more than the arithmetic). Same operations per component as a loop over
     /// rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
@@ -211,13 +297,16 @@ crate::multiversioned! {
             let hi = (lo + SUB).min(n);
             let (m, r) = (&c.mass[lo..hi], &c.radius[lo..hi]);
             let len = hi - lo;
+            let (pm, pi) = match &c.factors {
+                Some(kf) => (&kf.per_mass[lo..hi], &kf.per_inertia[lo..hi]),
+                None => {
+                    divide(dtf, m, r, &mut per_mass[..len], &mut per_inertia[..len]);
+                    (&per_mass[..len], &per_inertia[..len])
+                }
+            };
             for k in 0..len {
-                per_mass[k] = dtf / m[k];
-                per_inertia[k] = dtf / (0.4 * r[k] * r[k] * m[k]);
-            }
-            for k in 0..len {
-                dtfm[3 * k..3 * k + 3].fill(per_mass[k]);
-                dtirot[3 * k..3 * k + 3].fill(per_inertia[k]);
+                dtfm[3 * k..3 * k + 3].fill(pm[k]);
+                dtirot[3 * k..3 * k + 3].fill(pi[k]);
             }
             let f = c.f[lo..hi].as_flattened();
             let (v, x) = (c.v[lo..hi].as_flattened_mut(), c.x[lo..hi].as_flattened_mut());

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
 use crate::sim::forcefield::{ContactRates, ForceField, PairBatch, PairContext, PairInput, ReachTable};
-use crate::sim::integrate;
+use crate::sim::integrate::{self, KickFactors};
 use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
 use crate::sim::observer::Observer;
 use crate::sim::pair_pass::{outer, BlockOut, LaneSource, PassOne, SUMS};
@@ -167,6 +167,9 @@ pub struct System {
     incoming: BlockJSides,
     /// When each range's forces are complete, for the current list.
     kick_plan: Option<KickPlan>,
+    /// Of the deferred kicks inside [`System::run_with`]: forgotten when it starts and at
+    /// each list build.
+    kick_factors: KickFactors,
 }
 
 /// Adds a bound on a drift's steps, dt times a bound on its speeds, to a known `travel` [µm].
@@ -227,6 +230,7 @@ impl System {
             jside: Vec::new(),
             incoming: Vec::new(),
             kick_plan: None,
+            kick_factors: KickFactors::default(),
         })
     }
 
@@ -306,6 +310,7 @@ impl System {
         } = self;
         let applied = timers.time(Phase::Neighbor, || neighbor.build(particles, simbox, reach, order));
         timers.neighbor_builds += 1;
+        self.kick_factors.forget();
         if let Some(before) = images_before {
             let p = &mut self.particles;
             for k in 0..p.len() {
@@ -351,10 +356,13 @@ impl System {
                 self.timers
                     .time(Phase::Integrate, || integrate::initial(p, dt, lim, rot)),
             ),
-            Pending::FinalThenInitial => Some(
-                self.timers
-                    .time(Phase::Integrate, || integrate::final_then_initial(p, dt, lim, rot)),
-            ),
+            Pending::FinalThenInitial => {
+                let factors = &mut self.kick_factors;
+                Some(self.timers.time(Phase::Integrate, || {
+                    factors.refresh(p, dt);
+                    integrate::final_then_initial(p, dt, factors, lim, rot)
+                }))
+            }
             Pending::Done => None, // counted in `travel` by the pass that drifted
         };
         add_travel(travel, dt, speed_bound_sq);
@@ -439,9 +447,10 @@ impl System {
     /// Where nothing acts between two steps (no fix, no observer due, not the last step),
     /// a step's final half-kick is deferred and fused with the next step's first one: the
     /// same arithmetic with one pass over memory instead of two. On one thread that pass
-    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). The force
-    /// sums are taken on the steps after which something may read them (see
-    /// [`ForceSummary`]).
+    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). Masses and
+    /// radii cannot change while no fix runs, so these kicks take their per-particle factors
+    /// from [`KickFactors`], computed once per list build. The force sums are taken on the
+    /// steps after which something may read them (see [`ForceSummary`]).
     ///
     /// The neighbour test reads every particle's position and its position at the build.
     /// While only this loop moves them, it keeps `travel`, a bound on how far any particle
@@ -450,6 +459,8 @@ impl System {
     /// stays below half the skin skip the test, which could not have found a rebuild due.
     /// A fix may move particles or the box, so after one runs the bound is unknown.
     pub fn run_with(&mut self, n: u64, fixes: &mut [&mut dyn Fix], observers: &mut [&mut dyn Observer]) {
+        // Masses and radii may have changed since the last run.
+        self.kick_factors.forget();
         let mut pending = Pending::Initial;
         let mut travel = None;
         let fixes_read = fixes.iter().any(|f| f.reads_force_sums());

@@ -148,6 +148,10 @@ impl System {
         let s = &self.settings;
         let (dt, g) = (s.dt, s.gravity);
         let kick = integrate::KickSettings::deferred(dt, s.max_step, s.rotate);
+        let t = Instant::now();
+        self.kick_factors.refresh(&self.particles, dt);
+        let factors = &self.kick_factors;
+        let mut kicking = t.elapsed();
         let incoming = &mut self.incoming;
         incoming.resize_with(dest.parts(), Vec::new);
         incoming.iter_mut().for_each(Vec::clear);
@@ -164,7 +168,6 @@ impl System {
         let (nl, image) = (&self.neighbor, self.simbox.image_map());
         let shifts = image.shifts();
         let mut batch = Box::<PairBatch>::default();
-        let mut kicking = Duration::ZERO;
         let mut speed_bound_sq = 0.0f64;
         for c in 0..n_blocks {
             let (lo, hi) = (c * ob, ((c + 1) * ob).min(n));
@@ -217,6 +220,7 @@ impl System {
                     torque,
                     radius: &radius[r.clone()],
                     mass: &mass[r.clone()],
+                    factors: Some(factors.of(r.clone())),
                 };
                 speed_bound_sq = speed_bound_sq.max(integrate::kick_chunk(&kick, &mut chunk));
             }
