@@ -28,6 +28,11 @@ pub trait Fix {
     fn reads_force_sums(&self) -> bool {
         true
     }
+    /// Whether `end_of_step` leaves every mass and radius as it was: the kicks of the run
+    /// then keep their factors ([`crate::sim::integrate::KickFactors`]).
+    fn keeps_masses(&self) -> bool {
+        false
+    }
 }
 
 /// Kinetic temperature from translation [K]: T = Σ m v² / (3 N k_B).

@@ -19,21 +19,21 @@ use crate::sim::particles::{sphere_inertia, Particles};
 /// Particles per parallel work item.
 pub const CHUNK: usize = 2048;
 
-/// First half-kick and drift. `max_step` [µm] caps each particle's displacement;
-/// `rotate` = false leaves angular velocities as they are. Returns a bound on the drift's
-/// squared speeds [µm²/µs²] (see [`kick_chunk`]).
-pub fn initial(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) -> f64 {
-    kick(p, KickSettings::new(dt, max_step, 1, true, rotate))
+/// First half-kick and drift with the particles' kick factors for `dt` (see
+/// [`KickFactors`]). `max_step` [µm] caps each particle's displacement; `rotate` = false
+/// leaves angular velocities as they are. Returns a bound on the drift's squared speeds
+/// [µm²/µs²] (see [`kick_chunk`]).
+pub fn initial(p: &mut Particles, dt: f64, factors: &KickFactors, max_step: Option<f64>, rotate: bool) -> f64 {
+    kick_with(p, factors, KickSettings::new(dt, max_step, 1, true, rotate))
 }
 
-/// Second half-kick.
-pub fn final_kick(p: &mut Particles, dt: f64, max_step: Option<f64>, rotate: bool) {
-    kick(p, KickSettings::half_kick(dt, max_step, rotate));
+/// Second half-kick (as [`initial`]).
+pub fn final_kick(p: &mut Particles, dt: f64, factors: &KickFactors, max_step: Option<f64>, rotate: bool) {
+    kick_with(p, factors, KickSettings::half_kick(dt, max_step, rotate));
 }
 
-/// Second half-kick of a step, then first half-kick and drift of the next, with the
-/// particles' kick factors for `dt` (see [`KickFactors`]); returns a bound on the drift's
-/// squared speeds [µm²/µs²].
+/// Second half-kick of a step, then first half-kick and drift of the next (as
+/// [`initial`]); returns a bound on the drift's squared speeds [µm²/µs²].
 pub fn final_then_initial(
     p: &mut Particles,
     dt: f64,
@@ -41,22 +41,21 @@ pub fn final_then_initial(
     max_step: Option<f64>,
     rotate: bool,
 ) -> f64 {
-    debug_assert_eq!(factors.dt, Some(dt), "kick factors for this timestep");
-    let s = KickSettings::deferred(dt, max_step, rotate);
+    kick_with(p, factors, KickSettings::deferred(dt, max_step, rotate))
+}
+
+fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
+    debug_assert_eq!(factors.dt, Some(s.dt), "kick factors for this timestep");
     let bounds = map_chunks_with(p, Some(factors), CHUNK, |mut c| kick_chunk(&s, &mut c));
     bounds.into_iter().fold(0.0, f64::max)
 }
 
-fn kick(p: &mut Particles, s: KickSettings) -> f64 {
-    let bounds = map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
-    bounds.into_iter().fold(0.0, f64::max)
-}
-
 /// Per particle, the factors of a half-kick: (dt/2)/m [µs/pg] and (dt/2)/I [µs/(pg·µm²)].
-/// Two divisions per particle were a fifth of the granular gas's integration phase. Inside
-/// `System::run_with` without fixes masses and radii do not change, so its deferred kicks
-/// take them from here, forgotten at each list build (which may reorder the particles):
-/// the same divisions, so the same bits.
+/// Two divisions per particle were a fifth of the granular gas's integration phase.
+/// Masses and radii do not change inside a run (`System::run_with`, the Nosé–Hoover loop)
+/// unless a fix changes them, so its kicks take them from here, computed when first
+/// needed and forgotten at each list build (which may reorder the particles) and after a
+/// fix that may change masses: the same divisions, so the same bits.
 #[derive(Debug, Default)]
 pub struct KickFactors {
     /// The timestep they were computed for [µs]; `None`: not computed, or stale.
@@ -186,8 +185,12 @@ pub fn twice_kinetic_total(p: &Particles) -> f64 {
 
 /// `act` on every chunk, then Σ m v² + I ω² of the result [fJ], in one pass over memory:
 /// the same bits as `act` on all particles followed by [`twice_kinetic_total`].
-pub fn then_twice_kinetic(p: &mut Particles, act: impl Fn(&mut Chunk) + Sync + Send) -> f64 {
-    let parts = map_chunks(p, parallel::CHUNK, |mut c| {
+pub fn then_twice_kinetic(
+    p: &mut Particles,
+    factors: Option<&KickFactors>,
+    act: impl Fn(&mut Chunk) + Sync + Send,
+) -> f64 {
+    let parts = map_chunks_with(p, factors, parallel::CHUNK, |mut c| {
         act(&mut c);
         [c.twice_kinetic()]
     });
@@ -201,7 +204,7 @@ pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk)
 }
 
 /// [`map_chunks`], each chunk with its share of `factors` if given.
-fn map_chunks_with<R: Send>(
+pub fn map_chunks_with<R: Send>(
     p: &mut Particles,
     factors: Option<&KickFactors>,
     size: usize,
@@ -429,14 +432,20 @@ mod tests {
                 .sum();
             let total = twice_kinetic_total(&p);
             assert!((total - plain).abs() <= 1e-13 * plain, "n = {n}: {total} vs {plain}");
-            let fused = then_twice_kinetic(&mut p, |_| {});
+            let fused = then_twice_kinetic(&mut p, None, |_| {});
             assert_eq!(fused.to_bits(), total.to_bits(), "n = {n}");
         }
     }
 
+    /// A kick that divides by each mass and moment of inertia itself.
+    fn kick(p: &mut Particles, s: KickSettings) -> f64 {
+        let bounds = map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
+        bounds.into_iter().fold(0.0, f64::max)
+    }
+
     /// The kicks and drift fused into one loop give the bits of the loop per kick that a
-    /// speed limit takes (one far above every speed here, so that it never acts), and of
-    /// two one-kick passes.
+    /// speed limit takes (one far above every speed here, so that it never acts), of two
+    /// one-kick passes, and of factors computed ahead.
     #[test]
     fn fused_kick_and_drift_give_the_separate_loops_bits() {
         let (dt, n) = (0.01, 300);
@@ -457,6 +466,11 @@ mod tests {
             kick(&mut twice, KickSettings::new(dt, None, 1, false, true));
             kick(&mut twice, KickSettings::new(dt, None, 1, drift, true));
             assert_eq!(state(&fused), state(&twice), "drift {drift}");
+            let (mut ahead, mut factors) = (start.clone(), KickFactors::default());
+            factors.refresh(&ahead, dt);
+            let b_ahead = kick_with(&mut ahead, &factors, KickSettings::new(dt, None, 2, drift, true));
+            assert_eq!(state(&fused), state(&ahead), "drift {drift}");
+            assert_eq!(b_fused.to_bits(), b_ahead.to_bits(), "drift {drift}");
         }
     }
 }

@@ -140,6 +140,10 @@ impl Fix for ShearDeform {
     fn reads_force_sums(&self) -> bool {
         false
     }
+
+    fn keeps_masses(&self) -> bool {
+        true
+    }
 }
 
 /// How [`ShearThermostat`] moves the peculiar kinetic energy towards its target.
@@ -272,6 +276,10 @@ impl Fix for ShearThermostat {
 
     fn reads_force_sums(&self) -> bool {
         false
+    }
+
+    fn keeps_masses(&self) -> bool {
+        true
     }
 }
 

@@ -27,9 +27,11 @@
 //! after the scaling: equal up to rounding, which the virial's far larger sum absorbs
 //! (the 4000-step reference NPT's `npt.csv` and `slurry.data` came out byte-identical).
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
-use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
+use crate::sim::integrate::{self, kick_chunk, map_chunks_with, KickSettings};
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -186,6 +188,8 @@ impl NoseHooverNpt {
     /// returning. The kinetic sum is taken in full once per call, then carried from step
     /// to step (see [`NoseHooverNpt::step`]).
     pub fn run(&mut self, sys: &mut System, n: u64) {
+        // Masses and radii may have changed since the last run; not during one.
+        sys.forget_kick_factors();
         let mut twice_ke = sys
             .timers
             .time(Phase::Integrate, || integrate::twice_kinetic_total(&sys.particles));
@@ -224,12 +228,13 @@ impl NoseHooverNpt {
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
-        let k2 = sys.timers.time(Phase::Integrate, || {
-            integrate::then_twice_kinetic(&mut sys.particles, |c| {
-                kick_chunk(&kick, c);
-                drag(c.v, f);
-            })
+        let t = Instant::now();
+        let (p, factors) = sys.particles_and_kick_factors();
+        let k2 = integrate::then_twice_kinetic(p, Some(factors), |c| {
+            kick_chunk(&kick, c);
+            drag(c.v, f);
         });
+        sys.timers.add(Phase::Integrate, t.elapsed());
         self.t_current = k2 / (Self::dof(sys) * K_B);
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
         let scale = self.particle_chain(sys, dt);
@@ -265,13 +270,14 @@ impl NoseHooverNpt {
         let c1 = sys.simbox.scale_about_centre(&ALL, mu1);
         let (mu2, held2) = sys.limit_shrink(&ALL, e);
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
-        sys.timers.time(Phase::Integrate, || {
-            map_chunks(&mut sys.particles, integrate::CHUNK, |mut c| {
-                scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
-                kick_chunk(kick, &mut c);
-                affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
-            })
+        let t = Instant::now();
+        let (p, factors) = sys.particles_and_kick_factors();
+        map_chunks_with(p, Some(factors), integrate::CHUNK, |mut c| {
+            scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
+            kick_chunk(kick, &mut c);
+            affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
         });
+        sys.timers.add(Phase::Integrate, t.elapsed());
         held1 | held2
     }
 

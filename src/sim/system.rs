@@ -341,6 +341,8 @@ impl System {
 
     /// One velocity-Verlet step (phases 1–4), taking the force sums.
     pub fn step(&mut self) {
+        // Masses and radii may have changed since the last step.
+        self.kick_factors.forget();
         self.advance(Pending::Initial, true, false, &mut None);
         self.final_half();
     }
@@ -350,20 +352,18 @@ impl System {
     /// phase 4 is left to the next step, and the returned value says how far it got.
     fn advance(&mut self, pending: Pending, tally: bool, defer: bool, travel: &mut Option<f64>) -> Pending {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
-        let p = &mut self.particles;
         let speed_bound_sq = match pending {
-            Pending::Initial => Some(
-                self.timers
-                    .time(Phase::Integrate, || integrate::initial(p, dt, lim, rot)),
-            ),
-            Pending::FinalThenInitial => {
-                let factors = &mut self.kick_factors;
-                Some(self.timers.time(Phase::Integrate, || {
-                    factors.refresh(p, dt);
-                    integrate::final_then_initial(p, dt, factors, lim, rot)
-                }))
-            }
             Pending::Done => None, // counted in `travel` by the pass that drifted
+            _ => {
+                let t = Instant::now();
+                let (p, factors) = self.particles_and_kick_factors();
+                let bound = match pending {
+                    Pending::Initial => integrate::initial(p, dt, factors, lim, rot),
+                    _ => integrate::final_then_initial(p, dt, factors, lim, rot),
+                };
+                self.timers.add(Phase::Integrate, t.elapsed());
+                Some(bound)
+            }
         };
         add_travel(travel, dt, speed_bound_sq);
         let kick = defer && self.can_kick_in_force_pass();
@@ -409,9 +409,21 @@ impl System {
     /// Phase 4: the second half-kick.
     fn final_half(&mut self) {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
-        self.timers.time(Phase::Integrate, || {
-            integrate::final_kick(&mut self.particles, dt, lim, rot)
-        });
+        let t = Instant::now();
+        let (p, factors) = self.particles_and_kick_factors();
+        integrate::final_kick(p, dt, factors, lim, rot);
+        self.timers.add(Phase::Integrate, t.elapsed());
+    }
+
+    /// The particles and their [`KickFactors`] for the timestep, computed if forgotten.
+    pub(crate) fn particles_and_kick_factors(&mut self) -> (&mut Particles, &KickFactors) {
+        self.kick_factors.refresh(&self.particles, self.settings.dt);
+        (&mut self.particles, &self.kick_factors)
+    }
+
+    /// Marks the [`KickFactors`] stale: masses or radii may have changed.
+    pub(crate) fn forget_kick_factors(&mut self) {
+        self.kick_factors.forget();
     }
 
     /// Rebuilds the neighbour list if particles or the box moved past the skin.
@@ -447,10 +459,10 @@ impl System {
     /// Where nothing acts between two steps (no fix, no observer due, not the last step),
     /// a step's final half-kick is deferred and fused with the next step's first one: the
     /// same arithmetic with one pass over memory instead of two. On one thread that pass
-    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). Masses and
-    /// radii cannot change while no fix runs, so these kicks take their per-particle factors
-    /// from [`KickFactors`], computed once per list build. The force sums are taken on the
-    /// steps after which something may read them (see [`ForceSummary`]).
+    /// runs inside the force pass, range by range ([`System::forces_then_kick`]). Kicks take
+    /// their per-particle factors from [`KickFactors`], computed again after a list build
+    /// or a fix that may change masses or radii ([`Fix::keeps_masses`]). The force sums are
+    /// taken on the steps after which something may read them (see [`ForceSummary`]).
     ///
     /// The neighbour test reads every particle's position and its position at the build.
     /// While only this loop moves them, it keeps `travel`, a bound on how far any particle
@@ -477,6 +489,9 @@ impl System {
             for f in fixes.iter_mut() {
                 f.end_of_step(self);
                 travel = None;
+                if !f.keeps_masses() {
+                    self.kick_factors.forget();
+                }
             }
             self.observe(observers);
         }
