@@ -55,11 +55,14 @@ fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
 /// Masses and radii do not change inside a run (`System::run_with`, the Nosé–Hoover loop)
 /// unless a fix changes them, so its kicks take them from here, computed when first
 /// needed and forgotten at each list build (which may reorder the particles) and after a
-/// fix that may change masses: the same divisions, so the same bits.
+/// fix that may change masses: the same divisions, so the same bits. They are kept once per
+/// component, as the kick's flat loops read them: repeating them per component at every
+/// kick cost another fifth of that phase.
 #[derive(Debug, Default)]
 pub struct KickFactors {
     /// The timestep they were computed for [µs]; `None`: not computed, or stale.
     dt: Option<f64>,
+    /// Per particle, repeated for its three components, as the kick's loops read them.
     per_mass: Vec<f64>,
     per_inertia: Vec<f64>,
 }
@@ -73,15 +76,15 @@ impl KickFactors {
     /// Computes them for `p` and the timestep `dt` [µs], unless they are for that `dt` and
     /// as many particles and have not been forgotten since.
     pub fn refresh(&mut self, p: &Particles, dt: f64) {
-        if self.dt == Some(dt) && self.per_mass.len() == p.len() {
+        if self.dt == Some(dt) && self.per_mass.len() == 3 * p.len() {
             return;
         }
-        self.per_mass.resize(p.len(), 0.0);
-        self.per_inertia.resize(p.len(), 0.0);
+        self.per_mass.resize(3 * p.len(), 0.0);
+        self.per_inertia.resize(3 * p.len(), 0.0);
         let dtf = 0.5 * dt;
         self.per_mass
-            .par_chunks_mut(CHUNK)
-            .zip(self.per_inertia.par_chunks_mut(CHUNK))
+            .par_chunks_mut(3 * CHUNK)
+            .zip(self.per_inertia.par_chunks_mut(3 * CHUNK))
             .zip(p.mass.par_chunks(CHUNK).zip(p.radius.par_chunks(CHUNK)))
             .for_each(|((pm, pi), (m, r))| divide(dtf, m, r, pm, pi));
         self.dt = Some(dt);
@@ -90,25 +93,36 @@ impl KickFactors {
     /// Those of particles `r`.
     pub fn of(&self, r: std::ops::Range<usize>) -> Factors<'_> {
         Factors {
-            per_mass: &self.per_mass[r.clone()],
-            per_inertia: &self.per_inertia[r],
+            per_mass: &self.per_mass[3 * r.start..3 * r.end],
+            per_inertia: &self.per_inertia[3 * r.start..3 * r.end],
         }
     }
 }
 
-/// A chunk's share of [`KickFactors`].
+/// A chunk's share of [`KickFactors`], three values per particle.
 #[derive(Debug, Clone, Copy)]
 pub struct Factors<'a> {
     pub per_mass: &'a [f64],
     pub per_inertia: &'a [f64],
 }
 
-/// (dt/2)/m and (dt/2)/I of each particle, from its mass and radius (`dtf` = dt/2).
+/// (dt/2)/m and (dt/2)/I of each particle, from its mass and radius (`dtf` = dt/2), each
+/// repeated for the particle's three components.
 #[inline(always)]
 fn divide(dtf: f64, mass: &[f64], radius: &[f64], per_mass: &mut [f64], per_inertia: &mut [f64]) {
-    for (((pm, pi), &m), &r) in per_mass.iter_mut().zip(per_inertia.iter_mut()).zip(mass).zip(radius) {
-        *pm = dtf / m;
-        *pi = dtf / (0.4 * r * r * m);
+    let mut pm = [0.0f64; SUB];
+    let mut pi = [0.0f64; SUB];
+    for (lo, (m, r)) in (0..).step_by(SUB).zip(mass.chunks(SUB).zip(radius.chunks(SUB))) {
+        // The divisions as a vector loop of their own, then each value per component.
+        for (((pm, pi), &m), &r) in pm.iter_mut().zip(&mut pi).zip(m).zip(r) {
+            *pm = dtf / m;
+            *pi = dtf / (0.4 * r * r * m);
+        }
+        let (pm3, pi3) = (&mut per_mass[3 * lo..], &mut per_inertia[3 * lo..]);
+        for k in 0..m.len() {
+            pm3[3 * k..3 * k + 3].fill(pm[k]);
+            pi3[3 * k..3 * k + 3].fill(pi[k]);
+        }
     }
 }
 
@@ -292,36 +306,31 @@ crate::multiversioned! {
         // The largest |v_a| seen at each component position of a piece.
         let mut peaks = [0.0f64; 3 * SUB];
         let n = c.v.len();
-        let mut per_mass = [0.0f64; SUB];
-        let mut per_inertia = [0.0f64; SUB];
-        let mut dtfm = [0.0f64; 3 * SUB];
-        let mut dtirot = [0.0f64; 3 * SUB];
+        let mut per_mass = [0.0f64; 3 * SUB];
+        let mut per_inertia = [0.0f64; 3 * SUB];
         for lo in (0..n).step_by(SUB) {
             let hi = (lo + SUB).min(n);
             let (m, r) = (&c.mass[lo..hi], &c.radius[lo..hi]);
             let len = hi - lo;
-            let (pm, pi) = match &c.factors {
-                Some(kf) => (&kf.per_mass[lo..hi], &kf.per_inertia[lo..hi]),
+            let (dtfm, dtirot) = match &c.factors {
+                Some(kf) => (&kf.per_mass[3 * lo..3 * hi], &kf.per_inertia[3 * lo..3 * hi]),
                 None => {
-                    divide(dtf, m, r, &mut per_mass[..len], &mut per_inertia[..len]);
-                    (&per_mass[..len], &per_inertia[..len])
+                    let (pm, pi) = (&mut per_mass[..3 * len], &mut per_inertia[..3 * len]);
+                    divide(dtf, m, r, pm, pi);
+                    (&*pm, &*pi)
                 }
             };
-            for k in 0..len {
-                dtfm[3 * k..3 * k + 3].fill(pm[k]);
-                dtirot[3 * k..3 * k + 3].fill(pi[k]);
-            }
             let f = c.f[lo..hi].as_flattened();
             let (v, x) = (c.v[lo..hi].as_flattened_mut(), c.x[lo..hi].as_flattened_mut());
             match (s.vmax, s.kicks, s.drift) {
                 // One loop over the components for the kicks and the drift where no limit
                 // acts between them: v, f and x are read once (the kick was a quarter of a
                 // gas step, mostly loads).
-                (None, 2, true) => kick_and_drift::<2>(v, f, &dtfm, x, s.dt, &mut peaks),
-                (None, 1, true) => kick_and_drift::<1>(v, f, &dtfm, x, s.dt, &mut peaks),
+                (None, 2, true) => kick_and_drift::<2>(v, f, dtfm, x, s.dt, &mut peaks),
+                (None, 1, true) => kick_and_drift::<1>(v, f, dtfm, x, s.dt, &mut peaks),
                 _ => {
                     for _ in 0..s.kicks {
-                        for ((va, fa), d) in v.iter_mut().zip(f).zip(&dtfm) {
+                        for ((va, fa), d) in v.iter_mut().zip(f).zip(dtfm) {
                             *va += d * fa;
                         }
                         if let Some(vmax) = s.vmax {
@@ -331,15 +340,15 @@ crate::multiversioned! {
                         }
                     }
                     if s.drift {
-                        kick_and_drift::<0>(v, f, &dtfm, x, s.dt, &mut peaks);
+                        kick_and_drift::<0>(v, f, dtfm, x, s.dt, &mut peaks);
                     }
                 }
             }
             if s.rotate {
                 let (w, t) = (c.omega[lo..hi].as_flattened_mut(), c.torque[lo..hi].as_flattened());
                 match s.kicks {
-                    2 => kick_spins::<2>(w, t, &dtirot),
-                    _ => kick_spins::<1>(w, t, &dtirot),
+                    2 => kick_spins::<2>(w, t, dtirot),
+                    _ => kick_spins::<1>(w, t, dtirot),
                 }
             }
         }
