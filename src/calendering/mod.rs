@@ -180,6 +180,10 @@ impl Fix for LocalDamping {
     fn reads_force_sums(&self) -> bool {
         false
     }
+
+    fn keeps_masses(&self) -> bool {
+        true
+    }
 }
 
 /// Sums the z force on the tool and on the collector every step, for sample means: the
@@ -200,6 +204,10 @@ impl Fix for ForceMeter {
 
     fn reads_force_sums(&self) -> bool {
         false
+    }
+
+    fn keeps_masses(&self) -> bool {
+        true
     }
 }
 

@@ -92,6 +92,10 @@ impl Fix for VelocityRescale {
     fn reads_force_sums(&self) -> bool {
         false
     }
+
+    fn keeps_masses(&self) -> bool {
+        true
+    }
 }
 
 /// Which box lengths the barostat changes.
@@ -164,5 +168,9 @@ impl Fix for PressureCoupling {
         let (mu, limited) = sys.limit_shrink(axes, 1.0 + strain);
         self.limited_steps += u64::from(limited);
         sys.scale_box(axes, mu);
+    }
+
+    fn keeps_masses(&self) -> bool {
+        true
     }
 }

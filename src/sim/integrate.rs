@@ -46,7 +46,7 @@ pub fn final_then_initial(
 
 fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
     debug_assert_eq!(factors.dt, Some(s.dt), "kick factors for this timestep");
-    let bounds = map_chunks_with(p, Some(factors), CHUNK, |mut c| kick_chunk(&s, &mut c));
+    let bounds = map_chunks(p, Some(factors), CHUNK, |mut c| kick_chunk(&s, &mut c));
     bounds.into_iter().fold(0.0, f64::max)
 }
 
@@ -204,21 +204,16 @@ pub fn then_twice_kinetic(
     factors: Option<&KickFactors>,
     act: impl Fn(&mut Chunk) + Sync + Send,
 ) -> f64 {
-    let parts = map_chunks_with(p, factors, parallel::CHUNK, |mut c| {
+    let parts = map_chunks(p, factors, parallel::CHUNK, |mut c| {
         act(&mut c);
         [c.twice_kinetic()]
     });
     add_in_order(&parts)[0]
 }
 
-/// `visit` on consecutive chunks of `size` particles in parallel; the results in chunk
-/// order.
-pub fn map_chunks<R: Send>(p: &mut Particles, size: usize, visit: impl Fn(Chunk) -> R + Sync + Send) -> Vec<R> {
-    map_chunks_with(p, None, size, visit)
-}
-
-/// [`map_chunks`], each chunk with its share of `factors` if given.
-pub fn map_chunks_with<R: Send>(
+/// `visit` on consecutive chunks of `size` particles in parallel, each with its share of
+/// `factors` if given; the results in chunk order.
+pub fn map_chunks<R: Send>(
     p: &mut Particles,
     factors: Option<&KickFactors>,
     size: usize,
@@ -448,7 +443,7 @@ mod tests {
 
     /// A kick that divides by each mass and moment of inertia itself.
     fn kick(p: &mut Particles, s: KickSettings) -> f64 {
-        let bounds = map_chunks(p, CHUNK, |mut c| kick_chunk(&s, &mut c));
+        let bounds = map_chunks(p, None, CHUNK, |mut c| kick_chunk(&s, &mut c));
         bounds.into_iter().fold(0.0, f64::max)
     }
 

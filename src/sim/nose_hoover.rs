@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::integrate::{self, kick_chunk, map_chunks_with, KickSettings};
+use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -272,7 +272,7 @@ impl NoseHooverNpt {
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
         let t = Instant::now();
         let (p, factors) = sys.particles_and_kick_factors();
-        map_chunks_with(p, Some(factors), integrate::CHUNK, |mut c| {
+        map_chunks(p, Some(factors), integrate::CHUNK, |mut c| {
             scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
             kick_chunk(kick, &mut c);
             affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);

@@ -167,8 +167,9 @@ pub struct System {
     incoming: BlockJSides,
     /// When each range's forces are complete, for the current list.
     kick_plan: Option<KickPlan>,
-    /// Of the deferred kicks inside [`System::run_with`]: forgotten when it starts and at
-    /// each list build.
+    /// Of the kicks of a run ([`System::run_with`], [`System::step`], the Nosé–Hoover
+    /// loop): forgotten when one starts, at each list build and after a fix that may change
+    /// masses.
     kick_factors: KickFactors,
 }
 

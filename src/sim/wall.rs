@@ -377,4 +377,8 @@ impl Fix for TopServo {
     fn reads_force_sums(&self) -> bool {
         false
     }
+
+    fn keeps_masses(&self) -> bool {
+        true
+    }
 }
