@@ -46,7 +46,7 @@ pub fn final_then_initial(
 
 fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
     debug_assert_eq!(factors.dt, Some(s.dt), "kick factors for this timestep");
-    let bounds = map_chunks(p, Some(factors), CHUNK, |mut c| kick_chunk(&s, &mut c));
+    let bounds = map_chunks(p, factors, CHUNK, |mut c| kick_chunk(&s, &mut c));
     bounds.into_iter().fold(0.0, f64::max)
 }
 
@@ -135,8 +135,8 @@ pub struct Chunk<'a> {
     pub torque: &'a [[f64; 3]],
     pub radius: &'a [f64],
     pub mass: &'a [f64],
-    /// Their kick factors, if computed ahead; else a kick divides.
-    pub factors: Option<Factors<'a>>,
+    /// Their share of the [`KickFactors`].
+    pub factors: Factors<'a>,
 }
 
 impl Chunk<'_> {
@@ -199,11 +199,7 @@ pub fn twice_kinetic_total(p: &Particles) -> f64 {
 
 /// `act` on every chunk, then Σ m v² + I ω² of the result [fJ], in one pass over memory:
 /// the same bits as `act` on all particles followed by [`twice_kinetic_total`].
-pub fn then_twice_kinetic(
-    p: &mut Particles,
-    factors: Option<&KickFactors>,
-    act: impl Fn(&mut Chunk) + Sync + Send,
-) -> f64 {
+pub fn then_twice_kinetic(p: &mut Particles, factors: &KickFactors, act: impl Fn(&mut Chunk) + Sync + Send) -> f64 {
     let parts = map_chunks(p, factors, parallel::CHUNK, |mut c| {
         act(&mut c);
         [c.twice_kinetic()]
@@ -212,10 +208,10 @@ pub fn then_twice_kinetic(
 }
 
 /// `visit` on consecutive chunks of `size` particles in parallel, each with its share of
-/// `factors` if given; the results in chunk order.
+/// `factors`; the results in chunk order.
 pub fn map_chunks<R: Send>(
     p: &mut Particles,
-    factors: Option<&KickFactors>,
+    factors: &KickFactors,
     size: usize,
     visit: impl Fn(Chunk) -> R + Sync + Send,
 ) -> Vec<R> {
@@ -238,7 +234,7 @@ pub fn map_chunks<R: Send>(
         .map(|(k, ((((x, v), omega), (f, torque)), (radius, mass)))| {
             let lo = k * size;
             visit(Chunk {
-                factors: factors.map(|kf| kf.of(lo..lo + x.len())),
+                factors: factors.of(lo..lo + x.len()),
                 x,
                 v,
                 omega,
@@ -288,33 +284,21 @@ impl KickSettings {
 const SUB: usize = 128;
 
 crate::multiversioned! {
-    /// One chunk of particles, [`SUB`] at a time. The divisions, unless the chunk's factors
-    /// were computed ahead, go first as a vector loop of their own; each factor is then repeated per component, so that every update is one
-    /// flat loop over components (a loop over `[f64; 3]` rows needs shuffles to vectorize,
+    /// One chunk of particles, [`SUB`] at a time, with its [`KickFactors`], one per
+    /// component, so that every update is one flat loop over components (a loop over `[f64; 3]` rows needs shuffles to vectorize,
     /// which cost more than the arithmetic). Same operations per component as a loop over
     /// rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
     /// (0 without one), Σ_a max |v_a|², which bounds how far any particle moved (see
     /// `System::run_with`): per component, as a flat vector loop (a per-particle speed
     /// cost a nanosecond per particle-step).
     pub fn kick_chunk(s: &KickSettings, c: &mut Chunk<'_>) -> f64 {
-        let dtf = 0.5 * s.dt;
         // The largest |v_a| seen at each component position of a piece.
         let mut peaks = [0.0f64; 3 * SUB];
         let n = c.v.len();
-        let mut per_mass = [0.0f64; 3 * SUB];
-        let mut per_inertia = [0.0f64; 3 * SUB];
         for lo in (0..n).step_by(SUB) {
             let hi = (lo + SUB).min(n);
-            let (m, r) = (&c.mass[lo..hi], &c.radius[lo..hi]);
-            let len = hi - lo;
-            let (dtfm, dtirot) = match &c.factors {
-                Some(kf) => (&kf.per_mass[3 * lo..3 * hi], &kf.per_inertia[3 * lo..3 * hi]),
-                None => {
-                    let (pm, pi) = (&mut per_mass[..3 * len], &mut per_inertia[..3 * len]);
-                    divide(dtf, m, r, pm, pi);
-                    (&*pm, &*pi)
-                }
-            };
+            let dtfm = &c.factors.per_mass[3 * lo..3 * hi];
+            let dtirot = &c.factors.per_inertia[3 * lo..3 * hi];
             let f = c.f[lo..hi].as_flattened();
             let (v, x) = (c.v[lo..hi].as_flattened_mut(), c.x[lo..hi].as_flattened_mut());
             match (s.vmax, s.kicks, s.drift) {
@@ -436,20 +420,51 @@ mod tests {
                 .sum();
             let total = twice_kinetic_total(&p);
             assert!((total - plain).abs() <= 1e-13 * plain, "n = {n}: {total} vs {plain}");
-            let fused = then_twice_kinetic(&mut p, None, |_| {});
+            let mut factors = KickFactors::default();
+            factors.refresh(&p, 0.01);
+            let fused = then_twice_kinetic(&mut p, &factors, |_| {});
             assert_eq!(fused.to_bits(), total.to_bits(), "n = {n}");
         }
     }
 
-    /// A kick that divides by each mass and moment of inertia itself.
+    /// A kick with factors computed for it.
     fn kick(p: &mut Particles, s: KickSettings) -> f64 {
-        let bounds = map_chunks(p, None, CHUNK, |mut c| kick_chunk(&s, &mut c));
-        bounds.into_iter().fold(0.0, f64::max)
+        let mut factors = KickFactors::default();
+        factors.refresh(p, s.dt);
+        kick_with(p, &factors, s)
+    }
+
+    /// The factors are the divisions (dt/2)/m and (dt/2)/I, repeated per component, bit for
+    /// bit, on lengths that end inside a piece and inside a chunk; forgotten, they are
+    /// computed again for new masses.
+    #[test]
+    fn kick_factors_are_the_divisions() {
+        let dt = 0.003;
+        for n in [1, 127, 129, 2049, 3000] {
+            let mut p = particles(n, n as u64);
+            let mut factors = KickFactors::default();
+            for round in 0..2 {
+                factors.refresh(&p, dt);
+                let f = factors.of(0..n);
+                for k in 0..n {
+                    let (m, r) = (p.mass[k], p.radius[k]);
+                    let (pm, pi) = (0.5 * dt / m, 0.5 * dt / (0.4 * r * r * m));
+                    for a in 0..3 {
+                        assert_eq!(f.per_mass[3 * k + a].to_bits(), pm.to_bits(), "n = {n}, {k}");
+                        assert_eq!(f.per_inertia[3 * k + a].to_bits(), pi.to_bits(), "n = {n}, {k}");
+                    }
+                }
+                if round == 0 {
+                    p.mass.iter_mut().for_each(|m| *m *= 1.5);
+                    factors.forget();
+                }
+            }
+        }
     }
 
     /// The kicks and drift fused into one loop give the bits of the loop per kick that a
-    /// speed limit takes (one far above every speed here, so that it never acts), of two
-    /// one-kick passes, and of factors computed ahead.
+    /// speed limit takes (one far above every speed here, so that it never acts), and of
+    /// two one-kick passes.
     #[test]
     fn fused_kick_and_drift_give_the_separate_loops_bits() {
         let (dt, n) = (0.01, 300);
@@ -470,11 +485,6 @@ mod tests {
             kick(&mut twice, KickSettings::new(dt, None, 1, false, true));
             kick(&mut twice, KickSettings::new(dt, None, 1, drift, true));
             assert_eq!(state(&fused), state(&twice), "drift {drift}");
-            let (mut ahead, mut factors) = (start.clone(), KickFactors::default());
-            factors.refresh(&ahead, dt);
-            let b_ahead = kick_with(&mut ahead, &factors, KickSettings::new(dt, None, 2, drift, true));
-            assert_eq!(state(&fused), state(&ahead), "drift {drift}");
-            assert_eq!(b_fused.to_bits(), b_ahead.to_bits(), "drift {drift}");
         }
     }
 }

@@ -230,7 +230,7 @@ impl NoseHooverNpt {
         let f = self.drag_factor(dt);
         let t = Instant::now();
         let (p, factors) = sys.particles_and_kick_factors();
-        let k2 = integrate::then_twice_kinetic(p, Some(factors), |c| {
+        let k2 = integrate::then_twice_kinetic(p, factors, |c| {
             kick_chunk(&kick, c);
             drag(c.v, f);
         });
@@ -272,7 +272,7 @@ impl NoseHooverNpt {
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
         let t = Instant::now();
         let (p, factors) = sys.particles_and_kick_factors();
-        map_chunks(p, Some(factors), integrate::CHUNK, |mut c| {
+        map_chunks(p, factors, integrate::CHUNK, |mut c| {
             scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
             kick_chunk(kick, &mut c);
             affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);

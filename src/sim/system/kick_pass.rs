@@ -220,7 +220,7 @@ impl System {
                     torque,
                     radius: &radius[r.clone()],
                     mass: &mass[r.clone()],
-                    factors: Some(factors.of(r.clone())),
+                    factors: factors.of(r.clone()),
                 };
                 speed_bound_sq = speed_bound_sq.max(integrate::kick_chunk(&kick, &mut chunk));
             }
