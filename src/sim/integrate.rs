@@ -108,21 +108,11 @@ pub struct Factors<'a> {
 
 /// (dt/2)/m and (dt/2)/I of each particle, from its mass and radius (`dtf` = dt/2), each
 /// repeated for the particle's three components.
-#[inline(always)]
 fn divide(dtf: f64, mass: &[f64], radius: &[f64], per_mass: &mut [f64], per_inertia: &mut [f64]) {
-    let mut pm = [0.0f64; SUB];
-    let mut pi = [0.0f64; SUB];
-    for (lo, (m, r)) in (0..).step_by(SUB).zip(mass.chunks(SUB).zip(radius.chunks(SUB))) {
-        // The divisions as a vector loop of their own, then each value per component.
-        for (((pm, pi), &m), &r) in pm.iter_mut().zip(&mut pi).zip(m).zip(r) {
-            *pm = dtf / m;
-            *pi = dtf / (0.4 * r * r * m);
-        }
-        let (pm3, pi3) = (&mut per_mass[3 * lo..], &mut per_inertia[3 * lo..]);
-        for k in 0..m.len() {
-            pm3[3 * k..3 * k + 3].fill(pm[k]);
-            pi3[3 * k..3 * k + 3].fill(pi[k]);
-        }
+    let rows = per_mass.chunks_exact_mut(3).zip(per_inertia.chunks_exact_mut(3));
+    for ((pm, pi), (&m, &r)) in rows.zip(mass.iter().zip(radius)) {
+        pm.fill(dtf / m);
+        pi.fill(dtf / (0.4 * r * r * m));
     }
 }
 
@@ -280,13 +270,14 @@ impl KickSettings {
     }
 }
 
-/// Particles per pass of [`kick_chunk`]: its per-component factors stay in the L1 cache.
+/// Particles per pass of [`kick_chunk`]: its running maxima per component position stay in
+/// the L1 cache.
 const SUB: usize = 128;
 
 crate::multiversioned! {
     /// One chunk of particles, [`SUB`] at a time, with its [`KickFactors`], one per
-    /// component, so that every update is one flat loop over components (a loop over `[f64; 3]` rows needs shuffles to vectorize,
-    /// which cost more than the arithmetic). Same operations per component as a loop over
+    /// component, so that every update is one flat loop over components (a loop over
+    /// `[f64; 3]` rows needs shuffles to vectorize, which cost more than the arithmetic). Same operations per component as a loop over
     /// rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
     /// (0 without one), Σ_a max |v_a|², which bounds how far any particle moved (see
     /// `System::run_with`): per component, as a flat vector loop (a per-particle speed

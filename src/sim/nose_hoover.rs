@@ -27,8 +27,6 @@
 //! after the scaling: equal up to rounding, which the virial's far larger sum absorbs
 //! (the 4000-step reference NPT's `npt.csv` and `slurry.data` came out byte-identical).
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 
 use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
@@ -228,13 +226,12 @@ impl NoseHooverNpt {
         sys.forces_after_drift(true);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
-        let t = Instant::now();
-        let (p, factors) = sys.particles_and_kick_factors();
-        let k2 = integrate::then_twice_kinetic(p, factors, |c| {
-            kick_chunk(&kick, c);
-            drag(c.v, f);
+        let k2 = sys.timed_kick(|p, factors| {
+            integrate::then_twice_kinetic(p, factors, |c| {
+                kick_chunk(&kick, c);
+                drag(c.v, f);
+            })
         });
-        sys.timers.add(Phase::Integrate, t.elapsed());
         self.t_current = k2 / (Self::dof(sys) * K_B);
         self.box_rate_half(sys, dt, Self::pressure(sys, k2));
         let scale = self.particle_chain(sys, dt);
@@ -270,14 +267,13 @@ impl NoseHooverNpt {
         let c1 = sys.simbox.scale_about_centre(&ALL, mu1);
         let (mu2, held2) = sys.limit_shrink(&ALL, e);
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
-        let t = Instant::now();
-        let (p, factors) = sys.particles_and_kick_factors();
-        map_chunks(p, factors, integrate::CHUNK, |mut c| {
-            scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
-            kick_chunk(kick, &mut c);
-            affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
+        sys.timed_kick(|p, factors| {
+            map_chunks(p, factors, integrate::CHUNK, |mut c| {
+                scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
+                kick_chunk(kick, &mut c);
+                affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
+            })
         });
-        sys.timers.add(Phase::Integrate, t.elapsed());
         held1 | held2
     }
 

@@ -355,15 +355,9 @@ impl System {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
         let speed_bound_sq = match pending {
             Pending::Done => None, // counted in `travel` by the pass that drifted
-            _ => {
-                let t = Instant::now();
-                let (p, factors) = self.particles_and_kick_factors();
-                let bound = match pending {
-                    Pending::Initial => integrate::initial(p, dt, factors, lim, rot),
-                    _ => integrate::final_then_initial(p, dt, factors, lim, rot),
-                };
-                self.timers.add(Phase::Integrate, t.elapsed());
-                Some(bound)
+            Pending::Initial => Some(self.timed_kick(|p, k| integrate::initial(p, dt, k, lim, rot))),
+            Pending::FinalThenInitial => {
+                Some(self.timed_kick(|p, k| integrate::final_then_initial(p, dt, k, lim, rot)))
             }
         };
         add_travel(travel, dt, speed_bound_sq);
@@ -410,16 +404,17 @@ impl System {
     /// Phase 4: the second half-kick.
     fn final_half(&mut self) {
         let (dt, lim, rot) = (self.settings.dt, self.settings.max_step, self.settings.rotate);
-        let t = Instant::now();
-        let (p, factors) = self.particles_and_kick_factors();
-        integrate::final_kick(p, dt, factors, lim, rot);
-        self.timers.add(Phase::Integrate, t.elapsed());
+        self.timed_kick(|p, k| integrate::final_kick(p, dt, k, lim, rot));
     }
 
-    /// The particles and their [`KickFactors`] for the timestep, computed if forgotten.
-    pub(crate) fn particles_and_kick_factors(&mut self) -> (&mut Particles, &KickFactors) {
+    /// `kick` on the particles with their [`KickFactors`] for the timestep (computed if
+    /// forgotten), timed as integration.
+    pub(crate) fn timed_kick<R>(&mut self, kick: impl FnOnce(&mut Particles, &KickFactors) -> R) -> R {
+        let t = Instant::now();
         self.kick_factors.refresh(&self.particles, self.settings.dt);
-        (&mut self.particles, &self.kick_factors)
+        let out = kick(&mut self.particles, &self.kick_factors);
+        self.timers.add(Phase::Integrate, t.elapsed());
+        out
     }
 
     /// Marks the [`KickFactors`] stale: masses or radii may have changed.
