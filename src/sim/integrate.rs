@@ -55,17 +55,28 @@ fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
 /// Masses and radii do not change inside a run (`System::run_with`, the Nosé–Hoover loop)
 /// unless a fix changes them, so its kicks take them from here, computed when first
 /// needed and forgotten at each list build (which may reorder the particles) and after a
-/// fix that may change masses: the same divisions, so the same bits. They are kept once per
-/// component, as the kick's flat loops read them: repeating them per component at every
-/// kick cost another fifth of that phase.
+/// fix that may change masses: the same divisions, so the same bits. Where they stay in the
+/// cache they are kept once per component, as the kick's flat loops read them: repeating
+/// them per component at every kick cost another fifth of that phase. In a large system,
+/// whose kick streams them from memory, they are kept once per particle and repeated per
+/// piece on the stack ([`Factors::thrice`]): a third of the bytes, which took the
+/// 1,000,000-sphere gas's integration from 7.0 to 5.9 ns per particle-step, where the
+/// repetition slowed the 19,683-sphere gas's from 48 to 57 µs per step.
 #[derive(Debug, Default)]
 pub struct KickFactors {
     /// The timestep they were computed for [µs]; `None`: not computed, or stale.
     dt: Option<f64>,
-    /// Per particle, repeated for its three components, as the kick's loops read them.
+    /// Values per particle: 3 (one per component) or 1 (see [`KickFactors::layout`]).
+    repeat: usize,
     per_mass: Vec<f64>,
     per_inertia: Vec<f64>,
 }
+
+/// Particles from which [`KickFactors`] are kept once per particle: between the gases
+/// measured (19,683 spheres: faster with them per component; 1,000,000: per particle),
+/// where the particles' state (about 250 bytes each with the factors per component) outgrows
+/// a 32 MB last-level cache. The layout changes speed only, never a result.
+const FACTORS_PER_PARTICLE_FROM: usize = 128_000;
 
 impl KickFactors {
     /// Marks them stale: masses, radii or the particles' order may have changed.
@@ -73,43 +84,101 @@ impl KickFactors {
         self.dt = None;
     }
 
+    /// Values per particle for `n` particles: 3 below [`FACTORS_PER_PARTICLE_FROM`], else 1.
+    fn layout(n: usize) -> usize {
+        if n < FACTORS_PER_PARTICLE_FROM {
+            3
+        } else {
+            1
+        }
+    }
+
     /// Computes them for `p` and the timestep `dt` [µs], unless they are for that `dt` and
     /// as many particles and have not been forgotten since.
     pub fn refresh(&mut self, p: &Particles, dt: f64) {
-        if self.dt == Some(dt) && self.per_mass.len() == 3 * p.len() {
+        self.refresh_as(p, dt, Self::layout(p.len()));
+    }
+
+    /// [`KickFactors::refresh`] with `repeat` values per particle.
+    fn refresh_as(&mut self, p: &Particles, dt: f64, repeat: usize) {
+        if self.dt == Some(dt) && self.repeat == repeat && self.per_mass.len() == repeat * p.len() {
             return;
         }
-        self.per_mass.resize(3 * p.len(), 0.0);
-        self.per_inertia.resize(3 * p.len(), 0.0);
+        self.repeat = repeat;
+        self.per_mass.resize(repeat * p.len(), 0.0);
+        self.per_inertia.resize(repeat * p.len(), 0.0);
         let dtf = 0.5 * dt;
         self.per_mass
-            .par_chunks_mut(3 * CHUNK)
-            .zip(self.per_inertia.par_chunks_mut(3 * CHUNK))
+            .par_chunks_mut(repeat * CHUNK)
+            .zip(self.per_inertia.par_chunks_mut(repeat * CHUNK))
             .zip(p.mass.par_chunks(CHUNK).zip(p.radius.par_chunks(CHUNK)))
-            .for_each(|((pm, pi), (m, r))| divide(dtf, m, r, pm, pi));
+            .for_each(|((pm, pi), (m, r))| divide(dtf, repeat, m, r, pm, pi));
         self.dt = Some(dt);
     }
 
     /// Those of particles `r`.
     pub fn of(&self, r: std::ops::Range<usize>) -> Factors<'_> {
+        let k = self.repeat;
         Factors {
-            per_mass: &self.per_mass[3 * r.start..3 * r.end],
-            per_inertia: &self.per_inertia[3 * r.start..3 * r.end],
+            repeat: k,
+            per_mass: &self.per_mass[k * r.start..k * r.end],
+            per_inertia: &self.per_inertia[k * r.start..k * r.end],
         }
     }
 }
 
-/// A chunk's share of [`KickFactors`], three values per particle.
+/// A chunk's share of [`KickFactors`], `repeat` values per particle.
 #[derive(Debug, Clone, Copy)]
 pub struct Factors<'a> {
+    pub repeat: usize,
     pub per_mass: &'a [f64],
     pub per_inertia: &'a [f64],
 }
 
+impl<'a> Factors<'a> {
+    /// The factors of particles `r` of the chunk (at most [`SUB`]), one per component: the
+    /// stored ones, or `spread` filled with them (the spins' only with `spins`).
+    #[inline(always)]
+    fn thrice<'b>(&self, r: std::ops::Range<usize>, spins: bool, spread: &'b mut [[f64; 3 * SUB]; 2]) -> [&'b [f64]; 2]
+    where
+        'a: 'b,
+    {
+        if self.repeat == 3 {
+            return [
+                &self.per_mass[3 * r.start..3 * r.end],
+                &self.per_inertia[3 * r.start..3 * r.end],
+            ];
+        }
+        let len = 3 * r.len();
+        let [m3, i3] = spread;
+        repeat_thrice(&self.per_mass[r.clone()], &mut m3[..len]);
+        if spins {
+            repeat_thrice(&self.per_inertia[r], &mut i3[..len]);
+        }
+        [&m3[..len], &i3[..len]]
+    }
+}
+
+/// Each value of `src` three times in a row into `dst`, eight at a time through constant
+/// shuffles.
+#[inline(always)]
+fn repeat_thrice(src: &[f64], dst: &mut [f64]) {
+    let (whole, rest) = src.as_chunks::<8>();
+    let (into, rest_into) = dst.as_chunks_mut::<24>();
+    for (s, d) in whole.iter().zip(into) {
+        *d = std::array::from_fn(|k| s[k / 3]);
+    }
+    for (&m, d) in rest.iter().zip(rest_into.chunks_exact_mut(3)) {
+        d.fill(m);
+    }
+}
+
 /// (dt/2)/m and (dt/2)/I of each particle, from its mass and radius (`dtf` = dt/2), each
-/// repeated for the particle's three components.
-fn divide(dtf: f64, mass: &[f64], radius: &[f64], per_mass: &mut [f64], per_inertia: &mut [f64]) {
-    let rows = per_mass.chunks_exact_mut(3).zip(per_inertia.chunks_exact_mut(3));
+/// `repeat` times.
+fn divide(dtf: f64, repeat: usize, mass: &[f64], radius: &[f64], per_mass: &mut [f64], per_inertia: &mut [f64]) {
+    let rows = per_mass
+        .chunks_exact_mut(repeat)
+        .zip(per_inertia.chunks_exact_mut(repeat));
     for ((pm, pi), (&m, &r)) in rows.zip(mass.iter().zip(radius)) {
         pm.fill(dtf / m);
         pi.fill(dtf / (0.4 * r * r * m));
@@ -275,21 +344,22 @@ impl KickSettings {
 const SUB: usize = 128;
 
 crate::multiversioned! {
-    /// One chunk of particles, [`SUB`] at a time, with its [`KickFactors`], one per
-    /// component, so that every update is one flat loop over components (a loop over
-    /// `[f64; 3]` rows needs shuffles to vectorize, which cost more than the arithmetic). Same operations per component as a loop over
-    /// rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
+    /// One chunk of particles, [`SUB`] at a time, with its [`KickFactors`] one per component
+    /// (as stored, or repeated for the piece: [`Factors::thrice`]), so that every update is
+    /// one flat loop over components (a loop over `[f64; 3]` rows needs shuffles to
+    /// vectorize, which cost more than the arithmetic). Same operations per component as a
+    /// loop over rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
     /// (0 without one), Σ_a max |v_a|², which bounds how far any particle moved (see
     /// `System::run_with`): per component, as a flat vector loop (a per-particle speed
     /// cost a nanosecond per particle-step).
     pub fn kick_chunk(s: &KickSettings, c: &mut Chunk<'_>) -> f64 {
         // The largest |v_a| seen at each component position of a piece.
         let mut peaks = [0.0f64; 3 * SUB];
+        let mut spread = [[0.0f64; 3 * SUB]; 2];
         let n = c.v.len();
         for lo in (0..n).step_by(SUB) {
             let hi = (lo + SUB).min(n);
-            let dtfm = &c.factors.per_mass[3 * lo..3 * hi];
-            let dtirot = &c.factors.per_inertia[3 * lo..3 * hi];
+            let [dtfm, dtirot] = c.factors.thrice(lo..hi, s.rotate, &mut spread);
             let f = c.f[lo..hi].as_flattened();
             let (v, x) = (c.v[lo..hi].as_flattened_mut(), c.x[lo..hi].as_flattened_mut());
             match (s.vmax, s.kicks, s.drift) {
@@ -425,29 +495,70 @@ mod tests {
         kick_with(p, &factors, s)
     }
 
-    /// The factors are the divisions (dt/2)/m and (dt/2)/I, repeated per component, bit for
-    /// bit, on lengths that end inside a piece and inside a chunk; forgotten, they are
-    /// computed again for new masses.
+    /// The factors are the divisions (dt/2)/m and (dt/2)/I, bit for bit, in both layouts
+    /// (once per component, once per particle), on lengths that end inside a piece and
+    /// inside a chunk; forgotten, they are computed again for new masses.
     #[test]
     fn kick_factors_are_the_divisions() {
         let dt = 0.003;
         for n in [1, 127, 129, 2049, 3000] {
-            let mut p = particles(n, n as u64);
-            let mut factors = KickFactors::default();
-            for round in 0..2 {
-                factors.refresh(&p, dt);
-                let f = factors.of(0..n);
-                for k in 0..n {
-                    let (m, r) = (p.mass[k], p.radius[k]);
-                    let (pm, pi) = (0.5 * dt / m, 0.5 * dt / (0.4 * r * r * m));
-                    for a in 0..3 {
-                        assert_eq!(f.per_mass[3 * k + a].to_bits(), pm.to_bits(), "n = {n}, {k}");
-                        assert_eq!(f.per_inertia[3 * k + a].to_bits(), pi.to_bits(), "n = {n}, {k}");
+            for repeat in [3, 1] {
+                let mut p = particles(n, n as u64);
+                let mut factors = KickFactors::default();
+                for round in 0..2 {
+                    factors.refresh_as(&p, dt, repeat);
+                    let f = factors.of(0..n);
+                    assert_eq!((f.repeat, f.per_mass.len()), (repeat, repeat * n));
+                    for k in 0..n {
+                        let (m, r) = (p.mass[k], p.radius[k]);
+                        let (pm, pi) = (0.5 * dt / m, 0.5 * dt / (0.4 * r * r * m));
+                        for a in 0..repeat {
+                            let at = repeat * k + a;
+                            assert_eq!(f.per_mass[at].to_bits(), pm.to_bits(), "n = {n}, {k}");
+                            assert_eq!(f.per_inertia[at].to_bits(), pi.to_bits(), "n = {n}, {k}");
+                        }
+                    }
+                    if round == 0 {
+                        p.mass.iter_mut().for_each(|m| *m *= 1.5);
+                        factors.forget();
                     }
                 }
-                if round == 0 {
-                    p.mass.iter_mut().for_each(|m| *m *= 1.5);
-                    factors.forget();
+            }
+        }
+        assert_eq!((KickFactors::layout(19_683), KickFactors::layout(1_000_000)), (3, 1));
+    }
+
+    /// Every kick gives the same bits with the factors once per particle as once per
+    /// component: deferred, single with a drift, single without, with a speed limit, with
+    /// and without spins, on lengths that end inside a piece of 8 and inside a [`SUB`].
+    #[test]
+    fn both_factor_layouts_kick_alike() {
+        let dt = 0.01;
+        for n in [1, 7, 9, 127, 129, 300] {
+            let start = particles(n, 11 + n as u64);
+            let mut f = start.clone();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(n as u64);
+            for k in 0..n {
+                f.f[k] = std::array::from_fn(|_| rng.random_range(-5.0..5.0));
+                f.torque[k] = std::array::from_fn(|_| rng.random_range(-5.0..5.0));
+            }
+            for rotate in [true, false] {
+                let settings = [
+                    KickSettings::deferred(dt, None, rotate),
+                    KickSettings::new(dt, None, 1, true, rotate),
+                    KickSettings::half_kick(dt, None, rotate),
+                    KickSettings::deferred(dt, Some(1e-3), rotate),
+                ];
+                for (case, s) in settings.into_iter().enumerate() {
+                    let runs = [3, 1].map(|repeat| {
+                        let mut p = f.clone();
+                        let mut factors = KickFactors::default();
+                        factors.refresh_as(&p, dt, repeat);
+                        let bound = kick_with(&mut p, &factors, KickSettings { ..s });
+                        (bound.to_bits(), p.x, p.v, p.omega)
+                    });
+                    assert_eq!(runs[0], runs[1], "n = {n}, rotate {rotate}, case {case}");
+                    assert_ne!(runs[0].2, start.v, "n = {n}: the kick acted");
                 }
             }
         }

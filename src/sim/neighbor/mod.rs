@@ -8,10 +8,13 @@
 //! force loop can accumulate without atomics and in an order that does not depend on the
 //! thread count. Separations are recomputed with the minimum image at every step.
 
+mod moved;
 mod stored;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+
+use moved::{AffineMap, MoveTest};
 
 use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::{permute, Particles};
@@ -395,33 +398,32 @@ impl NeighborList {
     /// [`NeighborList::needs_rebuild`], and where the box is the one of the build, the
     /// largest displacement since the build [µm].
     pub fn check(&self, x: &[[f64; 3]], simbox: &SimBox) -> (bool, Option<f64>) {
+        let test = self.move_test(x.len(), simbox);
+        if test == MoveTest::Rebuild {
+            return (true, None);
+        }
+        let largest_sq = x
+            .par_chunks(MOVE_CHUNK)
+            .zip(self.x_build.par_chunks(MOVE_CHUNK))
+            .map(|(xs, bs)| test.largest_sq(xs, bs))
+            .reduce(|| 0.0, f64::max);
+        let travel = matches!(test, MoveTest::Fixed { .. }).then(|| largest_sq.sqrt());
+        (test.stale(largest_sq), travel)
+    }
+
+    /// The test of [`NeighborList::needs_rebuild`] for `n` particles in `simbox`.
+    fn move_test(&self, n: usize, simbox: &SimBox) -> MoveTest {
         let Some(b0) = &self.box_build else {
-            return (true, None);
+            return MoveTest::Rebuild;
         };
-        if self.x_build.len() != x.len() || basis_jumped(b0, simbox) {
-            return (true, None);
+        if self.x_build.len() != n || basis_jumped(b0, simbox) {
+            return MoveTest::Rebuild;
         }
         if b0 == simbox {
             // The common case of a fixed box, without the map's arithmetic (10 % of a step
             // of the granular gas benchmark).
-            let half = 0.5 * self.skin;
-            let largest_sq = self.largest_sq(x, |a, b| [a[0] - b[0], a[1] - b[1], a[2] - b[2]]);
-            return (largest_sq > half * half, Some(largest_sq.sqrt()));
+            return MoveTest::Fixed { limit: 0.5 * self.skin };
         }
-        (self.needs_rebuild_deformed(b0, x, simbox), None)
-    }
-
-    /// Whether particles that each moved at most `travel` [µm] since the build may have
-    /// come within range, without reading them: false only where the box is the build's
-    /// and `travel` is below half the skin by a margin far beyond any rounding of the
-    /// positions, so never where [`NeighborList::needs_rebuild`] would say true.
-    pub fn may_need_rebuild(&self, travel: f64, simbox: &SimBox) -> bool {
-        let limit = (0.5 - 1e-6) * self.skin;
-        self.box_build.as_ref() != Some(simbox) || travel.partial_cmp(&limit) != Some(std::cmp::Ordering::Less)
-    }
-
-    /// The test of [`NeighborList::needs_rebuild`] in a box deformed since the build `b0`.
-    fn needs_rebuild_deformed(&self, b0: &SimBox, x: &[[f64; 3]], simbox: &SimBox) -> bool {
         // The deformation is affine, x ↦ lo₁ + M (x − lo₀), with M's columns the images of
         // the unit steps: no divisions per particle.
         let (lo0, lo1) = (b0.lo, simbox.lo);
@@ -435,32 +437,22 @@ impl NeighborList {
         let dh = cell_changes(b0, simbox);
         let drift = box_drift(dh, b0, simbox, self.max_range + self.skin);
         let allowed = (self.skin - drift) / (2.0 * box_stretch(dh, simbox));
-        allowed < 0.0
-            || self.largest_sq(x, |a, b| {
-                let r = [b[0] - lo0[0], b[1] - lo0[1], b[2] - lo0[2]];
-                std::array::from_fn(|c| a[c] - lo1[c] - (m[0][c] * r[0] + m[1][c] * r[1] + m[2][c] * r[2]))
-            }) > allowed * allowed
+        if allowed < 0.0 {
+            return MoveTest::Rebuild;
+        }
+        MoveTest::Affine {
+            map: AffineMap { lo0, lo1, m },
+            limit: allowed,
+        }
     }
 
-    /// The largest |u|² over the particles [µm²], u = `displacement`(x, x at the build).
-    /// The maximum as a comparison, which the compiler makes a vector max: no early exit
-    /// and no `f64::max` in the loop, whose NaN rule kept it scalar (that reduction took
-    /// 7 % of a granular gas step).
-    fn largest_sq(&self, x: &[[f64; 3]], displacement: impl Fn(&[f64; 3], &[f64; 3]) -> [f64; 3] + Sync + Send) -> f64 {
-        x.par_chunks(MOVE_CHUNK)
-            .zip(self.x_build.par_chunks(MOVE_CHUNK))
-            .map(|(xs, bs)| {
-                let mut largest = 0.0f64;
-                for (a, b) in xs.iter().zip(bs) {
-                    let d = displacement(a, b);
-                    let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                    if d2 > largest {
-                        largest = d2;
-                    }
-                }
-                largest
-            })
-            .reduce(|| 0.0, f64::max)
+    /// Whether particles that each moved at most `travel` [µm] since the build may have
+    /// come within range, without reading them: false only where the box is the build's
+    /// and `travel` is below half the skin by a margin far beyond any rounding of the
+    /// positions, so never where [`NeighborList::needs_rebuild`] would say true.
+    pub fn may_need_rebuild(&self, travel: f64, simbox: &SimBox) -> bool {
+        let limit = (0.5 - 1e-6) * self.skin;
+        self.box_build.as_ref() != Some(simbox) || travel.partial_cmp(&limit) != Some(std::cmp::Ordering::Less)
     }
 
     /// `owner` from `offsets`.
