@@ -60,8 +60,8 @@ fn kick_with(p: &mut Particles, factors: &KickFactors, s: KickSettings) -> f64 {
 /// them per component at every kick cost another fifth of that phase. In a large system,
 /// whose kick streams them from memory, they are kept once per particle and repeated per
 /// piece on the stack ([`Factors::thrice`]): a third of the bytes, which took the
-/// 1,000,000-sphere gas's integration from 7.0 to 5.9 ns per particle-step, where the
-/// repetition slowed the 19,683-sphere gas's from 48 to 57 µs per step.
+/// 1,000,000-sphere gas's integration from 7.0–7.1 to 5.9–6.1 ns per particle-step, where
+/// the repetition slowed the 19,683-sphere gas's from 48 to 57 µs per step.
 #[derive(Debug, Default)]
 pub struct KickFactors {
     /// The timestep they were computed for [µs]; `None`: not computed, or stale.

@@ -49,42 +49,35 @@ impl MoveTest {
 /// the NPT stage's neighbour phase.
 const LANES: usize = 8;
 
-/// One value per particle of a piece.
-type Lane = [f64; LANES];
-
-/// Running maxima per lane (`if v > m { v } else { m }`: a vector max, which passes NaN
-/// over as the plain comparison does).
+/// The largest `d2(x_k, b_k)` over the particles, [`LANES`] at a time: the lane values
+/// first, then a running maximum per lane (`if v > m { v } else { m }`: a vector max,
+/// which passes NaN over as the plain comparison does). A maximum does not depend on the
+/// order it is taken in, so this is the plain loop's value. Inlined into each
+/// `multiversioned!` scan with its `d2`, so that both compile to vector code.
 #[inline(always)]
-fn keep_larger(best: &mut Lane, v: &Lane) {
-    for (m, &v) in best.iter_mut().zip(v) {
-        *m = if v > *m { v } else { *m };
+fn largest_by(x: &[[f64; 3]], x_build: &[[f64; 3]], d2: impl Fn(&[f64; 3], &[f64; 3]) -> f64) -> f64 {
+    let mut best = [0.0f64; LANES];
+    let (xs, bs) = (x.chunks_exact(LANES), x_build.chunks_exact(LANES));
+    let tail = xs.remainder().iter().zip(bs.remainder()).map(|(a, b)| d2(a, b));
+    for (a, b) in xs.clone().zip(bs.clone()) {
+        let mut v = [0.0f64; LANES];
+        for q in 0..LANES {
+            v[q] = d2(&a[q], &b[q]);
+        }
+        for (m, &v) in best.iter_mut().zip(&v) {
+            *m = if v > *m { v } else { *m };
+        }
     }
-}
-
-/// The largest of the lanes' maxima and `tail`'s values. A maximum does not depend on the
-/// order it is taken in, so this is the plain loop's value.
-fn largest_of(best: Lane, tail: impl Iterator<Item = f64>) -> f64 {
     best.into_iter().chain(tail).fold(0.0, |m, v| if v > m { v } else { m })
 }
 
 crate::multiversioned! {
     /// max_k |x_k − b_k|² [µm²].
     fn largest_plain_sq(x: &[[f64; 3]], x_build: &[[f64; 3]]) -> f64 {
-        let d2 = |a: &[f64; 3], b: &[f64; 3]| {
+        largest_by(x, x_build, |a, b| {
             let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
             d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-        };
-        let mut best = [0.0; LANES];
-        let (xs, bs) = (x.chunks_exact(LANES), x_build.chunks_exact(LANES));
-        let tail = xs.remainder().iter().zip(bs.remainder()).map(|(a, b)| d2(a, b));
-        for (a, b) in xs.clone().zip(bs.clone()) {
-            let mut v = [0.0; LANES];
-            for q in 0..LANES {
-                v[q] = d2(&a[q], &b[q]);
-            }
-            keep_larger(&mut best, &v);
-        }
-        largest_of(best, tail)
+        })
     }
 }
 
@@ -92,22 +85,11 @@ crate::multiversioned! {
     /// max_k |x_k − (lo₁ + M (b_k − lo₀))|² [µm²].
     fn largest_affine_sq(x: &[[f64; 3]], x_build: &[[f64; 3]], map: &AffineMap) -> f64 {
         let AffineMap { lo0, lo1, m } = *map;
-        let d2 = |a: &[f64; 3], b: &[f64; 3]| {
+        largest_by(x, x_build, |a, b| {
             let r = [b[0] - lo0[0], b[1] - lo0[1], b[2] - lo0[2]];
             let d: [f64; 3] = std::array::from_fn(|c| a[c] - lo1[c] - (m[0][c] * r[0] + m[1][c] * r[1] + m[2][c] * r[2]));
             d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-        };
-        let mut best = [0.0; LANES];
-        let (xs, bs) = (x.chunks_exact(LANES), x_build.chunks_exact(LANES));
-        let tail = xs.remainder().iter().zip(bs.remainder()).map(|(a, b)| d2(a, b));
-        for (a, b) in xs.clone().zip(bs.clone()) {
-            let mut v = [0.0; LANES];
-            for q in 0..LANES {
-                v[q] = d2(&a[q], &b[q]);
-            }
-            keep_larger(&mut best, &v);
-        }
-        largest_of(best, tail)
+        })
     }
 }
 
