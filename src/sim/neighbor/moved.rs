@@ -44,9 +44,9 @@ impl MoveTest {
     }
 }
 
-/// Particles per piece of the scans, in vector lanes with one running maximum each: one
-/// particle at a time, each waiting on the previous comparison, the test was about half
-/// the NPT stage's neighbour phase.
+/// Particles per piece of the scans, one vector lane and running maximum each: one at a
+/// time, each comparison waiting on the last, the test was about half the NPT stage's
+/// neighbour phase.
 const LANES: usize = 8;
 
 /// The largest `d2(x_k, b_k)` over the particles, [`LANES`] at a time: the lane values
