@@ -137,9 +137,16 @@ pub struct Factors<'a> {
 
 impl<'a> Factors<'a> {
     /// The factors of particles `r` of the chunk (at most [`SUB`]), one per component: the
-    /// stored ones, or `spread` filled with them (the spins' only with `spins`).
+    /// stored ones, or `spread` filled with them (the spins' only with `spins`). `spread`
+    /// is made on first use, so that the kicks of systems whose factors are stored per
+    /// component do not zero it.
     #[inline(always)]
-    fn thrice<'b>(&self, r: std::ops::Range<usize>, spins: bool, spread: &'b mut [[f64; 3 * SUB]; 2]) -> [&'b [f64]; 2]
+    fn thrice<'b>(
+        &self,
+        r: std::ops::Range<usize>,
+        spins: bool,
+        spread: &'b mut Option<[[f64; 3 * SUB]; 2]>,
+    ) -> [&'b [f64]; 2]
     where
         'a: 'b,
     {
@@ -150,7 +157,7 @@ impl<'a> Factors<'a> {
             ];
         }
         let len = 3 * r.len();
-        let [m3, i3] = spread;
+        let [m3, i3] = spread.get_or_insert_with(|| [[0.0; 3 * SUB]; 2]);
         repeat_thrice(&self.per_mass[r.clone()], &mut m3[..len]);
         if spins {
             repeat_thrice(&self.per_inertia[r], &mut i3[..len]);
@@ -348,14 +355,14 @@ crate::multiversioned! {
     /// (as stored, or repeated for the piece: [`Factors::thrice`]), so that every update is
     /// one flat loop over components (a loop over `[f64; 3]` rows needs shuffles to
     /// vectorize, which cost more than the arithmetic). Same operations per component as a
-    /// loop over rows, so the same bits. Returns a bound on the drift's squared speeds [µm²/µs²]
-    /// (0 without one), Σ_a max |v_a|², which bounds how far any particle moved (see
+    /// loop over rows, so the same bits. Returns a bound on the drift's squared speeds
+    /// [µm²/µs²] (0 without one), Σ_a max |v_a|², which bounds how far any particle moved (see
     /// `System::run_with`): per component, as a flat vector loop (a per-particle speed
     /// cost a nanosecond per particle-step).
     pub fn kick_chunk(s: &KickSettings, c: &mut Chunk<'_>) -> f64 {
         // The largest |v_a| seen at each component position of a piece.
         let mut peaks = [0.0f64; 3 * SUB];
-        let mut spread = [[0.0f64; 3 * SUB]; 2];
+        let mut spread = None;
         let n = c.v.len();
         for lo in (0..n).step_by(SUB) {
             let hi = (lo + SUB).min(n);
