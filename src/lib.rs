@@ -8,6 +8,7 @@ pub mod calendering;
 pub mod drying;
 pub mod error;
 pub mod fit;
+pub mod huge_pages;
 pub mod io;
 pub mod map;
 pub mod recommend;

@@ -18,6 +18,10 @@ use etwin::{Error, Result};
 
 mod cli;
 
+// Large particle arrays on huge pages where the kernel allows (see the module).
+#[global_allocator]
+static ALLOCATOR: etwin::huge_pages::HugePages = etwin::huge_pages::HugePages;
+
 #[derive(Parser)]
 #[command(
     name = "etwin",
