@@ -17,7 +17,9 @@
 # reports medians: this machine's speed drifts by ±15 % from run to run, and the ratio of
 # each back-to-back pair moves less than either figure. --json prints
 # {"rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio,
-#            ratio_min, ratio_max, repeats}]} (figures: medians over the repeats).
+#            ratio_min, ratio_max, repeats, core_round_trip_ns_max}]} (figures: medians over the
+# repeats; the last: the slowest cache-line round trip between etwin's two threads [ns],
+# null on 1 thread, see `bench::core_round_trip_ns`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
@@ -96,9 +98,12 @@ cases = {c["name"]: c for c in json.load(open(sys.argv[1]))["cases"]}
 np_, v = int(sys.argv[2]), [float(a) for a in sys.argv[3:]]
 rows = [(name, cases[name]["particle_steps_per_s"], l) for name, l in (("gas", v[0]), ("thick", v[1]))]
 rows += [("npt", v[2], v[3]), ("nemd", v[4], v[5])]
+# The slowest cache-line round trip between etwin's two cores in this round (none on 1).
+trips = [t for c in cases.values() for t in c.get("core_round_trip_ns", [])]
 for name, e, l in rows:
     print(json.dumps({"case": name, "threads": np_, "simd": cases["gas"].get("simd", "scalar"),
-                      "etwin_particle_steps_per_s": e, "lammps_particle_steps_per_s": l, "ratio": e / l}))
+                      "etwin_particle_steps_per_s": e, "lammps_particle_steps_per_s": l, "ratio": e / l,
+                      "core_round_trip_ns": max(trips, default=None)}))
 PY
 done
 python3 - "$rows" "$json" <<'PY'
@@ -114,13 +119,20 @@ for (case, threads), rs in runs.items():
                  "etwin_particle_steps_per_s": statistics.median(r["etwin_particle_steps_per_s"] for r in rs),
                  "lammps_particle_steps_per_s": statistics.median(r["lammps_particle_steps_per_s"] for r in rs),
                  "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-                 "repeats": len(rs)})
+                 "repeats": len(rs),
+                 "core_round_trip_ns_max": max((r["core_round_trip_ns"] for r in rs if r["core_round_trip_ns"]), default=None)})
 rows.sort(key=lambda r: (r["threads"], ["gas", "thick", "npt", "nemd"].index(r["case"])))
 if sys.argv[2] == "1":
     print(json.dumps({"rows": rows}, indent=1))
 else:
-    print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8} {'range':>12}")
+    print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8} {'range':>12} {'cores[ns]':>10}")
     for r in rows:
+        trip = r["core_round_trip_ns_max"]
         print(f"{r['case']:<6} {r['threads']:<8} {r['simd']:<9} {r['etwin_particle_steps_per_s']/1e6:16.3f} "
-              f"{r['lammps_particle_steps_per_s']/1e6:16.3f} {r['ratio']:8.2f} {r['ratio_min']:5.2f}–{r['ratio_max']:.2f}")
+              f"{r['lammps_particle_steps_per_s']/1e6:16.3f} {r['ratio']:8.2f} {r['ratio_min']:5.2f}–{r['ratio_max']:.2f}"
+              f" {'' if trip is None else f'{trip:10.0f}'}")
+    if any(r["core_round_trip_ns_max"] for r in rows):
+        print("cores: the slowest round trip of a cache line between etwin's two threads over the repeats,"
+              " measured around its gas and thick runs; a few hundred ns means the host had put the two"
+              " cores apart (no shared cache), which slows every 2-thread figure")
 PY

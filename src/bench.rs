@@ -11,7 +11,8 @@
 //!   would otherwise blow up.
 
 use std::path::Path;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -106,6 +107,9 @@ pub struct CaseResult {
     pub runs_particle_steps_per_s: Vec<f64>,
     /// Over all runs.
     pub phases: Phases,
+    /// Round trip of a cache line between two threads' cores [ns], before each run and
+    /// after the last ([`core_round_trip_ns`]); empty on one thread.
+    pub core_round_trip_ns: Vec<f64>,
     pub neighbors_per_particle: f64,
     pub contacts_per_particle: f64,
 }
@@ -174,19 +178,28 @@ pub fn run_case(mut case: Case, repeat: u64) -> Result<CaseResult> {
     sys.timers = Default::default();
     let n = sys.particles.len();
     let (mut runs, mut wall) = (Vec::new(), 0.0);
+    let threads = rayon::current_num_threads();
+    let mut trips = Vec::new();
+    let mut probe = || {
+        if threads > 1 {
+            trips.extend(core_round_trip_ns(Duration::from_millis(20)));
+        }
+    };
     for _ in 0..repeat.max(1) {
+        probe();
         let t = Instant::now();
         sys.run(case.timed_steps, &mut []);
         let s = t.elapsed().as_secs_f64();
         runs.push(n as f64 * case.timed_steps as f64 / s);
         wall += s;
     }
+    probe();
     sys.check_finite()?;
     let tm = &sys.timers;
     Ok(CaseResult {
         name: case.name,
         particles: n,
-        threads: rayon::current_num_threads(),
+        threads,
         simd: crate::sim::simd::level(),
         steps: case.timed_steps,
         particle_steps_per_s: median(runs.clone()),
@@ -198,9 +211,54 @@ pub fn run_case(mut case: Case, repeat: u64) -> Result<CaseResult> {
             total_s: wall,
             neighbor_builds: tm.neighbor_builds,
         },
+        core_round_trip_ns: trips,
         neighbors_per_particle: 2.0 * sys.neighbor.n_pairs() as f64 / n as f64,
         contacts_per_particle: 2.0 * sys.summary.contacts as f64 / n as f64,
     })
+}
+
+/// The mean round trip [ns] of a cache line passed back and forth between two spinning
+/// threads for about `span`; `None` with fewer than two cores.
+///
+/// Two threads' figures depend on it. On this project's 2-vCPU host the hypervisor sometimes
+/// places the two vCPUs on cores that share no cache: the round trip then reads ~330 ns
+/// instead of ~55, every hand-over between the threads costs as much, and the 2-thread gas
+/// runs at 50 M particle-steps/s instead of 130, slower than on one thread, while each core
+/// computes as fast as before. The figure says which placement a run had.
+pub fn core_round_trip_ns(span: Duration) -> Option<f64> {
+    if std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
+        return None;
+    }
+    const BATCH: u64 = 64;
+    let (line, done) = (AtomicU64::new(0), AtomicBool::new(false));
+    let start = Instant::now();
+    let trips = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Answers each odd value with the next even one.
+            while !done.load(Ordering::Acquire) {
+                let v = line.load(Ordering::Acquire);
+                if v % 2 == 1 {
+                    line.store(v + 1, Ordering::Release);
+                }
+                std::hint::spin_loop();
+            }
+        });
+        let mut v = 0;
+        loop {
+            for _ in 0..BATCH {
+                line.store(v + 1, Ordering::Release);
+                while line.load(Ordering::Acquire) != v + 2 {
+                    std::hint::spin_loop();
+                }
+                v += 2;
+            }
+            if start.elapsed() >= span {
+                done.store(true, Ordering::Release);
+                return v / 2;
+            }
+        }
+    });
+    Some(start.elapsed().as_secs_f64() * 1e9 / trips as f64)
 }
 
 #[cfg(test)]
@@ -217,5 +275,25 @@ mod tests {
         assert_eq!(r.particle_steps_per_s, runs[1]);
         // The phase timers cover all three runs.
         assert!(r.phases.total_s >= 3.0 * 64.0 * 30.0 / runs[2] * (1.0 - 1e-9));
+    }
+
+    #[test]
+    fn a_core_round_trip_is_timed_where_there_are_two_cores() {
+        let Some(ns) = core_round_trip_ns(Duration::from_millis(5)) else {
+            assert!(std::thread::available_parallelism().unwrap().get() < 2);
+            return;
+        };
+        // Between two cores a line's round trip takes tens to hundreds of nanoseconds; on
+        // one core shared by both threads it takes a time slice.
+        assert!(ns.is_finite() && ns > 1.0, "{ns}");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let r = pool.install(|| run_case(gas_case(3, 5).unwrap(), 2)).unwrap();
+        assert_eq!(r.core_round_trip_ns.len(), 3, "{:?}", r.core_round_trip_ns);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert!(one
+            .install(|| run_case(gas_case(3, 5).unwrap(), 2))
+            .unwrap()
+            .core_round_trip_ns
+            .is_empty());
     }
 }

@@ -490,8 +490,15 @@ fn run_bench(
             } else {
                 String::new()
             };
+            // Where the host put the threads' cores (see bench::core_round_trip_ns).
+            let cores = if r.core_round_trip_ns.is_empty() {
+                String::new()
+            } else {
+                let [lo, hi] = etwin::analysis::stats::min_max(r.core_round_trip_ns.iter().copied());
+                format!("  core round trip {lo:.0}–{hi:.0} ns")
+            };
             println!(
-                "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle{spread}",
+                "{:<6} {:>6} particles  {:>2} threads  {:<8} {:>5} steps  {:>10.3} M particle-steps/s   neighbour {:.3} s  force {:.3} s  integrate {:.3} s  ({} builds)  {:.1} neighbours/particle  {:.1} contacts/particle{spread}{cores}",
                 r.name,
                 r.particles,
                 r.threads,
