@@ -2,18 +2,19 @@
 //!
 //! A million-particle system keeps ~500 MB in a few dozen arrays, streamed every step. On
 //! 4 KiB pages the partners a pair loop reads lie on thousands of pages, more than the TLB
-//! holds, and the hardware prefetchers stop at every page's end. Where the kernel's THP mode is `madvise` (Debian's default),
-//! `MADV_HUGEPAGE` on a block's 2 MiB-aligned interior lets it back those with 2 MiB pages;
-//! in mode `always` it changes nothing, in `never` the kernel ignores it. The advice is
-//! only a hint: allocation, contents and results do not depend on it.
+//! holds, and the hardware prefetchers stop at every page's end. Where the kernel's THP
+//! mode is `madvise` (Debian's default), `MADV_HUGEPAGE` on a block's 2 MiB-aligned
+//! interior lets it back those with 2 MiB pages; in mode `always` it changes nothing, in
+//! `never` the kernel ignores it. The advice is only a hint: allocation, contents and
+//! results do not depend on it. Measured effect: `docs/performance.md`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// The huge page size on x86-64 and most aarch64 kernels.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Blocks from this size are advised: smaller ones hold at most one huge page, and most
-/// of the engine's arrays at that size already fit in the last-level cache.
+/// Blocks from this size are advised. From 4 MiB, which adds the thick slurry's pair list,
+/// that case ran slower, and arrays smaller than that mostly stay in the last-level cache.
 pub const ADVISED_FROM: usize = 4 * HUGE_PAGE;
 
 /// [`System`], with [`advise`] on every block of [`ADVISED_FROM`] bytes or more.
