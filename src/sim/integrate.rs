@@ -194,6 +194,8 @@ fn divide(dtf: f64, repeat: usize, mass: &[f64], radius: &[f64], per_mass: &mut 
 
 /// Consecutive particles' state, as one worker of a pass over particles sees it.
 pub struct Chunk<'a> {
+    /// The index of its first particle.
+    pub lo: usize,
     pub x: &'a mut [[f64; 3]],
     pub v: &'a mut [[f64; 3]],
     pub omega: &'a mut [[f64; 3]],
@@ -300,6 +302,7 @@ pub fn map_chunks<R: Send>(
         .map(|(k, ((((x, v), omega), (f, torque)), (radius, mass)))| {
             let lo = k * size;
             visit(Chunk {
+                lo,
                 factors: factors.of(lo..lo + x.len()),
                 x,
                 v,

@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::integrate::{self, kick_chunk, map_chunks, KickSettings};
+use crate::sim::integrate::{self, kick_chunk, KickSettings};
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -220,10 +220,11 @@ impl NoseHooverNpt {
         let scale = self.particle_chain(sys, dt);
         let carried = carried.unwrap_or(1.0);
         let chains = carried * scale;
-        // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, forces
+        // 2. box velocity, its drag on v; 3. scaling, kick, box, drift, box, list test, forces
         self.box_rate_half(sys, dt, Self::pressure(sys, twice_ke * (chains * chains)));
-        self.limited_steps += u64::from(self.scale_kick_drift(sys, dt, (carried, scale), &kick));
-        sys.forces_after_drift(true);
+        let (held, stale) = self.scale_kick_drift(sys, dt, (carried, scale), &kick);
+        self.limited_steps += u64::from(held);
+        sys.forces_after_tested_drift(true, stale);
         // 4. kick, box drag, T and P, box velocity, chains
         let f = self.drag_factor(dt);
         let k2 = sys.timed_kick(|p, factors| {
@@ -258,23 +259,22 @@ impl NoseHooverNpt {
     /// The chains' scaling of v and ω by `scaling` (the carried factor, then this step's)
     /// (1–2), the box drag on v and the half-kick (2–3), then box lengths × exp((dt/2)·ω̇)
     /// about the centre, drift, and once more, with positions following the box affinely
-    /// (3): one pass over the particles (the box moves first: nothing before the drift
-    /// reads it). True where the minimum-image limit held the box back.
-    fn scale_kick_drift(&self, sys: &mut System, dt: f64, scaling: (f64, f64), kick: &KickSettings) -> bool {
+    /// (3), and the neighbour list's rebuild test on the new positions: one pass over the
+    /// particles (the box moves first: nothing before the drift reads it). Returns whether
+    /// the minimum-image limit held the box back, and whether the list is stale.
+    fn scale_kick_drift(&self, sys: &mut System, dt: f64, scaling: (f64, f64), kick: &KickSettings) -> (bool, bool) {
         let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();
         let (mu1, held1) = sys.limit_shrink(&ALL, e);
         let c1 = sys.simbox.scale_about_centre(&ALL, mu1);
         let (mu2, held2) = sys.limit_shrink(&ALL, e);
         let c2 = sys.simbox.scale_about_centre(&ALL, mu2);
-        sys.timed_kick(|p, factors| {
-            map_chunks(p, factors, integrate::CHUNK, |mut c| {
-                scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
-                kick_chunk(kick, &mut c);
-                affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
-            })
+        let stale = sys.timed_drift_then_test(|c| {
+            scale_and_drag(c.v, c.omega, scaling.0, scaling.1, f);
+            kick_chunk(kick, c);
+            affine_drift(c.x, c.v, (c1, mu1), (c2, mu2), dt);
         });
-        held1 | held2
+        (held1 | held2, stale)
     }
 
     /// Half step of the particle chain; returns the factor to scale v and ω by.

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
 use crate::sim::forcefield::batch::LaneInput;
 use crate::sim::forcefield::{ContactRates, ForceField, PairBatch, PairContext, PairInput, ReachTable};
-use crate::sim::integrate::{self, KickFactors};
-use crate::sim::neighbor::{owner_block, NeighborList, Reorder};
+use crate::sim::integrate::{self, Chunk, KickFactors};
+use crate::sim::neighbor::{owner_block, MoveTest, NeighborList, Reorder};
 use crate::sim::observer::Observer;
 use crate::sim::pair_pass::{outer, BlockOut, LaneSource, PassOne, SUMS};
 use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
@@ -171,6 +171,15 @@ pub struct System {
     /// loop): forgotten when one starts, at each list build and after a fix that may change
     /// masses.
     kick_factors: KickFactors,
+}
+
+/// What the neighbour test after a drift knows of how far the particles moved.
+enum Moved<'a> {
+    /// A bound on the travel since the build, or none ([`System::run_with`]); the test is
+    /// taken where the bound does not spare it.
+    Travel(&'a mut Option<f64>),
+    /// The pass that drifted took the test ([`System::timed_drift_then_test`]).
+    Tested { stale: bool },
 }
 
 /// Adds a bound on a drift's steps, dt times a bound on its speeds, to a known `travel` [µm].
@@ -362,7 +371,7 @@ impl System {
         };
         add_travel(travel, dt, speed_bound_sq);
         let kick = defer && self.can_kick_in_force_pass();
-        self.after_drift(tally && !kick, kick, travel);
+        self.after_drift(tally && !kick, kick, Moved::Travel(travel));
         match (defer, kick) {
             (false, _) => Pending::Initial,
             (true, false) => Pending::FinalThenInitial,
@@ -373,14 +382,55 @@ impl System {
     /// After the drift: neighbours, walls, forces (histories advance), step count; with
     /// `tally`, the [`ForceSummary`] sums too.
     pub fn forces_after_drift(&mut self, tally: bool) {
-        self.after_drift(tally, false, &mut None);
+        self.after_drift(tally, false, Moved::Travel(&mut None));
+    }
+
+    /// `drift` (a pass that moves the particles, their kick factors at hand) on every chunk
+    /// of [`integrate::CHUNK`] particles, each chunk's part of the rebuild test taken right
+    /// after on its new positions, while they are in the cache: one parallel pass where the
+    /// test took a second. The box must be the one the drift ends in. Timed as integration;
+    /// returns the verdict for [`System::forces_after_tested_drift`]: whether the list is
+    /// stale.
+    pub(crate) fn timed_drift_then_test(&mut self, drift: impl Fn(&mut Chunk) + Sync + Send) -> bool {
+        let t = Instant::now();
+        self.kick_factors.refresh(&self.particles, self.settings.dt);
+        let test = self.neighbor.move_test(self.particles.len(), &self.simbox);
+        let build = self.neighbor.build_positions();
+        let largest = integrate::map_chunks(&mut self.particles, &self.kick_factors, integrate::CHUNK, |mut c| {
+            drift(&mut c);
+            match test {
+                MoveTest::Rebuild => 0.0, // there may be no build positions to read
+                _ => test.largest_sq(c.x, &build[c.lo..c.lo + c.x.len()]),
+            }
+        });
+        self.timers.neighbor_checks += 1;
+        self.timers.add(Phase::Integrate, t.elapsed());
+        test.verdict(largest.into_iter().fold(0.0, f64::max)).0
+    }
+
+    /// [`System::forces_after_drift`] where the pass that drifted took the rebuild test
+    /// ([`System::timed_drift_then_test`]) and found the list `stale` or not.
+    pub(crate) fn forces_after_tested_drift(&mut self, tally: bool, stale: bool) {
+        self.after_drift(tally, false, Moved::Tested { stale });
     }
 
     /// [`System::forces_after_drift`], the neighbour test spared where `travel` allows;
     /// with `kick`, the force pass also runs the deferred phase 4 and the next step's
     /// phase 1 ([`System::forces_then_kick`]).
-    fn after_drift(&mut self, tally: bool, kick: bool, travel: &mut Option<f64>) {
-        self.refresh_neighbors_after(travel);
+    fn after_drift(&mut self, tally: bool, kick: bool, moved: Moved) {
+        let mut untracked = None;
+        let travel = match moved {
+            Moved::Travel(travel) => {
+                self.refresh_neighbors_after(travel);
+                travel
+            }
+            Moved::Tested { stale } => {
+                if stale {
+                    self.build_neighbors(None);
+                }
+                &mut untracked
+            }
+        };
         let dt = self.settings.dt;
         for w in &mut self.walls {
             w.advance(dt);
@@ -922,5 +972,52 @@ impl System {
     /// neighbour list, carrying shear histories over by particle id.
     pub fn reorder_particles(&mut self, perm: &[usize]) {
         self.build_neighbors(Some(perm));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bench::gas_case;
+
+    /// The rebuild test taken chunk by chunk in the drifting pass gives
+    /// `NeighborList::check`'s verdict on the moved particles: in the build's box, a
+    /// scaled one and one changed past the test, for moves either side of the limit, of one
+    /// particle (in either chunk) or all.
+    #[test]
+    fn the_test_taken_while_drifting_is_the_list_check() {
+        let fresh = || {
+            let mut sys = gas_case(13, 1).unwrap().system; // 2197 spheres: a chunk and a part
+            sys.setup().unwrap();
+            sys
+        };
+        let (n, skin) = (fresh().particles.len(), fresh().settings.skin);
+        let (mut verdicts, mut tests) = (Vec::new(), Vec::new());
+        for mu in [1.0, 1.0 + 1e-4, 1.1] {
+            for (who, step) in [(0, 0.2), (n - 1, 0.2), (n / 2, 0.3), (usize::MAX, 0.26), (7, 0.6)] {
+                let mut sys = fresh();
+                sys.scale_box(&[0, 1, 2], mu);
+                let shift = |x: &mut [f64; 3], i: usize| {
+                    if who == usize::MAX || i == who {
+                        x[0] += step * skin;
+                    }
+                };
+                let mut plain = sys.particles.x.clone();
+                plain.iter_mut().enumerate().for_each(|(i, x)| shift(x, i));
+                let want = sys.neighbor.check(&plain, &sys.simbox).0;
+                tests.push(std::mem::discriminant(&sys.neighbor.move_test(n, &sys.simbox)));
+                let got = sys.timed_drift_then_test(|c| {
+                    for (k, x) in c.x.iter_mut().enumerate() {
+                        shift(x, c.lo + k);
+                    }
+                });
+                assert_eq!(got, want, "box × {mu}, particle {who}, moved {step} skins");
+                assert_eq!(sys.particles.x, plain);
+                verdicts.push(got);
+            }
+        }
+        // Both verdicts and every kind of test occur, so the comparison can fail either way.
+        assert!(verdicts.contains(&true) && verdicts.contains(&false), "{verdicts:?}");
+        tests.dedup();
+        assert_eq!(tests.len(), 3, "fixed, affine and rebuild tests: {tests:?}");
     }
 }

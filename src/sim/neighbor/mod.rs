@@ -14,7 +14,8 @@ mod stored;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use moved::{AffineMap, MoveTest};
+use moved::AffineMap;
+pub(crate) use moved::MoveTest;
 
 use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::{permute, Particles};
@@ -407,12 +408,18 @@ impl NeighborList {
             .zip(self.x_build.par_chunks(MOVE_CHUNK))
             .map(|(xs, bs)| test.largest_sq(xs, bs))
             .reduce(|| 0.0, f64::max);
-        let travel = matches!(test, MoveTest::Fixed { .. }).then(|| largest_sq.sqrt());
-        (test.stale(largest_sq), travel)
+        test.verdict(largest_sq)
     }
 
-    /// The test of [`NeighborList::needs_rebuild`] for `n` particles in `simbox`.
-    fn move_test(&self, n: usize, simbox: &SimBox) -> MoveTest {
+    /// The build positions, one per particle (empty before the first build).
+    pub(crate) fn build_positions(&self) -> &[[f64; 3]] {
+        &self.x_build
+    }
+
+    /// The test of [`NeighborList::needs_rebuild`] for `n` particles in `simbox`, to take
+    /// over pieces of the particles ([`MoveTest::largest_sq`]) where a pass that moved them
+    /// still has them in the cache.
+    pub(crate) fn move_test(&self, n: usize, simbox: &SimBox) -> MoveTest {
         let Some(b0) = &self.box_build else {
             return MoveTest::Rebuild;
         };

@@ -5,7 +5,7 @@
 /// The rebuild test for the present box ([`super::NeighborList::move_test`]), prepared
 /// once and taken over chunks of particles ([`MoveTest::largest_sq`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum MoveTest {
+pub(crate) enum MoveTest {
     /// The box changed past what the test allows: rebuild, whatever the particles did.
     Rebuild,
     /// The build's box: plain displacements; stale beyond `limit` [µm].
@@ -17,7 +17,7 @@ pub(super) enum MoveTest {
 
 /// x ↦ lo₁ + M (x − lo₀), M's columns the images of the unit steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct AffineMap {
+pub(crate) struct AffineMap {
     pub lo0: [f64; 3],
     pub lo1: [f64; 3],
     pub m: [[f64; 3]; 3],
@@ -26,7 +26,7 @@ pub(super) struct AffineMap {
 impl MoveTest {
     /// The largest squared displacement of `x` from `x_build` (as many, the same particles)
     /// [µm²]; 0 for [`MoveTest::Rebuild`], which needs none.
-    pub(super) fn largest_sq(&self, x: &[[f64; 3]], x_build: &[[f64; 3]]) -> f64 {
+    pub(crate) fn largest_sq(&self, x: &[[f64; 3]], x_build: &[[f64; 3]]) -> f64 {
         assert_eq!(x.len(), x_build.len(), "one build position per particle");
         match self {
             MoveTest::Rebuild => 0.0,
@@ -41,6 +41,14 @@ impl MoveTest {
             MoveTest::Rebuild => true,
             MoveTest::Fixed { limit } | MoveTest::Affine { limit, .. } => largest_sq > limit * limit,
         }
+    }
+
+    /// Given the largest squared displacement of all particles, whether the list is stale
+    /// and, in the build's box, the largest displacement [µm]
+    /// ([`super::NeighborList::check`]).
+    pub(crate) fn verdict(&self, largest_sq: f64) -> (bool, Option<f64>) {
+        let travel = matches!(self, MoveTest::Fixed { .. }).then(|| largest_sq.sqrt());
+        (self.stale(largest_sq), travel)
     }
 }
 

@@ -213,6 +213,7 @@ impl System {
                 scatter::apply_entries(&incoming[part], r.start, f, torque, radius);
                 add_weight(f, &mass[r.clone()], g);
                 let mut chunk = integrate::Chunk {
+                    lo: r.start,
                     x: &mut x[r.clone()],
                     v: &mut v[r.clone()],
                     omega: &mut omega[r.clone()],
