@@ -243,7 +243,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    match pool.install(|| dispatch(cli.command)) {
+    // Simulations may lead two-thread teams (sim::team), except a fit's, whose swarm
+    // members run as parallel jobs of this pool.
+    let teams = !matches!(cli.command, Command::Fit(_));
+    let outcome = pool.install(|| match teams {
+        true => etwin::sim::team::allow(|| dispatch(cli.command)),
+        false => dispatch(cli.command),
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

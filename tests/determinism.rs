@@ -1,14 +1,17 @@
 //! Results do not depend on the number of threads: forces and a 1000-step trajectory
-//! are bit-identical with 1 and 2 threads. Nor on where the step loop puts the kick.
+//! are bit-identical with 1 and 2 threads, with rayon's hand-overs or a two-thread team
+//! (`sim::team`). Nor on where the step loop puts the kick.
 
 mod common;
 
 use common::{
     env_dir, fingerprint, mixed_forcefield, polydisperse_gas, run_polydisperse, run_reference_slurry, with_threads,
 };
-use etwin::sim::ensemble::Fix;
+use etwin::sim::ensemble::{temperature, Fix};
+use etwin::sim::nose_hoover::NoseHooverNpt;
 use etwin::sim::observer::Observer;
 use etwin::sim::system::{StepSettings, System};
+use etwin::sim::team;
 
 /// Due every step: the step loop then kicks after the force pass, not inside it.
 struct EveryStep;
@@ -83,9 +86,47 @@ fn kicking_inside_the_force_pass_and_sparing_list_tests_change_no_bit() {
 fn polydisperse_trajectory_is_bit_identical_on_1_and_2_threads() {
     let (f1, t1, builds) = with_threads(1, || run_polydisperse(1000));
     let (f2, t2, _) = with_threads(2, || run_polydisperse(1000));
+    let (f3, t3, _) = with_threads(2, || team::allow(|| run_polydisperse(1000)));
     assert!(builds > 2, "the trajectory must include neighbour rebuilds ({builds})");
-    assert!(f1 == f2, "step-0 forces differ between 1 and 2 threads");
+    assert!(f1 == f2 && f1 == f3, "step-0 forces differ between 1 and 2 threads");
     assert!(t1 == t2, "1000-step trajectory differs between 1 and 2 threads");
+    assert!(
+        t1 == t3,
+        "1000-step trajectory differs between 1 thread and a team of 2"
+    );
+}
+
+/// The Nosé–Hoover NPT loop (its box moves every step, and its drifting pass takes the
+/// list's rebuild test) gives the same bits on 1 and 2 threads, and in a team of two.
+#[test]
+fn nose_hoover_npt_is_bit_identical_on_1_and_2_threads_and_in_a_team() {
+    let npt = || {
+        let radii = [0.65, 1.2, 2.3, 4.1];
+        let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
+        let settings = StepSettings {
+            dt: 2e-4,
+            skin: 0.3,
+            ..Default::default()
+        };
+        let mut sys = System::new(p, b, mixed_forcefield(&radii, 2e4, true, true), settings).unwrap();
+        sys.setup().unwrap();
+        let (t, p0) = (temperature(&sys), sys.thermo().pressure_scalar_kpa);
+        let v0 = sys.simbox.volume();
+        let mut nh = NoseHooverNpt::new(t, p0, 2.0 * p0.abs() + 1.0, 600, 0.02, 0.2);
+        for _ in 0..6 {
+            nh.run(&mut sys, 100);
+        }
+        (fingerprint(&sys), sys.simbox.volume() / v0, sys.timers.neighbor_builds)
+    };
+    let (a, moved, builds) = with_threads(1, npt);
+    let b = with_threads(2, npt);
+    let c = with_threads(2, || team::allow(npt));
+    assert!(
+        builds > 1 && (moved - 1.0).abs() > 1e-6,
+        "the box must move ({moved}) and the list be rebuilt ({builds})"
+    );
+    assert!(a == b.0, "the NPT trajectory differs between 1 and 2 threads");
+    assert!(a == c.0, "the NPT trajectory differs between 1 thread and a team of 2");
 }
 
 #[test]
@@ -96,6 +137,11 @@ fn reference_slurry_forces_are_bit_identical_on_1_and_2_threads() {
     let run = || run_reference_slurry(&data, 200);
     let a = with_threads(1, run);
     let b = with_threads(2, run);
-    assert!(a.0 == b.0, "step-0 forces differ between 1 and 2 threads");
+    let c = with_threads(2, || team::allow(run));
+    assert!(a.0 == b.0 && a.0 == c.0, "step-0 forces differ between 1 and 2 threads");
     assert!(a.1 == b.1, "200-step trajectory differs between 1 and 2 threads");
+    assert!(
+        a.1 == c.1,
+        "200-step trajectory differs between 1 thread and a team of 2"
+    );
 }

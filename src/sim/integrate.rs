@@ -13,6 +13,8 @@
 
 use rayon::prelude::*;
 
+use crate::sim::team;
+
 use crate::sim::parallel::{self, add_in_order};
 use crate::sim::particles::{sphere_inertia, Particles};
 
@@ -293,15 +295,13 @@ pub fn map_chunks<R: Send>(
         mass,
         ..
     } = p;
-    x.par_chunks_mut(size)
-        .zip(v.par_chunks_mut(size))
-        .zip(omega.par_chunks_mut(size))
-        .zip(f.par_chunks(size).zip(torque.par_chunks(size)))
-        .zip(radius.par_chunks(size).zip(mass.par_chunks(size)))
+    let chunks: Vec<Chunk> = (x.chunks_mut(size).zip(v.chunks_mut(size)).zip(omega.chunks_mut(size)))
+        .zip(f.chunks(size).zip(torque.chunks(size)))
+        .zip(radius.chunks(size).zip(mass.chunks(size)))
         .enumerate()
         .map(|(k, ((((x, v), omega), (f, torque)), (radius, mass)))| {
             let lo = k * size;
-            visit(Chunk {
+            Chunk {
                 lo,
                 factors: factors.of(lo..lo + x.len()),
                 x,
@@ -311,9 +311,10 @@ pub fn map_chunks<R: Send>(
                 torque,
                 radius,
                 mass,
-            })
+            }
         })
-        .collect()
+        .collect();
+    team::map_items(chunks, || (), |_, c| visit(c))
 }
 
 /// What a kick does to a chunk.

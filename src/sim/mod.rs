@@ -16,5 +16,6 @@ pub mod simbox;
 pub mod simd;
 pub mod stability;
 pub mod system;
+pub mod team;
 pub mod timers;
 pub mod wall;

@@ -195,11 +195,14 @@ impl NoseHooverNpt {
             self.t_current = twice_ke / (Self::dof(sys) * K_B);
             self.primed = true;
         }
-        let mut carried = None;
-        for _ in 0..n {
-            let (scale, k2) = self.step(sys, carried, twice_ke);
-            (carried, twice_ke) = (Some(scale), k2);
-        }
+        let carried = crate::sim::team::run(|| {
+            let mut carried = None;
+            for _ in 0..n {
+                let (scale, k2) = self.step(sys, carried, twice_ke);
+                (carried, twice_ke) = (Some(scale), k2);
+            }
+            carried
+        });
         if let Some(f) = carried {
             sys.timers.time(Phase::Integrate, || sys.particles.scale_motion(f));
         }

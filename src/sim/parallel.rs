@@ -1,16 +1,15 @@
 //! Reductions whose result does not depend on the number of threads: the work is split
 //! into fixed-size chunks, each summed in order, and the chunk sums added in order.
 
-use rayon::prelude::*;
-
 /// Items per chunk of a deterministic reduction.
 pub const CHUNK: usize = 1024;
 
 /// Σ_k f(k) for k in 0..n, componentwise, bit-identical for any thread count.
 pub fn det_sum<const K: usize>(n: usize, f: impl Fn(usize) -> [f64; K] + Sync) -> [f64; K] {
-    let partials: Vec<[f64; K]> = (0..n.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
+    let partials = crate::sim::team::map_items(
+        (0..n.div_ceil(CHUNK)).collect(),
+        || (),
+        |_, c| {
             let mut acc = [0.0; K];
             for k in c * CHUNK..((c + 1) * CHUNK).min(n) {
                 let v = f(k);
@@ -19,8 +18,8 @@ pub fn det_sum<const K: usize>(n: usize, f: impl Fn(usize) -> [f64; K] + Sync) -
                 }
             }
             acc
-        })
-        .collect();
+        },
+    );
     add_in_order(&partials)
 }
 

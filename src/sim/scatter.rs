@@ -6,8 +6,6 @@
 //! block order and, within a block, in pair order, whatever the number of ranges: the sums
 //! are the same bits on any thread count.
 
-use rayon::prelude::*;
-
 use crate::sim::parallel::split_lengths;
 
 /// j-side contribution of a pair: force (subtracted) and torque term (times r_j).
@@ -65,12 +63,16 @@ impl Destinations {
 pub fn apply(blocks: &[BlockJSides], dest: Destinations, f: &mut [[f64; 3]], torque: &mut [[f64; 3]], radius: &[f64]) {
     let sizes = || (0..dest.parts()).map(|p| dest.start(p + 1) - dest.start(p));
     let work: Vec<_> = split_lengths(f, sizes()).zip(split_lengths(torque, sizes())).collect();
-    work.into_par_iter().enumerate().for_each(|(p, (fpart, tpart))| {
-        let lo = dest.start(p);
-        for block in blocks {
-            apply_entries(&block[p], lo, fpart, tpart, radius);
-        }
-    });
+    crate::sim::team::map_items(
+        work.into_iter().enumerate().collect(),
+        || (),
+        |_, (p, (fpart, tpart))| {
+            let lo = dest.start(p);
+            for block in blocks {
+                apply_entries(&block[p], lo, fpart, tpart, radius);
+            }
+        },
+    );
 }
 
 /// Subtracts `entries` from the forces and adds −r_j·tor to the torques of particles

@@ -32,6 +32,7 @@ use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
 use crate::sim::scatter::{self, BlockJSides, Destinations};
 use crate::sim::simbox::SimBox;
+use crate::sim::team;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
 use kick_pass::KickPlan;
@@ -522,25 +523,27 @@ impl System {
         let mut pending = Pending::Initial;
         let mut travel = None;
         let fixes_read = fixes.iter().any(|f| f.reads_force_sums());
-        for k in 0..n {
-            let next = self.step + 1;
-            let due = observers.iter().any(|o| next.is_multiple_of(o.interval().max(1)));
-            let last = k + 1 == n;
-            let defer = fixes.is_empty() && !due && !last;
-            pending = self.advance(pending, fixes_read || due || last, defer, &mut travel);
-            if defer {
-                continue;
-            }
-            self.final_half();
-            for f in fixes.iter_mut() {
-                f.end_of_step(self);
-                travel = None;
-                if !f.keeps_masses() {
-                    self.kick_factors.forget();
+        team::run(|| {
+            for k in 0..n {
+                let next = self.step + 1;
+                let due = observers.iter().any(|o| next.is_multiple_of(o.interval().max(1)));
+                let last = k + 1 == n;
+                let defer = fixes.is_empty() && !due && !last;
+                pending = self.advance(pending, fixes_read || due || last, defer, &mut travel);
+                if defer {
+                    continue;
                 }
+                self.final_half();
+                for f in fixes.iter_mut() {
+                    f.end_of_step(self);
+                    travel = None;
+                    if !f.keeps_masses() {
+                        self.kick_factors.forget();
+                    }
+                }
+                self.observe(observers);
             }
-            self.observe(observers);
-        }
+        });
     }
 
     fn observe(&mut self, observers: &mut [&mut dyn Observer]) {
@@ -656,9 +659,10 @@ impl System {
             .enumerate()
             .map(|(b, (((f, torque), (hist, held)), js))| (b * ob, f, torque, hist, held, js))
             .collect();
-        let partials: Vec<[f64; SUMS]> = work
-            .into_par_iter()
-            .map_init(Box::<PairBatch>::default, |batch, (lo, f, torque, hist, held, js)| {
+        let partials: Vec<[f64; SUMS]> = team::map_items(
+            work,
+            Box::<PairBatch>::default,
+            |batch, (lo, f, torque, hist, held, js)| {
                 js.resize_with(dest.parts(), Vec::new);
                 js.iter_mut().for_each(Vec::clear);
                 pass.block(
@@ -672,8 +676,8 @@ impl System {
                         js,
                     },
                 )
-            })
-            .collect();
+            },
+        );
         self.neighbor.put_histories_back(history, held);
         if tally {
             let s = add_in_order(&partials);

@@ -96,13 +96,16 @@ fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<
         dir: dir.clone(),
         every_s: opts.checkpoint_every,
     };
+    // The case is its pool's only work, so its simulations may lead teams.
     let run = pool.install(|| {
-        if dir.join(CHECKPOINT).exists() {
-            let st = RunState::load(&dir, &l)?;
-            protocol::resume(&l, st, &mut Quiet, Some(&cp))
-        } else {
-            protocol::run(&l, &mut Quiet, Some(&cp))
-        }
+        crate::sim::team::allow(|| {
+            if dir.join(CHECKPOINT).exists() {
+                let st = RunState::load(&dir, &l)?;
+                protocol::resume(&l, st, &mut Quiet, Some(&cp))
+            } else {
+                protocol::run(&l, &mut Quiet, Some(&cp))
+            }
+        })
     })?;
     write_all(&dir, &l, &run, pool.current_num_threads())?;
     let _ = std::fs::remove_file(dir.join(CHECKPOINT));

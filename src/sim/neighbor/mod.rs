@@ -20,6 +20,7 @@ pub(crate) use moved::MoveTest;
 use crate::sim::forcefield::{swapped, History, ReachTable, NO_HISTORY};
 use crate::sim::particles::{permute, Particles};
 use crate::sim::simbox::{ImageMap, ImageShifts, SimBox};
+use crate::sim::team;
 
 /// Owners per parallel work item of a build (the list does not depend on it).
 const BUILD_BLOCK: usize = 128;
@@ -403,11 +404,10 @@ impl NeighborList {
         if test == MoveTest::Rebuild {
             return (true, None);
         }
-        let largest_sq = x
-            .par_chunks(MOVE_CHUNK)
-            .zip(self.x_build.par_chunks(MOVE_CHUNK))
-            .map(|(xs, bs)| test.largest_sq(xs, bs))
-            .reduce(|| 0.0, f64::max);
+        let pieces: Vec<_> = x.chunks(MOVE_CHUNK).zip(self.x_build.chunks(MOVE_CHUNK)).collect();
+        let largest_sq = team::map_items(pieces, || (), |_, (xs, bs)| test.largest_sq(xs, bs))
+            .into_iter()
+            .fold(0.0, f64::max);
         test.verdict(largest_sq)
     }
 
