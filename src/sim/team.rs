@@ -14,10 +14,11 @@
 //! other than two threads, [`map_items`] is rayon's `map_init`.
 //!
 //! Teams form only inside [`allow`], which a caller grants where its simulation is the
-//! pool's only work (`etwin run`, `etwin bench`, a sweep case in its own pool, the viewer's
-//! run). Two simulations as jobs of one pool (a swarm's members evaluated in parallel) must
-//! not lead teams: a worker waiting inside one's job could take the other's helper and spin
-//! while that one waits on the job beneath it.
+//! pool's only work: `etwin` for every command but `fit`, a sweep for each case in its own
+//! pool (not the viewer, where a paused run would leave a core spinning). Two simulations
+//! as jobs of one pool (a swarm's members evaluated in parallel) must not lead teams: a
+//! worker waiting inside one's job could take the other's helper and spin while that one
+//! waits on the job beneath it.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -174,7 +175,10 @@ fn take_items(shared: &Shared, worker: usize) -> bool {
 fn for_each(n: usize, f: &(dyn Fn(usize, usize) + Sync)) {
     let lead = leading();
     if lead.is_null() || n > MAX_ITEMS {
+        // Items that call back in here take rayon's path too.
+        LEADING.with(|l| l.set(std::ptr::null()));
         (0..n).into_par_iter().for_each(|i| f(i, 0));
+        LEADING.with(|l| l.set(lead));
         return;
     }
     // SAFETY: `run` set it for the duration of its body, on this thread, which is inside.
