@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    env_dir, fingerprint, mixed_forcefield, polydisperse_gas, run_polydisperse, run_reference_slurry, with_threads,
+    env_dir, fingerprint, mixed_forcefield, polydisperse_gas, polydisperse_system, run_polydisperse,
+    run_reference_slurry, with_threads,
 };
 use etwin::sim::ensemble::{temperature, Fix};
 use etwin::sim::nose_hoover::NoseHooverNpt;
@@ -101,15 +102,7 @@ fn polydisperse_trajectory_is_bit_identical_on_1_and_2_threads() {
 #[test]
 fn nose_hoover_npt_is_bit_identical_on_1_and_2_threads_and_in_a_team() {
     let npt = || {
-        let radii = [0.65, 1.2, 2.3, 4.1];
-        let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
-        let settings = StepSettings {
-            dt: 2e-4,
-            skin: 0.3,
-            ..Default::default()
-        };
-        let mut sys = System::new(p, b, mixed_forcefield(&radii, 2e4, true, true), settings).unwrap();
-        sys.setup().unwrap();
+        let mut sys = polydisperse_system();
         let (t, p0) = (temperature(&sys), sys.thermo().pressure_scalar_kpa);
         let v0 = sys.simbox.volume();
         let mut nh = NoseHooverNpt::new(t, p0, 2.0 * p0.abs() + 1.0, 600, 0.02, 0.2);

@@ -287,7 +287,8 @@ pub fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
         .install(f)
 }
 
-pub fn run_polydisperse(steps: u64) -> (Vec<u64>, Vec<u64>, u64) {
+/// The 2744-sphere polydisperse gas of the thread-invariance tests, set up.
+pub fn polydisperse_system() -> System {
     let radii = [0.65, 1.2, 2.3, 4.1];
     let (p, b) = polydisperse_gas(14, &radii, 1.01, 2.0, 5);
     let mut sys = System::new(
@@ -302,6 +303,11 @@ pub fn run_polydisperse(steps: u64) -> (Vec<u64>, Vec<u64>, u64) {
     )
     .unwrap();
     sys.setup().unwrap();
+    sys
+}
+
+pub fn run_polydisperse(steps: u64) -> (Vec<u64>, Vec<u64>, u64) {
+    let mut sys = polydisperse_system();
     let first = fingerprint(&sys);
     sys.run(steps, &mut []);
     (first, fingerprint(&sys), sys.timers.neighbor_builds)
