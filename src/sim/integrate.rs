@@ -13,10 +13,9 @@
 
 use rayon::prelude::*;
 
-use crate::sim::team;
-
 use crate::sim::parallel::{self, add_in_order};
 use crate::sim::particles::{sphere_inertia, Particles};
+use crate::sim::team;
 
 /// Particles per parallel work item.
 pub const CHUNK: usize = 2048;
