@@ -973,7 +973,7 @@ impl System {
     }
 
     /// Reorders particles (new index n holds old particle `perm[n]`) and rebuilds the
-    /// neighbour list, carrying shear histories over by particle id.
+    /// neighbour list, carrying each shear history over to its particle pair.
     pub fn reorder_particles(&mut self, perm: &[usize]) {
         self.build_neighbors(Some(perm));
     }

@@ -12,7 +12,6 @@ mod moved;
 mod stored;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use moved::AffineMap;
 pub(crate) use moved::MoveTest;
@@ -161,6 +160,12 @@ struct BlockPairs {
     /// Pairs per owner.
     counts: Vec<usize>,
 }
+
+/// (owner, partner, history) of a pair, by particle index.
+type HeldPair = (u32, u32, History);
+
+/// Held pairs per parallel work item of [`NeighborList::carry_histories`].
+const CARRY_CHUNK: usize = 1024;
 
 /// How a build may reorder the particles.
 #[derive(Debug, Clone, Copy)]
@@ -470,8 +475,9 @@ impl NeighborList {
         }
     }
 
-    /// Wraps particles into the box, reorders them, and rebuilds the list, carrying shear
-    /// histories over by particle id. Particles must only be reordered through here.
+    /// Wraps particles into the box, reorders them, and rebuilds the list, carrying each shear
+    /// history over to its particle pair. Particles must only be reordered through here
+    /// ([`NeighborList::carry_histories`] relies on it).
     /// Returns the permutation applied (new index n holds old `perm[n]`), if any.
     pub fn build(
         &mut self,
@@ -480,7 +486,7 @@ impl NeighborList {
         reach: &ReachTable,
         order: Reorder,
     ) -> Option<Vec<usize>> {
-        let saved = self.take_histories(p);
+        let held = self.contacts(p.len());
 
         for k in 0..p.len() {
             let (x, img) = (&mut p.x[k], &mut p.image[k]);
@@ -499,7 +505,7 @@ impl NeighborList {
             permute(&mut frac, perm);
         }
         self.list_pairs(p, &p.x, &frac, simbox, reach);
-        self.restore_histories(p, saved);
+        self.carry_histories(&held, perm.as_deref());
         self.x_build = p.x.clone();
         self.box_build = Some(*simbox);
         self.builds += 1;
@@ -599,46 +605,69 @@ impl NeighborList {
         self.classes = nc;
     }
 
-    /// Non-zero histories keyed by (lower id, higher id), oriented from lower to higher id.
-    fn take_histories(&mut self, p: &Particles) -> FxHashMap<(u64, u64), History> {
-        let mut map = FxHashMap::default();
-        if self.history.len() != self.partner.len() || self.offsets.len() != p.len() + 1 {
-            return map;
+    /// The pairs with a non-zero history, as (owner, partner, history), for the build that
+    /// replaces the list ([`NeighborList::carry_histories`]); none for a list without
+    /// histories for `n` particles (they are not carried across a change in the count).
+    fn contacts(&self, n: usize) -> Vec<HeldPair> {
+        let whole = self.history.len() == self.partner.len() && self.held.len() == self.partner.len();
+        if !whole || self.offsets.len() != n + 1 {
+            return Vec::new();
         }
-        for i in 0..p.len() {
-            for pair in self.pairs_of(i) {
-                let h = self.history[pair];
-                if h == NO_HISTORY {
-                    continue;
+        let blocks: Vec<Vec<HeldPair>> = (0..n.div_ceil(BUILD_BLOCK))
+            .into_par_iter()
+            .map(|blk| {
+                let mut held = Vec::new();
+                for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
+                    for pair in self.pairs_of(i) {
+                        if self.held[pair] && self.history[pair] != NO_HISTORY {
+                            held.push((i as u32, self.partner[pair], self.history[pair]));
+                        }
+                    }
                 }
-                let (key, h) = keyed_by_ids(p.id[i], p.id[self.partner[pair] as usize], h);
-                map.insert(key, h);
-            }
-        }
-        map
+                held
+            })
+            .collect();
+        blocks.concat()
     }
 
-    fn restore_histories(&mut self, p: &Particles, saved: FxHashMap<(u64, u64), History>) {
+    /// Puts each history of `held` (by particle index before the build's reordering `perm`,
+    /// where new index n holds old `perm[n]`) on the list's pair of the same two particles,
+    /// turned round where the other one now owns it, and marks it held; the other pairs get
+    /// none. Particles are reordered only at builds, so an index names the same particle
+    /// from one build to the next (and in a checkpoint): no map by particle id is needed.
+    fn carry_histories(&mut self, held: &[HeldPair], perm: Option<&[usize]>) {
+        let pairs = self.partner.len();
         self.history.clear();
-        self.history.resize(self.partner.len(), NO_HISTORY);
+        self.history.resize(pairs, NO_HISTORY);
         self.held.clear();
-        self.held.resize(self.partner.len(), false);
-        if saved.is_empty() {
+        self.held.resize(pairs, false);
+        if held.is_empty() {
             return;
         }
-        for i in 0..p.len() {
-            for pair in self.offsets[i]..self.offsets[i + 1] {
-                let (a, b) = (p.id[i], p.id[self.partner[pair] as usize]);
-                let h = if a < b {
-                    saved.get(&(a, b)).copied()
-                } else {
-                    saved.get(&(b, a)).map(swapped)
-                };
-                if let Some(h) = h {
-                    self.history[pair] = h;
-                    self.held[pair] = true;
-                }
+        let new_index: Option<Vec<u32>> = perm.map(|perm| {
+            let mut inv = vec![0u32; perm.len()];
+            for (new, &old) in perm.iter().enumerate() {
+                inv[old] = new as u32;
             }
+            inv
+        });
+        let renamed = |k: u32| new_index.as_ref().map_or(k, |inv| inv[k as usize]) as usize;
+        let slot_of =
+            |owner: usize, partner: usize| self.pairs_of(owner).find(|&s| self.partner[s] as usize == partner);
+        let found: Vec<Option<(usize, History)>> = held
+            .par_iter()
+            .with_min_len(CARRY_CHUNK)
+            .map(|&(i, j, h)| {
+                let (a, b) = (renamed(i), renamed(j));
+                match slot_of(a, b) {
+                    Some(slot) => Some((slot, h)),
+                    None => slot_of(b, a).map(|slot| (slot, swapped(&h))),
+                }
+            })
+            .collect();
+        for (slot, h) in found.into_iter().flatten() {
+            self.history[slot] = h;
+            self.held[slot] = true;
         }
     }
 
@@ -660,17 +689,6 @@ impl NeighborList {
             }
         }
         None
-    }
-}
-
-/// A history between the particles with ids `a` and `b`, oriented from a to b, as the maps
-/// that carry histories over a build key it: (lower id, higher id), oriented from lower to
-/// higher.
-fn keyed_by_ids(a: u64, b: u64, h: History) -> ((u64, u64), History) {
-    if a < b {
-        ((a, b), h)
-    } else {
-        ((b, a), swapped(&h))
     }
 }
 

@@ -12,10 +12,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use rustc_hash::FxHashMap;
-
-use super::{keyed_by_ids, NeighborList};
-use crate::sim::forcefield::{History, ReachTable};
+use super::{HeldPair, NeighborList};
+use crate::sim::forcefield::ReachTable;
 use crate::sim::particles::Particles;
 use crate::sim::simbox::SimBox;
 
@@ -29,13 +27,13 @@ struct Stored<X> {
     x_build: X,
     box_build: Option<SimBox>,
     /// (owner, partner, history) of every pair whose history may be non-zero.
-    held: Vec<(u32, u32, History)>,
+    held: Vec<HeldPair>,
 }
 
 /// A list read from a checkpoint and not yet rebuilt: its held histories.
 #[derive(Debug, Clone)]
 pub(super) struct Pending {
-    held: Vec<(u32, u32, History)>,
+    held: Vec<HeldPair>,
 }
 
 impl Serialize for NeighborList {
@@ -82,28 +80,29 @@ impl NeighborList {
             return Ok(());
         };
         let n = p.len();
-        if let Some(simbox) = self.box_build {
-            if self.x_build.len() != n {
-                return Err(format!(
-                    "the neighbour list was built for {} particles, the state has {n}",
-                    self.x_build.len()
-                ));
-            }
-            let frac: Vec<[f64; 3]> = self.x_build.iter().map(|&x| simbox.to_fractional(x)).collect();
-            let x = std::mem::take(&mut self.x_build);
-            self.list_pairs(p, &x, &frac, &simbox, reach);
-            self.x_build = x;
-        }
-        // Keyed by particle ids, as a build carries histories over.
-        let mut saved = FxHashMap::default();
-        for (i, j, h) in pending.held {
-            let (Some(&a), Some(&b)) = (p.id.get(i as usize), p.id.get(j as usize)) else {
-                return Err(format!("a shear history between particles {i} and {j} of {n}"));
+        let Some(simbox) = self.box_build else {
+            // Never built: no pairs, so no histories either.
+            return match pending.held.first() {
+                None => Ok(()),
+                Some(&(i, j, _)) => Err(format!(
+                    "a shear history between particles {i} and {j} in a list never built"
+                )),
             };
-            let (key, h) = keyed_by_ids(a, b, h);
-            saved.insert(key, h);
+        };
+        if self.x_build.len() != n {
+            return Err(format!(
+                "the neighbour list was built for {} particles, the state has {n}",
+                self.x_build.len()
+            ));
         }
-        self.restore_histories(p, saved);
+        if let Some(&(i, j, _)) = pending.held.iter().find(|&&(i, j, _)| i.max(j) as usize >= n) {
+            return Err(format!("a shear history between particles {i} and {j} of {n}"));
+        }
+        let frac: Vec<[f64; 3]> = self.x_build.iter().map(|&x| simbox.to_fractional(x)).collect();
+        let x = std::mem::take(&mut self.x_build);
+        self.list_pairs(p, &x, &frac, &simbox, reach);
+        self.x_build = x;
+        self.carry_histories(&pending.held, None);
         Ok(())
     }
 }
