@@ -75,24 +75,23 @@ pub fn set_cap(cap: Level) {
 }
 
 /// Defines `fn $name(args) [-> T]` that runs `$body` compiled for the level of [`level()`].
-/// The body must be safe code; it is inlined into one wrapper per instruction set.
+/// The body must be safe code; it is compiled once per instruction set.
 #[macro_export]
 macro_rules! multiversioned {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
+            // The body itself in each version, not an inlined shared function: the
+            // compiler simplifies a function for its own instruction set before inlining
+            // it, and baseline decisions (e.g. a loop unswitched on a lane's condition)
+            // then became masked loads and stores in the vector versions.
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2")]
-            fn avx2($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
+            fn avx2($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512vl,avx2")]
-            fn avx512($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
+            fn avx512($($arg: $ty),*) $(-> $ret)? $body
             match $crate::sim::simd::level() {
                 // SAFETY: level() only reports features the processor has.
                 #[cfg(target_arch = "x86_64")]

@@ -13,6 +13,19 @@ pub const LANES: usize = 64;
 /// One value per lane.
 pub type Lane = [f64; LANES];
 
+/// `x` where `keep`, else +0.0: the addend of a lane that may not take part. Adding +0.0
+/// leaves every sum's bits as they were (sums start at +0.0 and only add, so none is
+/// −0.0), and a plain add keeps the lane's load and store unmasked: kept as `if keep
+/// { sum + x } else { sum }`, the compiler stored through a mask, slow on AVX2 hosts.
+#[inline(always)]
+pub fn kept(keep: bool, x: f64) -> f64 {
+    if keep {
+        x
+    } else {
+        0.0
+    }
+}
+
 /// What the force loop knows of a pair when it adds it to a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct LaneInput {

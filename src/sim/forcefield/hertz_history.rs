@@ -7,7 +7,7 @@
 //! sphere of infinite radius and mass: h = √(δ r_i), m_eff = m_i, see [`Contact::Wall`].
 //! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
 
-use super::batch::{Lane, PairBatch, LANES};
+use super::batch::{kept, Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
 use super::{ContactRates, History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
 
@@ -385,17 +385,23 @@ crate::multiversioned! {
             b.hist[0][k] = if touch { s1 } else { 0.0 };
             b.hist[1][k] = if touch { s2 } else { 0.0 };
             b.hist[2][k] = if touch { s3 } else { 0.0 };
-            b.hist[3][k] = if touch { b.hist[3][k] } else { 0.0 };
+            // `+ 0.0` changes no overlap (none is −0.0) but hides that the lane keeps what it
+            // held, which the compiler would turn into a masked store of the apart lanes.
+            b.hist[3][k] = kept(touch, b.hist[3][k] + 0.0);
             let f = [delx * ccel + fs1, dely * ccel + fs2, delz * ccel + fs3];
             let tor = [
                 rinv * (dely * fs3 - delz * fs2),
                 rinv * (delz * fs1 - delx * fs3),
                 rinv * (delx * fs2 - dely * fs1),
             ];
-            for a in 0..3 {
-                b.f[a][k] = if touch { b.f[a][k] + f[a] } else { b.f[a][k] };
-                b.tor[a][k] = if touch { b.tor[a][k] + tor[a] } else { b.tor[a][k] };
-            }
+            // Written out: a loop over the three components was unswitched on `touch`,
+            // which brought the masked stores back.
+            b.f[0][k] += kept(touch, f[0]);
+            b.f[1][k] += kept(touch, f[1]);
+            b.f[2][k] += kept(touch, f[2]);
+            b.tor[0][k] += kept(touch, tor[0]);
+            b.tor[1][k] += kept(touch, tor[1]);
+            b.tor[2][k] += kept(touch, tor[2]);
         }
     }
 }
@@ -409,7 +415,7 @@ crate::multiversioned! {
             let touch = b.rsq[k] < radsum * radsum;
             let overlap = radsum - b.r[k];
             let elastic = 0.4 * s.kn * g.h[k] * overlap * overlap;
-            b.elastic[k] = if touch { b.elastic[k] + elastic } else { b.elastic[k] };
+            b.elastic[k] += kept(touch, elastic);
         }
     }
 }

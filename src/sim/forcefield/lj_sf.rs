@@ -3,7 +3,7 @@
 //! F(r) = F_LJ(r) − F_LJ(r_c) along del, E(r) = E_LJ(r) − E_LJ(r_c) + (r − r_c)·F_LJ(r_c),
 //! for r < r_c, with F_LJ(r) = 24ε(2(σ/r)¹² − (σ/r)⁶)/r. Force and energy reach zero at r_c.
 
-use super::batch::{Lane, PairBatch, LANES};
+use super::batch::{kept, Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
 use super::{History, PairContext, PairInput, PairOut, PairStyle, Reach, TypePairTable};
 
@@ -203,9 +203,11 @@ crate::multiversioned! {
             g.r6inv[k] = r6inv;
             let forcelj = r6inv * (g.lj[0][k] * r6inv - g.lj[1][k]);
             let fpair = (rinv * forcelj - g.foffset[k]) * rinv;
-            for a in 0..3 {
-                f[a][k] = if inside { f[a][k] + del[a][k] * fpair } else { f[a][k] };
-            }
+            // Written out: a loop over the components was unswitched on `inside` (masked
+            // stores again).
+            f[0][k] += kept(inside, del[0][k] * fpair);
+            f[1][k] += kept(inside, del[1][k] * fpair);
+            f[2][k] += kept(inside, del[2][k] * fpair);
         }
     }
 }
@@ -219,7 +221,7 @@ crate::multiversioned! {
             let inside = rsq[k] < cut * cut;
             let r6inv = g.r6inv[k];
             let e = r6inv * (g.lj[2][k] * r6inv - g.lj[3][k]) - g.eoffset[k] + (r[k] - cut) * g.foffset[k];
-            energy[k] = if inside { energy[k] + e } else { energy[k] };
+            energy[k] += kept(inside, e);
         }
     }
 }
