@@ -158,7 +158,8 @@ struct ViewCli {
     /// Save the window as PNG after --frames frames of the ready scene, then exit.
     #[arg(long)]
     screenshot: Option<PathBuf>,
-    /// Frames rendered after the scene is ready before the screenshot (and at least 3 s).
+    /// Frames rendered after the scene is ready before the screenshot (and at least 3 s, and
+    /// until every render pipeline is compiled).
     #[arg(long, default_value_t = 30)]
     frames: u32,
     /// Colouring: species, speed, force, contacts, z, cbd.

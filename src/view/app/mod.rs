@@ -6,7 +6,8 @@
 //!    sets the 3D viewport to what the panels leave;
 //! 3. `camera::orbit`: mouse orbit / pan / zoom, ignored while the pointer is over egui;
 //! 4. `scene::sync`: spheres, box and tools follow the shown frame when it changed;
-//! 5. `shot::capture`: the command line's `--screenshot` (and the UI's button).
+//! 5. `shot::capture`: the command line's `--screenshot` (and the UI's button), once the
+//!    render world's pipelines are compiled (`shot::track_pipelines`).
 
 mod camera;
 mod scene;
@@ -113,6 +114,7 @@ fn build(
             }),
     )
     .add_plugins(EguiPlugin::default())
+    .add_plugins(shot::track_pipelines)
     .insert_resource(ClearColor(Color::srgb(0.93, 0.94, 0.96)))
     .insert_resource(state)
     .insert_resource(state::WhatIfState::new(whatif, map))

@@ -1,19 +1,62 @@
-//! Screenshots: `--screenshot PNG --frames N` renders N frames once the scene is built (and
-//! at least `SETTLE` of wall clock, while software renderers compile shaders), saves the
-//! window and exits; the UI's button saves without exiting. Frame times are recorded.
+//! Screenshots: `--screenshot PNG --frames N` renders N frames once the scene is built, waits
+//! (at least `SETTLE` of wall clock) until the render world has compiled every pipeline it
+//! asked for, saves the window and exits; the UI's button saves without exiting. Frame times
+//! are recorded.
+//!
+//! Why the pipeline wait: bevy compiles shaders on a task pool and skips what they draw until
+//! they are ready. A software renderer with an unoptimized shader compiler (the CI's viewer
+//! build) once took longer than the fixed wait, and the shot showed the panels without spheres.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::render::{Render, RenderApp, RenderSystems};
 
 use super::state::ViewState;
 use crate::error::{Error, Result};
 
 /// Minimum wall time between the scene being ready and the capture.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Frames in a row with no pipeline compiling and none added before the shot: pipelines are
+/// queued when the render world first meets what needs them, a frame or two after the scene.
+const QUIET_FRAMES: u32 = 10;
+/// Longest wait for pipelines after the scene is ready; then the shot is taken anyway, with a
+/// warning (the pixel check will say whether it matters).
+const PIPELINE_PATIENCE: Duration = Duration::from_secs(600);
+
+/// The render world's pipeline cache, as the main world sees it: pipelines known, and of
+/// those, still queued or compiling. Written after each render.
+#[derive(Resource, Clone, Default)]
+pub struct Pipelines(Arc<(AtomicUsize, AtomicUsize)>);
+
+impl Pipelines {
+    fn known_and_waiting(&self) -> (usize, usize) {
+        (self.0 .0.load(Ordering::Relaxed), self.0 .1.load(Ordering::Relaxed))
+    }
+}
+
+/// Registers the render-world system that fills [`Pipelines`] (after `DefaultPlugins`).
+pub fn track_pipelines(app: &mut App) {
+    let pipelines = Pipelines::default();
+    app.insert_resource(pipelines.clone());
+    if let Some(render) = app.get_sub_app_mut(RenderApp) {
+        render
+            .insert_resource(pipelines)
+            .add_systems(Render, publish_pipelines.in_set(RenderSystems::Cleanup));
+    }
+}
+
+fn publish_pipelines(cache: Option<Res<PipelineCache>>, out: Res<Pipelines>) {
+    if let Some(cache) = cache {
+        out.0 .0.store(cache.pipelines().count(), Ordering::Relaxed);
+        out.0 .1.store(cache.waiting_pipelines().count(), Ordering::Relaxed);
+    }
+}
 
 /// What the run reports when it ends.
 #[derive(Debug, Default)]
@@ -23,6 +66,9 @@ pub struct Outcome {
     pub spheres: usize,
     /// Frame times after the scene was ready [s].
     pub frame_times: Vec<f32>,
+    /// When the shot was taken: render pipelines known, of those still compiling, and the
+    /// time since the scene was ready [s].
+    pub pipelines: Option<(usize, usize, f32)>,
     /// The command line asked for a screenshot.
     pub wanted: Option<PathBuf>,
 }
@@ -40,6 +86,9 @@ pub struct ShotRequest {
     frames: u32,
     counted: u32,
     ready_at: Option<Instant>,
+    /// Pipeline count seen last frame, and frames in a row it held with none compiling.
+    pipelines_seen: usize,
+    quiet: u32,
     in_flight: bool,
     /// A screenshot asked for from the UI.
     pub ui_request: Option<PathBuf>,
@@ -58,6 +107,8 @@ impl ShotRequest {
             frames: frames.max(1),
             counted: 0,
             ready_at: None,
+            pipelines_seen: 0,
+            quiet: 0,
             in_flight: false,
             ui_request: None,
             ui_status: Arc::new(Mutex::new(String::new())),
@@ -91,6 +142,7 @@ pub fn capture(
     mut commands: Commands,
     mut req: ResMut<ShotRequest>,
     view: Res<ViewState>,
+    pipelines: Res<Pipelines>,
     time: Res<Time>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -109,6 +161,13 @@ pub fn capture(
         }
         req.ready_at.get_or_insert_with(Instant::now);
         req.counted += 1;
+        let (known, waiting) = pipelines.known_and_waiting();
+        req.quiet = if waiting == 0 && known == req.pipelines_seen {
+            req.quiet + 1
+        } else {
+            0
+        };
+        req.pipelines_seen = known;
     }
     if let Some(path) = req.ui_request.take() {
         let status = req.ui_status.clone();
@@ -124,10 +183,16 @@ pub fn capture(
                 }
             });
     }
-    let due = req.counted >= req.frames && req.ready_at.is_some_and(|t| t.elapsed() >= SETTLE);
+    let waited = req.ready_at.map_or(Duration::ZERO, |t| t.elapsed());
+    let compiled = req.quiet >= QUIET_FRAMES || waited >= PIPELINE_PATIENCE;
+    let due = req.counted >= req.frames && waited >= SETTLE && compiled;
     if let (Some(path), true, false) = (req.exit_after.clone(), due, req.in_flight) {
         req.in_flight = true;
         let outcome = req.outcome.clone();
+        if let Ok(mut o) = outcome.lock() {
+            let (known, waiting) = pipelines.known_and_waiting();
+            o.pipelines = Some((known, waiting, waited.as_secs_f32()));
+        }
         commands
             .spawn(Screenshot::primary_window())
             .observe(move |shot: On<ScreenshotCaptured>| {
@@ -159,6 +224,15 @@ pub fn report(outcome: &Arc<Mutex<Outcome>>) -> Result<()> {
             1e3 * mean,
             1e3 * t[t.len() / 2]
         );
+    }
+    match o.pipelines {
+        Some((known, 0, wait)) => {
+            eprintln!("viewer: {known} render pipelines compiled, shot taken {wait:.1} s after the scene was ready")
+        }
+        Some((known, waiting, wait)) => eprintln!(
+            "viewer: WARNING: {waiting} of {known} render pipelines still compiling {wait:.0} s after the scene was ready; the shot may lack what they draw"
+        ),
+        None => {}
     }
     if let Some(e) = &o.error {
         return Err(Error::Setup(format!("screenshot: {e}")));
