@@ -32,11 +32,20 @@ const PIPELINE_PATIENCE: Duration = Duration::from_secs(600);
 /// The render world's pipeline cache, as the main world sees it: pipelines known, and of
 /// those, still queued or compiling. Written after each render.
 #[derive(Resource, Clone, Default)]
-pub struct Pipelines(Arc<(AtomicUsize, AtomicUsize)>);
+pub struct Pipelines(Arc<PipelineCounts>);
+
+#[derive(Default)]
+struct PipelineCounts {
+    known: AtomicUsize,
+    waiting: AtomicUsize,
+}
 
 impl Pipelines {
     fn known_and_waiting(&self) -> (usize, usize) {
-        (self.0 .0.load(Ordering::Relaxed), self.0 .1.load(Ordering::Relaxed))
+        (
+            self.0.known.load(Ordering::Relaxed),
+            self.0.waiting.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -53,8 +62,10 @@ pub fn track_pipelines(app: &mut App) {
 
 fn publish_pipelines(cache: Option<Res<PipelineCache>>, out: Res<Pipelines>) {
     if let Some(cache) = cache {
-        out.0 .0.store(cache.pipelines().count(), Ordering::Relaxed);
-        out.0 .1.store(cache.waiting_pipelines().count(), Ordering::Relaxed);
+        out.0.known.store(cache.pipelines().count(), Ordering::Relaxed);
+        out.0
+            .waiting
+            .store(cache.waiting_pipelines().count(), Ordering::Relaxed);
     }
 }
 
