@@ -16,7 +16,8 @@
 # and, for 2 ranks, `mpirun`. REPEAT=N (default 1) runs the whole comparison N times and
 # reports medians: this machine's speed drifts by ±15 % from run to run, and the ratio of
 # each back-to-back pair moves less than either figure. --json prints
-# {"rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio,
+# {"processor": {vendor, brand, family, model, stepping, half_width_avx2} (`etwin bench --json`'s),
+#  "rows": [{case, threads, etwin_particle_steps_per_s, lammps_particle_steps_per_s, ratio,
 #            ratio_min, ratio_max, repeats, core_round_trip_ns_max}]} (figures: medians over the
 # repeats; the last: the slowest cache-line round trip between etwin's two threads [ns],
 # null on 1 thread, see `bench::core_round_trip_ns`).
@@ -106,8 +107,9 @@ for name, e, l in rows:
                       "core_round_trip_ns": max(trips, default=None)}))
 PY
 done
-python3 - "$rows" "$json" <<'PY'
+python3 - "$rows" "$json" "$tmp/etwin.json" <<'PY'
 import json, statistics, sys
+processor = json.load(open(sys.argv[3])).get("processor")
 runs = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -123,8 +125,12 @@ for (case, threads), rs in runs.items():
                  "core_round_trip_ns_max": max((r["core_round_trip_ns"] for r in rs if r["core_round_trip_ns"]), default=None)})
 rows.sort(key=lambda r: (r["threads"], ["gas", "thick", "npt", "nemd"].index(r["case"])))
 if sys.argv[2] == "1":
-    print(json.dumps({"rows": rows}, indent=1))
+    print(json.dumps({"processor": processor, "rows": rows}, indent=1))
 else:
+    if processor:
+        half = "; 128-bit vector units: AVX2 runs in halves" if processor["half_width_avx2"] else ""
+        print(f"processor: {processor['brand']} ({processor['vendor']} family {processor['family']} "
+              f"model {processor['model']:#x} stepping {processor['stepping']}{half})")
     print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8} {'range':>12} {'cores[ns]':>10}")
     for r in rows:
         trip = r["core_round_trip_ns_max"]

@@ -113,7 +113,7 @@ enum Command {
     },
     /// Time the force + integration loop (particle-steps per second, per phase).
     Bench {
-        /// Print JSON: {"cases":[{name, particles, threads, steps, particle_steps_per_s, phases}]}.
+        /// Print JSON: {"processor": {vendor, brand, family, model, stepping, half_width_avx2}, "cases":[{name, particles, threads, steps, particle_steps_per_s, phases}]}.
         #[arg(long)]
         json: bool,
         /// Cases to run (gas, thick, pso, or none); the reference ones need ETWIN_DATA_DIR.
@@ -463,6 +463,10 @@ fn run_bench(
         bench::gas_structure(gas_cells, 2024).write(path)?;
     }
     let data_dir = std::env::var_os("ETWIN_DATA_DIR").map(PathBuf::from);
+    let processor = etwin::sim::simd::Processor::detect();
+    if let (false, Some(p)) = (json, &processor) {
+        println!("processor: {p}");
+    }
     let mut results: Vec<CaseResult> = Vec::new();
     for name in cases {
         let case = match name.as_str() {
@@ -526,7 +530,8 @@ fn run_bench(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "cases": results })).map_err(|e| Error::Setup(e.to_string()))?
+            serde_json::to_string_pretty(&json!({ "processor": processor, "cases": results }))
+                .map_err(|e| Error::Setup(e.to_string()))?
         );
     }
     Ok(())

@@ -69,6 +69,95 @@ pub fn level() -> Level {
     cap.min(best)
 }
 
+/// The processor, as CPUID names it: what a benchmark's figures were measured on. The
+/// same instruction set can run at very different widths: AMD's first Zen cores execute
+/// each 256-bit AVX2 instruction as two 128-bit halves, and there the vector kernels gain
+/// much less than elsewhere (`README.md`, Benchmarks).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Processor {
+    /// "GenuineIntel", "AuthenticAMD", …
+    pub vendor: String,
+    /// The brand string, as the processor (or the hypervisor) reports it.
+    pub brand: String,
+    /// Family, model and stepping, with CPUID's extended fields folded in.
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    /// Whether its vector units are 128 bits wide, so that AVX2 runs in halves (AMD family
+    /// 23 below model 0x30: Zen and Zen+).
+    pub half_width_avx2: bool,
+}
+
+impl Processor {
+    /// The processor this runs on; `None` off x86-64.
+    #[cfg(target_arch = "x86_64")]
+    pub fn detect() -> Option<Processor> {
+        use std::arch::x86_64::__cpuid;
+        let id = __cpuid(0);
+        let vendor = cpuid_text(&[id.ebx, id.edx, id.ecx]);
+        let brand = if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
+            let regs: Vec<u32> = (0x8000_0002..=0x8000_0004u32)
+                .flat_map(|leaf| {
+                    let r = __cpuid(leaf);
+                    [r.eax, r.ebx, r.ecx, r.edx]
+                })
+                .collect();
+            cpuid_text(&regs)
+        } else {
+            String::new()
+        };
+        Some(Processor::from_signature(vendor, brand, __cpuid(1).eax))
+    }
+
+    /// The processor this runs on; `None` off x86-64.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn detect() -> Option<Processor> {
+        None
+    }
+
+    /// Decodes CPUID leaf 1's EAX (the processor signature) as Intel's and AMD's manuals do.
+    pub fn from_signature(vendor: String, brand: String, eax: u32) -> Processor {
+        let base_family = (eax >> 8) & 0xf;
+        let family = base_family + if base_family == 0xf { (eax >> 20) & 0xff } else { 0 };
+        let model = if base_family == 0x6 || base_family == 0xf {
+            ((eax >> 12) & 0xf0) | ((eax >> 4) & 0xf)
+        } else {
+            (eax >> 4) & 0xf
+        };
+        let half_width_avx2 = vendor == "AuthenticAMD" && family == 23 && model < 0x30;
+        Processor {
+            vendor,
+            brand,
+            family,
+            model,
+            stepping: eax & 0xf,
+            half_width_avx2,
+        }
+    }
+}
+
+impl std::fmt::Display for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self;
+        let (brand, vendor, family) = (&p.brand, &p.vendor, p.family);
+        write!(
+            f,
+            "{brand} ({vendor} family {family} model {:#x} stepping {}",
+            p.model, p.stepping
+        )?;
+        if self.half_width_avx2 {
+            write!(f, "; 128-bit vector units: AVX2 runs in halves")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// CPUID registers as the text they spell (four bytes each, low byte first), trimmed.
+fn cpuid_text(regs: &[u32]) -> String {
+    let bytes: Vec<u8> = regs.iter().flat_map(|r| r.to_le_bytes()).collect();
+    String::from_utf8_lossy(&bytes).trim_matches(['\0', ' ']).to_string()
+}
+
 /// Caps the level for the rest of the process (benchmarks and comparisons).
 pub fn set_cap(cap: Level) {
     CAP.store(cap as u8, Ordering::Relaxed);
@@ -117,4 +206,47 @@ pub fn prefetch<T>(value: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_decode_as_the_manuals_say() {
+        let amd = |eax| Processor::from_signature("AuthenticAMD".into(), "AMD EPYC".into(), eax);
+        // First-generation EPYC (Naples): family 0xf + 8, model 1, stepping 2.
+        let zen1 = amd(0x0080_0f12);
+        assert_eq!((zen1.family, zen1.model, zen1.stepping), (23, 1, 2));
+        assert!(zen1.half_width_avx2);
+        assert_eq!(
+            zen1.to_string(),
+            "AMD EPYC (AuthenticAMD family 23 model 0x1 stepping 2; 128-bit vector units: AVX2 runs in halves)"
+        );
+        // Zen 2 (Rome, model 0x31) and Zen 4 (Genoa, family 25, model 0x11) are full width.
+        let zen2 = amd(0x0083_0f10);
+        assert_eq!((zen2.family, zen2.model, zen2.half_width_avx2), (23, 0x31, false));
+        let zen4 = amd(0x00a1_0f11);
+        assert_eq!((zen4.family, zen4.model, zen4.half_width_avx2), (25, 0x11, false));
+        // Intel family 6 folds the extended model in too (Skylake-SP: model 0x55).
+        let intel = Processor::from_signature("GenuineIntel".into(), String::new(), 0x0005_0654);
+        assert_eq!(
+            (intel.family, intel.model, intel.stepping, intel.half_width_avx2),
+            (6, 0x55, 4, false)
+        );
+    }
+
+    #[test]
+    fn cpuid_text_reads_little_endian_and_trims() {
+        // "AuthenticAMD" as leaf 0 returns it, in EBX, EDX, ECX.
+        assert_eq!(cpuid_text(&[0x6874_7541, 0x6974_6e65, 0x444d_4163]), "AuthenticAMD");
+        assert_eq!(cpuid_text(&[0x2044_4d41, 0x0000_0000]), "AMD");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn this_processor_is_detected() {
+        let p = Processor::detect().expect("CPUID on x86-64");
+        assert!(!p.vendor.is_empty() && p.family >= 6, "{p:?}");
+    }
 }
