@@ -29,7 +29,9 @@ command -v lmp >/dev/null || { echo "lmp not found: apt-get install lammps" >&2;
 json=0
 [ "${1:-}" = "--json" ] && json=1
 source benches/common.sh
-"$etwin" bench --cases none --write-gas-state "$tmp/gas.data" >/dev/null
+# etwin's own line naming the processor, printed above the table.
+"$etwin" bench --cases none --write-gas-state "$tmp/gas.data" >"$tmp/processor.txt"
+processor_line=$(grep '^processor:' "$tmp/processor.txt" || true)
 thick=$ETWIN_DATA_DIR/artistic_structures/thick_slurry_relaxed.data
 steps_gas=${STEPS_GAS:-1000}
 steps_thick=${STEPS_THICK:-200}
@@ -107,6 +109,7 @@ for name, e, l in rows:
                       "core_round_trip_ns": max(trips, default=None)}))
 PY
 done
+[ "$json" = 1 ] || [ -z "$processor_line" ] || echo "$processor_line"
 python3 - "$rows" "$json" "$tmp/etwin.json" <<'PY'
 import json, statistics, sys
 processor = json.load(open(sys.argv[3])).get("processor")
@@ -127,10 +130,6 @@ rows.sort(key=lambda r: (r["threads"], ["gas", "thick", "npt", "nemd"].index(r["
 if sys.argv[2] == "1":
     print(json.dumps({"processor": processor, "rows": rows}, indent=1))
 else:
-    if processor:
-        half = "; 128-bit vector units: AVX2 runs in halves" if processor["half_width_avx2"] else ""
-        print(f"processor: {processor['brand']} ({processor['vendor']} family {processor['family']} "
-              f"model {processor['model']:#x} stepping {processor['stepping']}{half})")
     print(f"{'case':<6} {'threads':<8} {'simd':<9} {'etwin[M p-s/s]':>16} {'LAMMPS[M p-s/s]':>16} {'ratio':>8} {'range':>12} {'cores[ns]':>10}")
     for r in rows:
         trip = r["core_round_trip_ns_max"]
