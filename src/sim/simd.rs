@@ -138,12 +138,11 @@ impl Processor {
 
 impl std::fmt::Display for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = self;
-        let (brand, vendor, family) = (&p.brand, &p.vendor, p.family);
+        let s = self;
         write!(
             f,
-            "{brand} ({vendor} family {family} model {:#x} stepping {}",
-            p.model, p.stepping
+            "{} ({} family {} model {:#x} stepping {}",
+            s.brand, s.vendor, s.family, s.model, s.stepping
         )?;
         if self.half_width_avx2 {
             write!(f, "; 128-bit vector units: AVX2 runs in halves")?;
