@@ -3,6 +3,8 @@
 //! Separations from gathered positions and image shifts, the range test as a mask, and the
 //! pairs in range compressed into the batch's lanes in pair order: the same lanes, with the
 //! same bits, as [`BlockSink::visit`] pushes one by one, without its branch on the range.
+//! A group that does not fit fills the batch and starts the next: the kernels run best on
+//! full batches (flushing early, at 57–64 lanes, cost thick as much as this walk saves).
 
 use std::arch::x86_64::*;
 
@@ -19,6 +21,42 @@ const PREFETCH_FROM: usize = 1 << 16;
 /// row it then reads once instead of gathering it eight times (a slurry: 65 in the thick
 /// one). In the granular gas (2.5) the test would go either way.
 const DENSE_PAIRS: usize = 16;
+
+/// A group's pairs in range, compressed to its first lanes: owner, partner and slot; then
+/// the three components of the separation, its square, the image's x speed and the
+/// owner's radius.
+struct Group {
+    ijs: [__m256i; 3],
+    f: [__m512d; 6],
+}
+
+impl Group {
+    /// Appends the first `k` lanes to the batch, which has room for them.
+    #[target_feature(enable = "avx512f,avx512vl,avx2")]
+    unsafe fn store(&self, b: &mut PairBatch, k: usize) {
+        let (at, m) = (b.len, ((1u16 << k) - 1) as u8);
+        assert!(at + k <= LANES);
+        for (lane, v) in [&mut b.i, &mut b.j, &mut b.slot].into_iter().zip(self.ijs) {
+            _mm256_mask_storeu_epi32(lane.as_mut_ptr().add(at).cast(), m, v);
+        }
+        let [d0, d1, d2] = &mut b.del;
+        for (lane, v) in [d0, d1, d2, &mut b.rsq, &mut b.dvx, &mut b.ri].into_iter().zip(self.f) {
+            _mm512_mask_storeu_pd(lane.as_mut_ptr().add(at), m, v);
+        }
+        for lane in b.hist.iter_mut() {
+            _mm512_mask_storeu_pd(lane.as_mut_ptr().add(at), m, _mm512_setzero_pd());
+        }
+        b.len = at + k;
+    }
+
+    /// Drops the first `k` lanes.
+    #[target_feature(enable = "avx512f,avx512vl,avx2")]
+    unsafe fn shift(&mut self, k: usize) {
+        let rest = 0xffu8 << k;
+        self.ijs = self.ijs.map(|v| _mm256_maskz_compress_epi32(rest, v));
+        self.f = self.f.map(|v| _mm512_maskz_compress_pd(rest, v));
+    }
+}
 
 /// Walks the block's pairs; `list.codes` must be set (fixed images).
 ///
@@ -71,9 +109,9 @@ unsafe fn walk_groups<const DENSE: bool>(
     let three = _mm256_set1_epi32(3);
     let iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let zero = _mm512_setzero_pd();
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let k0 = c * 8;
+    let groups = n / 8;
+    for g in 0..groups {
+        let k0 = g * 8;
         // SAFETY (loads): k0 + 8 <= n, the length of every list array (asserted above).
         let i8 = _mm256_loadu_si256(owner.as_ptr().add(k0).cast());
         let j8 = _mm256_loadu_si256(partner.as_ptr().add(k0).cast());
@@ -125,7 +163,7 @@ unsafe fn walk_groups<const DENSE: bool>(
             continue;
         }
         if held != 0 {
-            // The chunk's histories: 8 × 32 bytes, four cache lines.
+            // The group's histories: 8 × 32 bytes, four cache lines.
             let h = sink.hist.as_ptr().add(k0);
             for l in 0..4 {
                 prefetch(&*h.add(2 * l));
@@ -139,10 +177,6 @@ unsafe fn walk_groups<const DENSE: bool>(
                 m &= m - 1;
             }
         }
-        if batch.len > LANES - 8 {
-            sink.flush(batch, lanes.ff, ctx);
-        }
-        let len = batch.len;
         let nb = _mm512_i32gather_pd::<8>(c8, nbp);
         let ri = if one_owner {
             _mm512_set1_pd(*rp.add(first as usize))
@@ -150,32 +184,25 @@ unsafe fn walk_groups<const DENSE: bool>(
             _mm512_i32gather_pd::<8>(i8, rp)
         };
         let slots = _mm256_add_epi32(iota, _mm256_set1_epi32(k0 as i32));
-        // SAFETY (stores): len <= LANES − 8, so 8 lanes from len fit every array; those
-        // past the pairs in range are written but not counted, as stale lanes are.
-        let put_u32 = |dst: *mut u32, v: __m256i| {
-            _mm256_storeu_si256(dst.add(len).cast(), _mm256_maskz_compress_epi32(inside, v))
+        let mut group = Group {
+            ijs: [i8, j8, slots].map(|v| _mm256_maskz_compress_epi32(inside, v)),
+            f: [del[0], del[1], del[2], rsq, _mm512_mul_pd(nb, xy_rate), ri]
+                .map(|v| _mm512_maskz_compress_pd(inside, v)),
         };
-        let put_f64 = |dst: *mut f64, v: __m512d| _mm512_storeu_pd(dst.add(len), _mm512_maskz_compress_pd(inside, v));
-        put_u32(batch.i.as_mut_ptr(), i8);
-        put_u32(batch.j.as_mut_ptr(), j8);
-        put_u32(batch.slot.as_mut_ptr(), slots);
-        for (lane, d) in batch.del.iter_mut().zip(del) {
-            put_f64(lane.as_mut_ptr(), d);
-        }
-        put_f64(batch.rsq.as_mut_ptr(), rsq);
-        put_f64(batch.dvx.as_mut_ptr(), _mm512_mul_pd(nb, xy_rate));
-        put_f64(batch.ri.as_mut_ptr(), ri);
-        for lane in batch.hist.iter_mut() {
-            _mm512_storeu_pd(lane.as_mut_ptr().add(len), zero);
-        }
         let count = inside.count_ones() as usize;
-        batch.len = len + count;
+        // Lanes fill to the last one: the rest of the group goes into the next batch.
+        let take = count.min(LANES - batch.len);
+        group.store(batch, take);
+        if batch.is_full() {
+            sink.flush(batch, lanes.ff, ctx);
+            if take < count {
+                group.shift(take);
+                group.store(batch, count - take);
+            }
+        }
     }
-    // The last pairs, one by one (`visit` pushes onto a batch with room).
-    if batch.is_full() {
-        sink.flush(batch, lanes.ff, ctx);
-    }
-    for slot in chunks * 8..n {
+    // The last pairs, one by one (a full batch was flushed above, so `visit` has room).
+    for slot in groups * 8..n {
         let pair = ListedPair::fixed(
             slot,
             [owner[slot], partner[slot]],
