@@ -138,11 +138,10 @@ impl Processor {
 
 impl std::fmt::Display for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self;
         write!(
             f,
             "{} ({} family {} model {:#x} stepping {}",
-            s.brand, s.vendor, s.family, s.model, s.stepping
+            self.brand, self.vendor, self.family, self.model, self.stepping
         )?;
         if self.half_width_avx2 {
             write!(f, "; 128-bit vector units: AVX2 runs in halves")?;

@@ -170,10 +170,11 @@ unsafe fn walk_groups<const DENSE: bool>(
             }
         }
         if prefetching {
+            // The partners' rows; their histories are in the lines prefetched above.
             let mut m = inside;
             while m != 0 {
                 let b = m.trailing_zeros() as usize;
-                sink.prefetch_lane(ctx, partner[k0 + b] as usize, k0 + b, held & (1 << b) != 0);
+                sink.prefetch_lane(ctx, partner[k0 + b] as usize, k0 + b, false);
                 m &= m - 1;
             }
         }
