@@ -7,6 +7,9 @@
 //! sphere of infinite radius and mass: h = √(δ r_i), m_eff = m_i, see [`Contact::Wall`].
 //! Units: K_n, K_t [nN/µm²]; γ_n, γ_t [1/(µs·µm)]; x_u [-].
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 use super::batch::{kept, Lane, PairBatch, LANES};
 use super::reference::ReferenceModel;
 use super::{ContactRates, History, PairContext, PairInput, PairOut, PairStyle, Reach, NO_HISTORY};
@@ -233,7 +236,15 @@ impl PairStyle for HertzHistory {
 
     fn compute_batch(&self, b: &mut PairBatch, ctx: &PairContext) {
         SCRATCH.with_borrow_mut(|g| {
-            gather_motion(g, b, ctx);
+            #[cfg(target_arch = "x86_64")]
+            if crate::sim::simd::level() == crate::sim::simd::Level::Avx512 {
+                // SAFETY: level() only reports features the processor has.
+                unsafe { avx512::gather_motion(g, b, ctx) };
+            } else {
+                gather_motion(g, b, ctx, 0);
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            gather_motion(g, b, ctx, 0);
             contact_lanes(self, g, b, ctx.dt, ctx.update_history);
             if b.energies {
                 elastic_lanes(self, g, b);
@@ -265,9 +276,9 @@ impl PairStyle for HertzHistory {
 }
 
 crate::multiversioned! {
-    /// Masses, relative velocities and spin sums of the batch's pairs.
-    fn gather_motion(g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>) {
-        for k in 0..b.len {
+    /// Masses, relative velocities and spin sums of the batch's pairs from lane `from` on.
+    fn gather_motion(g: &mut Gathered, b: &PairBatch, ctx: &PairContext<'_>, from: usize) {
+        for k in from..b.len {
             let (i, j) = (b.i[k] as usize, b.j[k] as usize);
             let (ri, rj) = (b.ri[k], b.rj[k]);
             let (vi, vj, wi, wj) = (ctx.v[i], ctx.v[j], ctx.omega[i], ctx.omega[j]);
