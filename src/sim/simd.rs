@@ -206,6 +206,47 @@ pub fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
+/// What the hand-written AVX-512 loops (`pair_pass/avx512`, `hertz_history/avx512`) share:
+/// the check before their unchecked gathers, and the read of eight lanes' owner rows.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Whether eight unsigned indices are all below `n` (< 2³¹).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2")]
+    pub(crate) fn all_below(idx: __m256i, n: usize) -> bool {
+        _mm256_cmpge_epu32_mask(idx, _mm256_set1_epi32(n as i32)) == 0
+    }
+
+    /// Component `a` of eight lanes' owner rows, rows of `width` f64 from `p`: where every
+    /// lane's owner is `first` (`one_owner`), its row read once and broadcast, else gathered
+    /// at the lanes' row offsets `rows` (owner · width). In a slurry, whose lanes come in runs
+    /// of dozens per owner, most groups of eight have one owner.
+    ///
+    /// # Safety
+    /// `first` and every owner behind `rows` must name a row of `p`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2")]
+    pub(crate) unsafe fn owner_rows(
+        p: *const f64,
+        one_owner: bool,
+        first: usize,
+        rows: __m256i,
+        width: usize,
+        a: usize,
+    ) -> __m512d {
+        // SAFETY: the caller's rows exist.
+        unsafe {
+            if one_owner {
+                _mm512_set1_pd(*p.add(width * first + a))
+            } else {
+                _mm512_i32gather_pd::<8>(rows, p.add(a))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

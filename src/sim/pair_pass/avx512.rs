@@ -11,6 +11,7 @@ use std::arch::x86_64::*;
 use super::{BlockList, BlockSink, LaneSource, ListedPair};
 use crate::sim::forcefield::batch::LANES;
 use crate::sim::forcefield::PairBatch;
+use crate::sim::simd::avx512::{all_below, owner_rows};
 use crate::sim::simd::prefetch;
 
 /// Particles from which a system's arrays outgrow the caches: there, the walk prefetches
@@ -18,8 +19,8 @@ use crate::sim::simd::prefetch;
 const PREFETCH_FROM: usize = 1 << 16;
 
 /// Pairs per owner from which the walk tests each group of eight for a single owner, whose
-/// row it then reads once instead of gathering it eight times (a slurry: 65 in the thick
-/// one). In the granular gas (2.5) the test would go either way.
+/// row it then reads once instead of gathering it eight times ([`owner_rows`]; a slurry: 65
+/// in the thick one). In the granular gas (2.5) the test would go either way.
 const DENSE_PAIRS: usize = 16;
 
 /// A group's pairs in range, compressed to its first lanes: owner, partner and slot; then
@@ -118,26 +119,21 @@ unsafe fn walk_groups<const DENSE: bool>(
         let c8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(codes.as_ptr().add(k0).cast()));
         // The gathers read unchecked: every index must name a particle and every code an
         // image of the table.
-        let bad = _mm256_cmpge_epu32_mask(_mm256_max_epu32(i8, j8), _mm256_set1_epi32(n_particles as i32))
-            | _mm256_cmpge_epu32_mask(c8, _mm256_set1_epi32(shifts.nb.len() as i32));
-        assert!(bad == 0, "a listed pair names a particle or image that does not exist");
+        assert!(
+            all_below(_mm256_max_epu32(i8, j8), n_particles) && all_below(c8, shifts.nb.len()),
+            "a listed pair names a particle or image that does not exist"
+        );
         let (i3, j3, c3) = (
             _mm256_mullo_epi32(i8, three),
             _mm256_mullo_epi32(j8, three),
             _mm256_mullo_epi32(c8, three),
         );
         // SAFETY (gathers): indices checked above; rows are 3 f64.
-        // A dense system's owner has dozens of partners: most groups of eight have one owner,
-        // whose row is read once instead of gathered eight times.
         let first = owner[k0];
         let one_owner = DENSE && _mm256_cmpeq_epi32_mask(i8, _mm256_set1_epi32(first as i32)) == 0xff;
         let mut del = [zero; 3];
         for (a, d) in del.iter_mut().enumerate() {
-            let xi = if one_owner {
-                _mm512_set1_pd(*xp.add(3 * first as usize + a))
-            } else {
-                _mm512_i32gather_pd::<8>(i3, xp.add(a))
-            };
+            let xi = owner_rows(xp, one_owner, first as usize, i3, 3, a);
             let xj = _mm512_i32gather_pd::<8>(j3, xp.add(a));
             let s = _mm512_i32gather_pd::<8>(c3, sp.add(a));
             // (xi − xj) − s, as the scalar walk rounds it.
@@ -179,11 +175,7 @@ unsafe fn walk_groups<const DENSE: bool>(
             }
         }
         let nb = _mm512_i32gather_pd::<8>(c8, nbp);
-        let ri = if one_owner {
-            _mm512_set1_pd(*rp.add(first as usize))
-        } else {
-            _mm512_i32gather_pd::<8>(i8, rp)
-        };
+        let ri = owner_rows(rp, one_owner, first as usize, i8, 1, 0);
         let slots = _mm256_add_epi32(iota, _mm256_set1_epi32(k0 as i32));
         let mut group = Group {
             ijs: [i8, j8, slots].map(|v| _mm256_maskz_compress_epi32(inside, v)),

@@ -1,11 +1,12 @@
 //! [`super::gather_motion`] eight lanes at a time (AVX-512): the partners' rows gathered,
-//! the owner's read once where the eight lanes share it (a slurry's lanes come in runs of
-//! dozens per owner). The same arithmetic, unfused, so the same bits.
+//! the owner's read once where the eight lanes share it ([`owner_rows`]). The same
+//! arithmetic, unfused, so the same bits.
 
 use std::arch::x86_64::*;
 
 use super::Gathered;
 use crate::sim::forcefield::{PairBatch, PairContext};
+use crate::sim::simd::avx512::{all_below, owner_rows};
 
 /// # Safety
 /// The processor must have AVX-512F, AVX-512VL and AVX2.
@@ -26,19 +27,14 @@ pub(super) unsafe fn gather_motion(g: &mut Gathered, b: &PairBatch, ctx: &PairCo
             let i8 = _mm256_loadu_si256(b.i.as_ptr().add(k).cast());
             let j8 = _mm256_loadu_si256(b.j.as_ptr().add(k).cast());
             // The gathers read unchecked: every index must name a particle.
-            let bad = _mm256_cmpge_epu32_mask(_mm256_max_epu32(i8, j8), _mm256_set1_epi32(n as i32));
-            assert!(bad == 0, "a lane names a particle that does not exist");
+            assert!(
+                all_below(_mm256_max_epu32(i8, j8), n),
+                "a lane names a particle that does not exist"
+            );
             let (i3, j3) = (_mm256_mullo_epi32(i8, three), _mm256_mullo_epi32(j8, three));
             let first = b.i[k] as usize;
             let one_owner = _mm256_cmpeq_epi32_mask(i8, _mm256_set1_epi32(first as i32)) == 0xff;
-            // The owner's value of row component `a` of `p` (rows of `width` f64).
-            let owner = |p: *const f64, idx: __m256i, width: usize, a: usize| {
-                if one_owner {
-                    _mm512_set1_pd(*p.add(width * first + a))
-                } else {
-                    _mm512_i32gather_pd::<8>(idx, p.add(a))
-                }
-            };
+            let owner = |p, rows, width, a| owner_rows(p, one_owner, first, rows, width, a);
             _mm512_storeu_pd(g.mi.as_mut_ptr().add(k), owner(mp, i8, 1, 0));
             _mm512_storeu_pd(g.mj.as_mut_ptr().add(k), _mm512_i32gather_pd::<8>(j8, mp));
             let (ri, rj) = (
