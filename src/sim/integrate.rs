@@ -20,6 +20,22 @@ use crate::sim::team;
 /// Particles per parallel work item.
 pub const CHUNK: usize = 2048;
 
+/// `x`, or a zero of its sign where `x` is subnormal (below 2.2·10⁻³⁰⁸ in magnitude): what
+/// a processor in flush-to-zero mode gives, applied where thermostats and barostats scale
+/// velocities and spins. A particle with nothing to push it (no contact, no force in
+/// range) has its motion scaled down step after step; without this it sinks through the
+/// subnormals to 5·10⁻³²⁴, where the rounding keeps it for ever, and every later
+/// operation on it takes a microcode assist about a hundred times a normal one's cost: the
+/// 3945-particle NPT stage spent 0.78 s of 1.23 s integrating. Read as bits, so that the
+/// test takes no assist of its own, and branch-free, so that the loops stay vector loops.
+#[inline(always)]
+pub fn flush_subnormal(x: f64) -> f64 {
+    const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+    const SIGN: u64 = 1 << 63;
+    let bits = x.to_bits();
+    f64::from_bits(if bits & EXPONENT == 0 { bits & SIGN } else { bits })
+}
+
 /// First half-kick and drift with the particles' kick factors for `dt` (see
 /// [`KickFactors`]). `max_step` [µm] caps each particle's displacement; `rotate` = false
 /// leaves angular velocities as they are. Returns a bound on the drift's squared speeds
@@ -597,5 +613,32 @@ mod tests {
             kick(&mut twice, KickSettings::new(dt, None, 1, drift, true));
             assert_eq!(state(&fused), state(&twice), "drift {drift}");
         }
+    }
+
+    #[test]
+    fn subnormals_flush_to_a_zero_of_their_sign_and_nothing_else_changes() {
+        let tiny = f64::MIN_POSITIVE;
+        for x in [1.0, -2.5e-300, tiny, -tiny, f64::MAX, f64::INFINITY, 0.0, -0.0] {
+            assert_eq!(flush_subnormal(x).to_bits(), x.to_bits(), "{x:e}");
+        }
+        assert!(flush_subnormal(f64::NAN).is_nan());
+        for x in [tiny / 2.0, 5e-324, tiny * (1.0 - f64::EPSILON)] {
+            assert_eq!(flush_subnormal(x).to_bits(), 0.0f64.to_bits(), "{x:e}");
+            assert_eq!(flush_subnormal(-x).to_bits(), (-0.0f64).to_bits(), "{x:e}");
+        }
+    }
+
+    /// A motion scaled down step after step reaches zero instead of sticking at 5·10⁻³²⁴
+    /// (0.7 · 5·10⁻³²⁴ rounds back to it).
+    #[test]
+    fn motion_scaled_down_for_ever_reaches_zero() {
+        assert_eq!(0.7 * 5e-324, 5e-324, "the rounding that keeps it there");
+        let mut p = particles(3, 5);
+        for _ in 0..3000 {
+            p.scale_motion(0.7);
+        }
+        let all = p.v.as_flattened().iter().chain(p.omega.as_flattened());
+        assert!(all.clone().all(|c| *c == 0.0), "{:?} {:?}", p.v, p.omega);
+        assert!(all.clone().any(|c| c.is_sign_negative()), "signs kept");
     }
 }

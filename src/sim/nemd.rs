@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::ensemble::Fix;
+use crate::sim::integrate::flush_subnormal;
 use crate::sim::nose_hoover::Chain;
 use crate::sim::parallel::det_sum;
 use crate::sim::system::System;
@@ -262,9 +263,9 @@ impl ShearThermostat {
         let p = &mut sys.particles;
         p.v.par_iter_mut().zip(p.x.par_iter()).for_each(|(v, x)| {
             let u = flow.velocity(y0, x[1]);
-            v[0] = u + alpha * (v[0] - u);
-            v[1] *= alpha;
-            v[2] *= alpha;
+            v[0] = u + flush_subnormal(alpha * (v[0] - u));
+            v[1] = flush_subnormal(v[1] * alpha);
+            v[2] = flush_subnormal(v[2] * alpha);
         });
     }
 }

@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::integrate::{self, kick_chunk, KickSettings};
+use crate::sim::integrate::{self, flush_subnormal, kick_chunk, KickSettings};
 use crate::sim::system::System;
 use crate::sim::timers::Phase;
 use crate::units::K_B;
@@ -69,10 +69,11 @@ pub struct NoseHooverNpt {
 const ALL: [usize; 3] = [0, 1, 2];
 
 crate::multiversioned! {
-    /// v ← v·f·f: the box drag as LAMMPS applies it, in two quarter factors.
+    /// v ← v·f·f: the box drag as LAMMPS applies it, in two quarter factors (subnormal
+    /// results flushed: [`flush_subnormal`]).
     fn drag(v: &mut [[f64; 3]], f: f64) {
         for c in v.as_flattened_mut() {
-            *c = *c * f * f;
+            *c = flush_subnormal(*c * f * f);
         }
     }
 }
@@ -81,13 +82,13 @@ crate::multiversioned! {
     /// The chains' scaling of v and ω by `carried` (1 where none is carried: exact) then by
     /// `scale`, and the box drag v ← v·f·f: each factor in turn, as separate passes apply
     /// them (so the same bits), in one flat loop per array (a loop over rows does not
-    /// vectorize).
+    /// vectorize); subnormal results flushed ([`flush_subnormal`]).
     fn scale_and_drag(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], carried: f64, scale: f64, f: f64) {
         for a in v.as_flattened_mut() {
-            *a = *a * carried * scale * f * f;
+            *a = flush_subnormal(*a * carried * scale * f * f);
         }
         for a in omega.as_flattened_mut() {
-            *a = *a * carried * scale;
+            *a = flush_subnormal(*a * carried * scale);
         }
     }
 }

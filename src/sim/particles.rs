@@ -37,13 +37,14 @@ pub fn sphere_inertia(m: f64, r: f64) -> f64 {
     0.4 * m * r * r
 }
 
-/// v ← f·v and ω ← f·ω, elementwise (flat loops, which vectorize).
+/// v ← f·v and ω ← f·ω, elementwise (flat loops, which vectorize), subnormal results
+/// flushed ([`integrate::flush_subnormal`]).
 fn scale_motion(v: &mut [[f64; 3]], omega: &mut [[f64; 3]], f: f64) {
     for c in v.as_flattened_mut() {
-        *c *= f;
+        *c = integrate::flush_subnormal(*c * f);
     }
     for c in omega.as_flattened_mut() {
-        *c *= f;
+        *c = integrate::flush_subnormal(*c * f);
     }
 }
 
