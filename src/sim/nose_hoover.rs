@@ -26,6 +26,8 @@
 //! the kinetic sum of step 4 times the chain factors squared, where LAMMPS sums again
 //! after the scaling: equal up to rounding, which the virial's far larger sum absorbs
 //! (the 4000-step reference NPT's `npt.csv` and `slurry.data` came out byte-identical).
+//! Scaled velocities and spins that fall into the subnormals become zero
+//! ([`integrate::flush_subnormal`]): free particles' motion decays there step after step.
 
 use serde::{Deserialize, Serialize};
 
