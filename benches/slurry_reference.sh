@@ -13,7 +13,8 @@
 # SHEAR_STRAIN=S also shears the relaxed slurry at 125 1/s to strain S with the scenario's
 # shear (the reference's nvt/sllod) and prints η = −⟨p_xy⟩/γ̇ over the last half beside
 # the log's viscosity2 ± std2 (reached at strain ≈ 8.75). S = 0.0125 is 100,000 steps:
-# rows 54:0 and 0:0 side by side, 1 thread each, took 3490 and 2629 s in all.
+# rows 54:0 and 0:0 side by side, 1 thread each, took 3490 and 2629 s in all on 2026-12-02;
+# at f710c9e, each alone with 2 threads, 491 and 342 s (0:1: 347 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ETWIN_DATA_DIR:?set ETWIN_DATA_DIR to the reference data folder}"
