@@ -91,12 +91,14 @@ fn inconsistent_setups_are_errors_not_panics() {
         .err()
         .expect("type 9 must be rejected");
     assert!(e.to_string().contains("atom type 9"), "{e}");
-    // A periodic box narrower than twice the interaction range.
+    // A periodic box no wider than the neighbour list's reach.
+    let mut wide = System::new(d.particles.clone(), d.simbox, ff(), StepSettings::default()).unwrap();
+    wide.setup().unwrap();
     let mut b = d.simbox;
-    b.hi = [10.0, 20.0, 20.0];
+    b.hi[0] = b.lo[0] + wide.neighbor.reach();
     let mut sys = System::new(d.particles.clone(), b, ff(), StepSettings::default()).unwrap();
     let e = sys.setup().expect_err("box too small");
-    assert!(e.to_string().contains("less than twice the interaction range"), "{e}");
+    assert!(e.to_string().contains("is not more than the neighbour reach"), "{e}");
     // A non-positive timestep.
     let bad = StepSettings {
         dt: 0.0,

@@ -198,11 +198,15 @@ fn lammps_sllod_thermostat_streams_from_the_box_bottom_with_the_known_viscosity(
     assert_linear_profile_and_known_viscosity(&s, rate);
 }
 
-/// A box too thin for the interaction range once tilted to the flip point is refused.
+/// A box too thin for the neighbour list's reach once tilted to the flip point is refused:
+/// here a cube of edge 1.05 reach, whose x width tilting by half its edge brings to 0.94.
 #[test]
 fn shear_refuses_a_box_too_small_for_its_tilted_width() {
     let mut sys = lj_liquid(3, 1);
-    let e = ShearDeform::start(&mut sys, 0.1, true).expect_err("3 fcc cells are too thin when tilted");
+    let lx = sys.simbox.lengths()[0];
+    sys.scale_box(&[0, 1, 2], 1.05 * sys.neighbor.reach() / lx);
+    sys.rebuild_neighbors();
+    let e = ShearDeform::start(&mut sys, 0.1, true).expect_err("too thin when tilted");
     assert!(e.contains("flip point"), "{e}");
     let mut sys = lj_liquid(4, 1);
     assert!(ShearDeform::start(&mut sys, 0.1, true).is_ok());

@@ -932,6 +932,173 @@ fn neighbour_list_equals_brute_force() {
     }
 }
 
+/// A periodic box narrower than twice the list's reach (the dense end of an NPT run) lets a
+/// partner be in reach through two images: the list holds each image within reach as a
+/// pair of its own, the nearest first, and the forces and energy sum every image, as a
+/// brute-force sum over images finds them. Checked at the build, then after 400 steps
+/// (rebuilds included) on the images the list fixed. Triclinic, all three widths narrow;
+/// and orthogonal, one narrow.
+#[test]
+fn a_box_narrower_than_twice_the_reach_sums_every_image() {
+    use rand::{Rng, SeedableRng};
+    let lj = LjCoeff::new(1.0, 1.0, 2.5);
+    for (case, (cells, edges, tilt)) in [
+        ([3, 3, 3], [3.9, 4.1, 4.3], [0.9, -0.5, 0.4]),
+        ([3, 6, 6], [3.9, 7.8, 7.8], [0.0; 3]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case as u64 + 5);
+        let b = SimBox {
+            lo: [0.0; 3],
+            hi: edges,
+            tilt,
+            periodic: [true; 3],
+        };
+        let mut p = Particles::default();
+        let mut id = 1;
+        for iz in 0..cells[2] {
+            for iy in 0..cells[1] {
+                for ix in 0..cells[0] {
+                    let s: [f64; 3] = std::array::from_fn(|k| {
+                        ([ix, iy, iz][k] as f64 + 0.5 + rng.random_range(-0.2..0.2)) / cells[k] as f64
+                    });
+                    let x = [
+                        s[0] * edges[0] + s[1] * tilt[0] + s[2] * tilt[1],
+                        s[1] * edges[1] + s[2] * tilt[2],
+                        s[2] * edges[2],
+                    ];
+                    p.push(id, 1, x, 0.5, 1.0);
+                    let k = p.len() - 1;
+                    p.v[k] = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+                    id += 1;
+                }
+            }
+        }
+        let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
+        let skin = 0.3;
+        let settings = StepSettings {
+            dt: 2e-3,
+            skin,
+            ..Default::default()
+        };
+        let mut sys = System::new(p, b, ff, settings).unwrap();
+        sys.setup().unwrap();
+        let reach = sys.neighbor.reach();
+        let w = sys.simbox.perpendicular_widths();
+        assert!(
+            w[0] < 2.0 * reach && w.iter().all(|&v| v > reach),
+            "case {case}: widths {w:?}"
+        );
+        for stage in ["build", "after 400 steps"] {
+            let q = &sys.particles;
+            let bx = sys.simbox;
+            let [lx, ly, lz] = bx.lengths();
+            let [xy, xz, yz] = bx.tilt;
+            let shift = |n: [i32; 3]| {
+                let [a, b, c] = n.map(f64::from);
+                [a * lx + b * xy + c * xz, b * ly + c * yz, c * lz]
+            };
+            let sep = |i: usize, j: usize, n: [i32; 3]| {
+                let s = shift(n);
+                [
+                    q.x[i][0] - q.x[j][0] - s[0],
+                    q.x[i][1] - q.x[j][1] - s[1],
+                    q.x[i][2] - q.x[j][2] - s[2],
+                ]
+            };
+            // Every (pair, image) within reach, by brute force over images two periods out.
+            let (mut brute, mut in_range) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+            let (mut f, mut pe) = (vec![[0.0; 3]; q.len()], 0.0);
+            for i in 0..q.len() {
+                for j in i + 1..q.len() {
+                    for n in (0..125).map(|c| [c % 5 - 2, c / 5 % 5 - 2, c / 25 - 2]) {
+                        let d = sep(i, j, n);
+                        let r = norm(d);
+                        let (lo, hi) = if q.id[i] < q.id[j] { (i, j) } else { (j, i) };
+                        let key = (q.id[lo], q.id[hi], if lo == i { n } else { n.map(|v| -v) });
+                        if r < 2.5 + skin {
+                            brute.insert(key);
+                        }
+                        if r < 2.5 {
+                            in_range.insert(key);
+                            let (fr, e) = lj.force_energy(r);
+                            pe += e;
+                            for a in 0..3 {
+                                f[i][a] += fr * d[a] / r;
+                                f[j][a] -= fr * d[a] / r;
+                            }
+                        }
+                    }
+                }
+            }
+            let nl = &sys.neighbor;
+            let mut listed = std::collections::BTreeSet::new();
+            let mut doubles = 0;
+            for i in 0..q.len() {
+                let mut first: std::collections::HashMap<usize, f64> = Default::default();
+                for pair in nl.pairs_of(i) {
+                    let j = nl.partner[pair] as usize;
+                    let c = nl.image[pair] as i32;
+                    let n = [c % 3 - 1, c / 3 % 3 - 1, c / 9 - 1];
+                    let r = norm(sep(i, j, n));
+                    match first.get(&j) {
+                        Some(&r0) => {
+                            // At the build (particles have moved since a later one).
+                            let build = stage == "build";
+                            assert!(!build || r0 <= r, "case {case}: a farther image of {j} listed first");
+                            doubles += 1;
+                        }
+                        None => {
+                            first.insert(j, r);
+                        }
+                    }
+                    let (lo, hi) = if q.id[i] < q.id[j] { (i, j) } else { (j, i) };
+                    let m = if lo == i { n } else { n.map(|v| -v) };
+                    assert!(
+                        listed.insert((q.id[lo], q.id[hi], m)),
+                        "case {case}, {stage}: listed twice"
+                    );
+                }
+            }
+            if stage == "build" {
+                assert_eq!(listed, brute, "case {case}: the pairs and images within reach");
+            } else {
+                // Since a later build, pairs have moved into and out of the skin.
+                assert!(
+                    listed.is_superset(&in_range),
+                    "case {case}, {stage}: a pair in range not listed"
+                );
+            }
+            assert!(
+                doubles > 0,
+                "case {case}, {stage}: some partner must be listed through two images"
+            );
+            let (err, k) = common::max_rel_err(&q.f, &f);
+            eprintln!(
+                "case {case}, {stage}: {} pairs, {doubles} second images, force error {err:.1e}",
+                listed.len()
+            );
+            assert!(
+                err < 1e-10,
+                "case {case}, {stage}: particle {k}: {:?} vs {:?}",
+                q.f[k],
+                f[k]
+            );
+            assert!(
+                (sys.summary.pe - pe).abs() < 1e-10 * pe.abs(),
+                "case {case}, {stage}: pe"
+            );
+            sys.run(400, &mut []);
+        }
+        assert!(
+            sys.timers.neighbor_builds > 1,
+            "case {case}: the run must rebuild the list"
+        );
+    }
+}
+
 /// A checkpoint stores a neighbour list as its build positions and box and the histories
 /// held; restored, the list is listed again pair for pair, and the run goes on with the
 /// same bits as one never saved. Here the box has been scaled and sheared since the list

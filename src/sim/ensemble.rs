@@ -121,8 +121,9 @@ pub struct PressureCoupling {
     pub compressibility: f64,
     /// Largest relative change of a box length per step [-].
     pub max_strain_per_step: f64,
-    /// Steps on which the box was kept from shrinking below twice the interaction range
-    /// (the minimum-image limit); non-zero means the target pressure was out of reach.
+    /// Steps on which the box was kept from shrinking below the neighbour list's reach (the
+    /// self-image limit, [`System::limit_shrink`]); non-zero means the target pressure was
+    /// out of reach.
     pub limited_steps: u64,
     steps: u64,
 }

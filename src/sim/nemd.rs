@@ -102,7 +102,7 @@ impl ShearDeform {
         let mut tilted = sys.simbox;
         tilted.tilt[0] = 0.5 * lx;
         tilted
-            .check(sys.neighbor.max_range)
+            .check(sys.neighbor.reach())
             .map_err(|e| format!("when sheared to the flip point: {e}"))?;
         sys.xy_rate = rate * ly;
         if impose_profile {

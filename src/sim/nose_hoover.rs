@@ -52,7 +52,8 @@ pub struct NoseHooverNpt {
     pub tau_t: f64,
     /// Barostat damping time P_damp [µs].
     pub tau_p: f64,
-    /// Steps on which the box was kept from shrinking below the minimum-image limit.
+    /// Steps on which the box was kept from shrinking below the self-image limit
+    /// ([`System::limit_shrink`]).
     pub limited_steps: u64,
     steps: u64,
     /// Thermostat chain on the particles.
@@ -267,7 +268,7 @@ impl NoseHooverNpt {
     /// about the centre, drift, and once more, with positions following the box affinely
     /// (3), and the neighbour list's rebuild test on the new positions: one pass over the
     /// particles (the box moves first: nothing before the drift reads it). Returns whether
-    /// the minimum-image limit held the box back, and whether the list is stale.
+    /// the self-image limit held the box back, and whether the list is stale.
     fn scale_kick_drift(&self, sys: &mut System, dt: f64, scaling: (f64, f64), kick: &KickSettings) -> (bool, bool) {
         let f = self.drag_factor(dt);
         let e = (0.5 * dt * self.omega_dot).exp();

@@ -151,8 +151,11 @@ impl SimBox {
         }
     }
 
-    /// Checks the box is usable with interactions reaching `range` [µm].
-    pub fn check(&self, range: f64) -> Result<(), String> {
+    /// Checks the box is usable with a neighbour list reaching `reach` [µm] (interaction
+    /// range + skin): every periodic width must exceed it, or a particle would reach its own
+    /// image. (A width below twice the reach is fine: the list then holds every image of a
+    /// partner within reach.)
+    pub fn check(&self, reach: f64) -> Result<(), String> {
         let l = self.lengths();
         if l.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
             return Err(format!("box edges must be positive and finite, got {l:?} µm"));
@@ -166,13 +169,13 @@ impl SimBox {
         }
         let w = self.perpendicular_widths();
         for k in 0..3 {
-            if self.periodic[k] && range >= 0.5 * w[k] {
+            if self.periodic[k] && reach >= w[k] {
                 return Err(format!(
-                    "periodic box width {:.6} µm along axis {} is less than twice the interaction range {:.6} µm: \
-                     a particle would interact with two images of another; use a larger box",
+                    "periodic box width {:.6} µm along axis {} is not more than the neighbour reach {:.6} µm \
+                     (interaction range + skin): a particle would interact with its own image; use a larger box",
                     w[k],
                     ["x", "y", "z"][k],
-                    range
+                    reach
                 ));
             }
         }
@@ -309,7 +312,7 @@ mod tests {
         let b = SimBox::orthogonal([0.0; 3], [2.0, 3.0, 4.0], [true; 3]);
         let w = b.perpendicular_widths();
         assert_eq!(w, [2.0, 3.0, 4.0]);
-        assert!(b.check(0.99).is_ok());
-        assert!(b.check(1.0).is_err());
+        assert!(b.check(1.99).is_ok());
+        assert!(b.check(2.0).is_err());
     }
 }

@@ -285,7 +285,7 @@ impl System {
     /// Builds the neighbour list and computes forces without advancing histories.
     pub fn setup(&mut self) -> Result<()> {
         self.rebuild_neighbors();
-        self.simbox.check(self.neighbor.max_range).map_err(Error::Setup)?;
+        self.simbox.check(self.neighbor.reach()).map_err(Error::Setup)?;
         self.refresh_forces();
         Ok(())
     }
@@ -560,11 +560,14 @@ impl System {
     }
 
     /// The box scale factor `mu` along `axes`, raised where needed so that no periodic width
-    /// shrinks below twice the interaction range (the minimum-image limit, with a 1 %
-    /// margin); the flag says whether it was raised.
+    /// shrinks below the neighbour list's reach (interaction range + skin, with a 2 %
+    /// margin): past it a particle would reach its own image, or a partner's image two
+    /// periods away, which the list does not hold (below twice the reach it holds every
+    /// other image of a partner within reach, [`NeighborList`]); the flag says whether it
+    /// was raised.
     pub fn limit_shrink(&self, axes: &[usize], mu: f64) -> (f64, bool) {
         let w = self.simbox.perpendicular_widths();
-        let floor = 2.02 * self.neighbor.max_range;
+        let floor = 1.02 * self.neighbor.reach();
         let narrowest = axes
             .iter()
             .filter(|&&a| self.simbox.periodic[a])
@@ -894,7 +897,8 @@ impl System {
     }
 
     /// Calls `visit(i, j, slot, del, rsq, image count)` for every listed pair of the
-    /// `owners` within its stored range, in pair order, with its minimum-image separation.
+    /// `owners` within its stored range, in pair order, with its separation: through the
+    /// pair's image where the list fixes it (as the force loop), else the minimum image.
     #[inline]
     fn each_pair_in_range(
         &self,
@@ -902,11 +906,20 @@ impl System {
         mut visit: impl FnMut(usize, usize, usize, [f64; 3], f64, [f64; 3]),
     ) {
         let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
+        let fixed = nl.fixed_images && nl.image.len() == nl.partner.len();
+        let shifts = image.shifts();
         for i in owners {
             for slot in nl.pairs_of(i) {
                 let j = nl.partner[slot] as usize;
-                let (del, count) =
-                    image.apply_counted([p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]]);
+                let raw = [p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]];
+                let (del, count) = if fixed {
+                    let code = nl.image[slot] as usize;
+                    let s = shifts.shift[code];
+                    let count = [code % 3, code / 3 % 3, code / 9].map(|v| v as f64 - 1.0);
+                    ([raw[0] - s[0], raw[1] - s[1], raw[2] - s[2]], count)
+                } else {
+                    image.apply_counted(raw)
+                };
                 let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
                 if rsq < nl.range_sq[slot] as f64 {
                     visit(i, j, slot, del, rsq, count);

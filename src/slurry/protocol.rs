@@ -114,7 +114,8 @@ pub struct SlurryResult {
     pub density_steady: Option<bool>,
     /// The recipe's slurry mass (AM + CBD + solvent) over the same volume [g/cm³].
     pub recipe_density_g_cm3: Option<f64>,
-    /// NPT steps on which the box was held at the minimum-image limit (0 = never).
+    /// NPT steps on which the box was held at the self-image limit, no narrower than the
+    /// neighbour list's reach (0 = never).
     pub npt_box_limited_steps: u64,
     pub viscosity: Vec<ViscosityPoint>,
 }

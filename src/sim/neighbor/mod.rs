@@ -69,9 +69,10 @@ pub struct NeighborList {
     pub owner: Vec<u32>,
     /// Periodic image of j each pair uses ([`ImageMap::code`]), fixed until the next build.
     pub image: Vec<u8>,
-    /// Whether `image` holds for the whole life of the list: the box was at least twice
-    /// (range + skin) wide along every periodic axis, so no other image of a partner can
-    /// come within range. Otherwise the force loop takes the minimum image every step.
+    /// Whether `image` holds for the whole life of the list: every image of a partner that
+    /// can come within range has its own pair (one where the box is at least twice
+    /// (range + skin) wide along every periodic axis). Otherwise the force loop takes the
+    /// minimum image every step.
     pub fixed_images: bool,
     /// Squared interaction range of each pair at the build [µm²], rounded up to f32: a
     /// cheap first test in the force loop (the styles test their exact ranges).
@@ -213,13 +214,16 @@ struct PairSearch<'a> {
     skin: f64,
     image: &'a ImageMap,
     shifts: &'a ImageShifts,
+    /// List every image of a partner within reach, not only the nearest: some periodic
+    /// width is below twice the reach ([`NeighborList::list_pairs`]).
+    every_image: bool,
 }
 
 crate::multiversioned! {
     /// The pairs of one build block of owners, in pair order. Built for the processor's
     /// vector level: at baseline its candidate loop kept most values on the stack.
     fn search_block(search: &PairSearch<'_>, blk: usize) -> BlockPairs {
-        let PairSearch { p, x, frac, periodic, reach, grids, class_of, spans, nc, skin, image, shifts } = *search;
+        let PairSearch { p, x, frac, periodic, reach, grids, class_of, spans, nc, skin, image, shifts, every_image } = *search;
         let n = p.len();
         let mut partners = Vec::new();
         let mut codes = Vec::new();
@@ -233,6 +237,8 @@ crate::multiversioned! {
         // often; in this order it mostly mispredicts once per owner, as long as pairs
         // stay on their side of the range (thick force phase 4.5-4.7 -> 3.85-3.9 s).
         let mut beyond: Vec<(u32, u8, f32)> = Vec::new();
+        let mut images = Vec::new();
+        let mut near: Vec<(f64, u8)> = Vec::new();
         for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
             let before = partners.len();
             let a = class_of[i];
@@ -262,6 +268,9 @@ crate::multiversioned! {
                             let known = code_zy
                                 .zip(code_part(wx, 1))
                                 .map(|(zy, xp)| (zy + xp, shifts.shift[(zy + xp) as usize]));
+                            if known.is_none() && every_image {
+                                image_codes([wx, wy, wz], &mut images);
+                            }
                             let items = &grid.cell_items[grid.cell_start[row + x0]..grid.cell_start[row + x1 + 1]];
                             let from = if b == a && !join { items.partition_point(|&j| j as usize <= i) } else { 0 };
                             for &j in &items[from..] {
@@ -270,6 +279,36 @@ crate::multiversioned! {
                                     continue;
                                 }
                                 let xj = x[j];
+                                if known.is_none() && every_image {
+                                    // Every image within reach, the nearest first: a
+                                    // contact is the nearest, and carried histories go to
+                                    // a pair's first slot.
+                                    near.clear();
+                                    for &code in &images {
+                                        let s = shifts.shift[code as usize];
+                                        let d = [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]];
+                                        let rsq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                                        if rsq < reach_ab_sq {
+                                            near.push((rsq, code));
+                                        }
+                                    }
+                                    if near.is_empty() {
+                                        continue;
+                                    }
+                                    near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                                    let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
+                                    let rc = range + skin;
+                                    for &(rsq, code) in &near {
+                                        if rsq < range * range {
+                                            partners.push(j as u32);
+                                            codes.push(code);
+                                            ranges.push(range_sq_bound(range));
+                                        } else if rsq < rc * rc {
+                                            beyond.push((j as u32, code, range_sq_bound(range)));
+                                        }
+                                    }
+                                    continue;
+                                }
                                 let (d, code) = match known {
                                     Some((code, s)) => (
                                         [xi[0] - xj[0] - s[0], xi[1] - xj[1] - s[1], xi[2] - xj[2] - s[2]],
@@ -320,6 +359,20 @@ crate::multiversioned! {
 /// See [`stencil_axis`].
 const WHOLE_AXIS: i8 = i8::MIN;
 
+/// The image codes ([`ImageMap::code`]) of a stencil cell with these wraps along x, y, z:
+/// one, or all three wraps along an axis the stencil spans whole.
+fn image_codes(wraps: [i8; 3], out: &mut Vec<u8>) {
+    let along = |w: i8| if w == WHOLE_AXIS { -1..=1 } else { w..=w };
+    out.clear();
+    for z in along(wraps[2]) {
+        for y in along(wraps[1]) {
+            for x in along(wraps[0]) {
+                out.push((9 * (z + 1) + 3 * (y + 1) + (x + 1)) as u8);
+            }
+        }
+    }
+}
+
 /// Mean members per cell below which the pair search joins a row's cells (see [`x_runs`]).
 const JOIN_BELOW: usize = 4;
 
@@ -366,6 +419,11 @@ impl NeighborList {
             skin,
             ..Default::default()
         }
+    }
+
+    /// How far the list reaches: the largest interaction range plus the skin [µm].
+    pub fn reach(&self) -> f64 {
+        self.max_range + self.skin
     }
 
     pub fn n_pairs(&self) -> usize {
@@ -532,6 +590,10 @@ impl NeighborList {
             }
         }
         self.max_range = (0..nc).map(|a| cut[a * nc + a]).fold(0.0, f64::max);
+        // Narrower than twice the reach, a partner may be in reach through two images (the
+        // dense end of an NPT run): then each is listed, with its own image fixed. A particle
+        // never reaches its own image ([`crate::sim::system::System::limit_shrink`]).
+        let narrow = (0..3).any(|k| simbox.periodic[k] && widths[k] < 2.0 * self.reach());
         let grids: Vec<Grid> = (0..nc)
             .map(|b| {
                 let n = grid_dims(widths, cut[b * nc + b] + self.skin, classes[b].members.len());
@@ -573,6 +635,7 @@ impl NeighborList {
             skin,
             image: &image,
             shifts: &shifts,
+            every_image: narrow,
         };
         let blocks: Vec<BlockPairs> = (0..n.div_ceil(BUILD_BLOCK))
             .into_par_iter()
@@ -600,8 +663,9 @@ impl NeighborList {
             self.range_sq.extend_from_slice(&ranges);
         }
         self.fill_owners();
-        let wide = (0..3).all(|k| !simbox.periodic[k] || widths[k] >= 2.0 * (self.max_range + skin));
-        self.fixed_images = wide && self.image.iter().all(|&c| c != u8::MAX);
+        // Listing every image within reach fixes each pair's for the life of the list, as a
+        // box at least twice the reach wide does.
+        self.fixed_images = self.image.iter().all(|&c| c != u8::MAX);
         self.classes = nc;
     }
 
