@@ -225,10 +225,12 @@ crate::multiversioned! {
     fn search_block(search: &PairSearch<'_>, blk: usize) -> BlockPairs {
         let PairSearch { p, x, frac, periodic, reach, grids, class_of, spans, nc, skin, image, shifts, every_image } = *search;
         let n = p.len();
-        let mut partners = Vec::new();
-        let mut codes = Vec::new();
-        let mut ranges = Vec::new();
-        let mut counts = Vec::with_capacity(BUILD_BLOCK);
+        let mut out = BlockPairs {
+            partners: Vec::new(),
+            codes: Vec::new(),
+            ranges: Vec::new(),
+            counts: Vec::with_capacity(BUILD_BLOCK),
+        };
         let mut stencil: [Vec<(usize, i8)>; 3] = Default::default();
         let mut runs = Vec::new();
         // Each owner lists its pairs in range at the build first and those only
@@ -240,7 +242,7 @@ crate::multiversioned! {
         let mut images = Vec::new();
         let mut near: Vec<(f64, u8)> = Vec::new();
         for i in blk * BUILD_BLOCK..((blk + 1) * BUILD_BLOCK).min(n) {
-            let before = partners.len();
+            let before = out.partners.len();
             let a = class_of[i];
             let (xi, ri, ti) = (x[i], p.radius[i], p.kind[i]);
             for (b, grid) in grids.iter().enumerate().skip(a) {
@@ -297,15 +299,8 @@ crate::multiversioned! {
                                     }
                                     near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                                     let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
-                                    let rc = range + skin;
                                     for &(rsq, code) in &near {
-                                        if rsq < range * range {
-                                            partners.push(j as u32);
-                                            codes.push(code);
-                                            ranges.push(range_sq_bound(range));
-                                        } else if rsq < rc * rc {
-                                            beyond.push((j as u32, code, range_sq_bound(range)));
-                                        }
+                                        out.file(&mut beyond, (j, code), rsq, (range, skin));
                                     }
                                     continue;
                                 }
@@ -327,31 +322,36 @@ crate::multiversioned! {
                                     continue;
                                 }
                                 let range = reach.get(ti, p.kind[j]).range(ri, p.radius[j]);
-                                let rc = range + skin;
-                                if rsq < range * range {
-                                    partners.push(j as u32);
-                                    codes.push(code);
-                                    ranges.push(range_sq_bound(range));
-                                } else if rsq < rc * rc {
-                                    beyond.push((j as u32, code, range_sq_bound(range)));
-                                }
+                                out.file(&mut beyond, (j, code), rsq, (range, skin));
                             }
                         }
                     }
                 }
             }
             for (j, code, range) in beyond.drain(..) {
-                partners.push(j);
-                codes.push(code);
-                ranges.push(range);
+                out.partners.push(j);
+                out.codes.push(code);
+                out.ranges.push(range);
             }
-            counts.push(partners.len() - before);
+            out.counts.push(out.partners.len() - before);
         }
-        BlockPairs {
-            partners,
-            codes,
-            ranges,
-            counts,
+        out
+    }
+}
+
+impl BlockPairs {
+    /// Files the pair with partner j through image `code`, `rsq` µm² apart, whose interaction
+    /// range is `range` [µm]: in range with the owner's pairs, within the skin only into
+    /// `beyond`, which follows them.
+    #[inline(always)]
+    fn file(&mut self, beyond: &mut Vec<(u32, u8, f32)>, (j, code): (usize, u8), rsq: f64, (range, skin): (f64, f64)) {
+        let rc = range + skin;
+        if rsq < range * range {
+            self.partners.push(j as u32);
+            self.codes.push(code);
+            self.ranges.push(range_sq_bound(range));
+        } else if rsq < rc * rc {
+            beyond.push((j as u32, code, range_sq_bound(range)));
         }
     }
 }
