@@ -936,15 +936,16 @@ fn neighbour_list_equals_brute_force() {
 /// partner be in reach through two images: the list holds each image within reach as a
 /// pair of its own, the nearest first, and the forces and energy sum every image, as a
 /// brute-force sum over images finds them. Checked at the build, then after 400 steps
-/// (rebuilds included) on the images the list fixed. Triclinic, all three widths narrow;
-/// and orthogonal, one narrow.
+/// (rebuilds included) on the images the list fixed, which give the same bits on 1 and 2
+/// threads. Triclinic, all three widths narrow (27 spheres); and orthogonal, one narrow
+/// (432 spheres: four owner blocks, shared among the threads).
 #[test]
 fn a_box_narrower_than_twice_the_reach_sums_every_image() {
     use rand::{Rng, SeedableRng};
     let lj = LjCoeff::new(1.0, 1.0, 2.5);
     for (case, (cells, edges, tilt)) in [
         ([3, 3, 3], [3.9, 4.1, 4.3], [0.9, -0.5, 0.4]),
-        ([3, 6, 6], [3.9, 7.8, 7.8], [0.0; 3]),
+        ([3, 12, 12], [3.9, 15.6, 15.6], [0.0; 3]),
     ]
     .into_iter()
     .enumerate()
@@ -976,15 +977,28 @@ fn a_box_narrower_than_twice_the_reach_sums_every_image() {
                 }
             }
         }
-        let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
         let skin = 0.3;
-        let settings = StepSettings {
-            dt: 2e-3,
-            skin,
-            ..Default::default()
+        let make = || {
+            let ff = ForceField::new("LJ", vec![Box::new(LjSf::mixed(&[(1.0, 1.0, 2.5)]))]);
+            let settings = StepSettings {
+                dt: 2e-3,
+                skin,
+                ..Default::default()
+            };
+            let mut sys = System::new(p.clone(), b, ff, settings).unwrap();
+            sys.setup().unwrap();
+            sys
         };
-        let mut sys = System::new(p, b, ff, settings).unwrap();
-        sys.setup().unwrap();
+        // The same bits on 1 and 2 threads.
+        let run = |threads| {
+            common::with_threads(threads, || {
+                let mut sys = make();
+                sys.run(400, &mut []);
+                common::fingerprint(&sys)
+            })
+        };
+        assert!(run(1) == run(2), "case {case}: 1 and 2 threads differ");
+        let mut sys = make();
         let reach = sys.neighbor.reach();
         let w = sys.simbox.perpendicular_widths();
         assert!(
