@@ -1022,6 +1022,11 @@ fn a_box_narrower_than_twice_the_reach_sums_every_image() {
                     q.x[i][2] - q.x[j][2] - s[2],
                 ]
             };
+            // A pair and image, from the lower id to the higher.
+            let key = |i: usize, j: usize, n: [i32; 3]| match q.id[i] < q.id[j] {
+                true => (q.id[i], q.id[j], n),
+                false => (q.id[j], q.id[i], n.map(|v| -v)),
+            };
             // Every (pair, image) within reach, by brute force over images two periods out.
             let (mut brute, mut in_range) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
             let (mut f, mut pe) = (vec![[0.0; 3]; q.len()], 0.0);
@@ -1030,13 +1035,11 @@ fn a_box_narrower_than_twice_the_reach_sums_every_image() {
                     for n in (0..125).map(|c| [c % 5 - 2, c / 5 % 5 - 2, c / 25 - 2]) {
                         let d = sep(i, j, n);
                         let r = norm(d);
-                        let (lo, hi) = if q.id[i] < q.id[j] { (i, j) } else { (j, i) };
-                        let key = (q.id[lo], q.id[hi], if lo == i { n } else { n.map(|v| -v) });
                         if r < 2.5 + skin {
-                            brute.insert(key);
+                            brute.insert(key(i, j, n));
                         }
                         if r < 2.5 {
-                            in_range.insert(key);
+                            in_range.insert(key(i, j, n));
                             let (fr, e) = lj.force_energy(r);
                             pe += e;
                             for a in 0..3 {
@@ -1068,12 +1071,8 @@ fn a_box_narrower_than_twice_the_reach_sums_every_image() {
                             first.insert(j, r);
                         }
                     }
-                    let (lo, hi) = if q.id[i] < q.id[j] { (i, j) } else { (j, i) };
-                    let m = if lo == i { n } else { n.map(|v| -v) };
-                    assert!(
-                        listed.insert((q.id[lo], q.id[hi], m)),
-                        "case {case}, {stage}: listed twice"
-                    );
+                    let fresh = listed.insert(key(i, j, n));
+                    assert!(fresh, "case {case}, {stage}: listed twice");
                 }
             }
             if stage == "build" {
