@@ -85,7 +85,7 @@ fn z_only_coupling_reaches_the_set_normal_stress() {
 /// than twice the reach (the list holds two images of some partners) and reaches the limit
 /// before the pressure does.
 #[test]
-fn pressure_coupling_never_breaks_the_minimum_image_limit() {
+fn pressure_coupling_never_breaks_the_self_image_limit() {
     let mut sys = lj_fluid(3, 0.5, 3);
     let mut thermostat = VelocityRescale::new(T_STAR / K_B, 0.1, 7);
     let mut barostat = PressureCoupling::new(CouplingMode::Isotropic, 1e4, 1.0, 0.2);

@@ -238,6 +238,13 @@ impl ImageMap {
             .try_fold(0u8, |acc, &n| (n.abs() <= 1.0).then(|| 3 * acc + (n + 1.0) as u8))
     }
 
+    /// The cell vectors (n_a, n_b, n_c) an image code removes: the inverse of
+    /// [`ImageMap::code`].
+    #[inline]
+    pub fn periods(code: usize) -> [f64; 3] {
+        [code % 3, code / 3 % 3, code / 9].map(|v| v as f64 - 1.0)
+    }
+
     /// The separation shift n_a a + n_b b + n_c c of every image code, and n_b (for the
     /// Lees–Edwards velocity offset), in the current box.
     pub fn shifts(&self) -> ImageShifts {
@@ -248,7 +255,7 @@ impl ImageMap {
             nb: [0.0; 27],
         };
         for code in 0..27 {
-            let [na, nb, nc] = [code % 3, code / 3 % 3, code / 9].map(|v| v as f64 - 1.0);
+            let [na, nb, nc] = Self::periods(code);
             t.shift[code] = [na * lx + nb * xy + nc * xz, nb * ly + nc * yz, nc * lz];
             t.nb[code] = nb;
         }

@@ -31,7 +31,7 @@ use crate::sim::pair_pass::{outer, BlockOut, LaneSource, PassOne, SUMS};
 use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
 use crate::sim::scatter::{self, BlockJSides, Destinations};
-use crate::sim::simbox::SimBox;
+use crate::sim::simbox::{ImageMap, SimBox};
 use crate::sim::team;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
@@ -915,8 +915,7 @@ impl System {
                 let (del, count) = if fixed {
                     let code = nl.image[slot] as usize;
                     let s = shifts.shift[code];
-                    let count = [code % 3, code / 3 % 3, code / 9].map(|v| v as f64 - 1.0);
-                    ([raw[0] - s[0], raw[1] - s[1], raw[2] - s[2]], count)
+                    ([raw[0] - s[0], raw[1] - s[1], raw[2] - s[2]], ImageMap::periods(code))
                 } else {
                     image.apply_counted(raw)
                 };

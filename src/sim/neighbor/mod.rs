@@ -395,7 +395,7 @@ fn image_codes(wraps: [i8; 3], out: &mut Vec<u8>) {
     for z in along(wraps[2]) {
         for y in along(wraps[1]) {
             for x in along(wraps[0]) {
-                out.push((9 * (z + 1) + 3 * (y + 1) + (x + 1)) as u8);
+                out.push(ImageMap::code([x, y, z].map(f64::from)).expect("within one period"));
             }
         }
     }
