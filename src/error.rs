@@ -44,6 +44,11 @@ pub enum Error {
     /// The simulation cannot proceed (e.g. a box too small for the cutoff).
     #[error("{0}")]
     Setup(String),
+    /// The system's own state left its box too small for the next stage (an NPT box too
+    /// narrow to shear): a property of the simulated system, unlike [`Error::Setup`]. A fit
+    /// counts such a candidate as failed.
+    #[error("{what}\n  hint: {hint}")]
+    BoxTooSmall { what: String, hint: String },
     /// The integration blew up: some position, velocity, spin or force is no longer finite.
     #[error("step {step}: the run became unstable: {what}\n  hint: {hint}")]
     Unstable { step: u64, what: String, hint: String },

@@ -702,6 +702,9 @@ fn run_scenario(
                 "slurry density     {rho:.4} ± {se:.4} g/cm³ (AM + wet CBD beads; recipe mass with solvent: {recipe:.4}; steady: {steady})"
             );
         }
+        if let Some(w) = r.npt_box_warning() {
+            println!("warning: {w}");
+        }
         for v in &r.viscosity {
             println!(
                 "viscosity          {:.4} ± {:.4} Pa·s at {:.4e} 1/s (strain {:.2}, steady: {}, profile slope {:.4e} 1/s, R² {:.3})",

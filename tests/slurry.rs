@@ -241,15 +241,33 @@ fn slurry_density_mass_counts_am_at_nominal_size_and_wet_beads() {
     assert!((got - expected).abs() < 1e-12 * expected, "{got} vs {expected}");
 }
 
+/// A scenario's text without its `nemd` block.
+fn without_nemd(text: &str) -> String {
+    let (head, tail) = text.split_once("        nemd: Some((").unwrap();
+    let tail = &tail[tail.find("        )),\n").unwrap() + "        )),\n".len()..];
+    format!("{head}        nemd: None,\n{tail}")
+}
+
 /// `slurry_quick` at a timestep 100× too large, without its shear.
 fn unstable_quick_scenario(dir: &std::path::Path) -> PathBuf {
     let text = std::fs::read_to_string(root().join("scenarios/slurry_quick.ron")).unwrap();
-    let (head, tail) = text.split_once("        nemd: Some((").unwrap();
-    let tail = &tail[tail.find("        )),\n").unwrap() + "        )),\n".len()..];
-    let text = format!("{head}        nemd: None,\n{tail}").replace("timestep: \"0.001 us\"", "timestep: \"0.1 us\"");
+    let text = without_nemd(&text).replace("timestep: \"0.001 us\"", "timestep: \"0.1 us\"");
     let path = dir.join("unstable.ron");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// `etwin --threads 1 run scenario --out <scenario>.out`: its output and the out folder.
+fn etwin_run(scenario: &std::path::Path) -> (std::process::Output, PathBuf) {
+    let out = scenario.with_extension("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .args(["--threads", "1", "run"])
+        .arg(scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    (o, out)
 }
 
 /// A run that blows up stops with an error naming the step, the particle and the
@@ -266,14 +284,7 @@ fn a_run_that_blows_up_stops_with_a_clear_error() {
 
 /// `etwin run` of `scenario` exits 1 with every phrase on stderr, no panic, no results.
 fn assert_run_fails(scenario: &std::path::Path, phrases: &[&str]) {
-    let out = scenario.with_extension("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
-        .args(["--threads", "1", "run"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (o, out) = etwin_run(scenario);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     for phrase in phrases {
@@ -298,6 +309,61 @@ fn a_fit_candidate_that_blows_up_has_no_observables() {
     let sim = EngineSimulator::new(&spec, &scenario, &spec_path).unwrap();
     let o = sim.observe(&[0.01f64.log10(), 50.0]).unwrap(); // rho_cbd on its log scale
     assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
+}
+
+/// A box held at the self-image limit (too little mass for the interaction range: here 4 AM
+/// spheres and 19 beads) never reaches the target pressure. The run says so in its summary,
+/// report and results, and in a fit such a candidate has no observables: its density is the
+/// limit's, though steady. Such a box is also too narrow to shear: a run with NEMD stops with
+/// a hint, and a fit that measures viscosity counts the candidate as failed, not the end of
+/// the fit. The quick slurry's own mass (0.01 µg) is never held.
+#[test]
+fn a_box_held_at_the_self_image_limit_is_reported_and_fails_a_fit_candidate() {
+    use etwin::fit::objective::Simulator;
+    use etwin::fit::run::EngineSimulator;
+    use etwin::fit::spec::FitSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/fit_quick_slurry.ron")).unwrap();
+    assert!(text.contains("dry_mass_ug: 0.01, "));
+    let light = |text: &str| text.replace("dry_mass_ug: 0.01, ", "dry_mass_ug: 0.0005,");
+    let sheared = dir.path().join("held_sheared.ron");
+    std::fs::write(&sheared, light(&text)).unwrap();
+    let density_only = dir.path().join("held.ron");
+    std::fs::write(&density_only, light(&without_nemd(&text))).unwrap();
+
+    let (o, out) = etwin_run(&density_only);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("warning: the NPT box was held at the self-image limit")
+            && stdout.contains("formulation.dry_mass_ug"),
+        "{stdout}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let held = results["slurry"]["npt_box_limited_steps"].as_u64().unwrap();
+    assert!(held > 1000, "{held}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains(&format!("for {held} steps")), "{report}");
+    assert_run_fails(&sheared, &["when sheared to the flip point", "formulation.dry_mass_ug"]);
+
+    let spec_path = root().join("scenarios/fit_quick.ron");
+    let (spec, _) = FitSpec::load(&spec_path).unwrap();
+    let x = [0.005f64.log10(), 32.7771]; // the scenario's own rho_cbd (log scale) and gamma_n
+    let observe = |spec: &FitSpec, scenario: &std::path::Path| {
+        EngineSimulator::new(spec, scenario, &spec_path)
+            .unwrap()
+            .observe(&x)
+            .unwrap()
+    };
+    let o = observe(&spec, &sheared);
+    assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
+    let mut density = spec.clone();
+    density.targets.retain(|t| t.shear_rate_per_s().is_none());
+    let o = observe(&density, &density_only);
+    assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
+    let o = observe(&density, &root().join("scenarios/fit_quick_slurry.ron"));
+    assert!(o.values[0] > 1.5 && o.stderr[0].is_finite(), "{o:?}");
 }
 
 /// A run whose contact damping the timestep cannot follow stops with an error that names

@@ -139,14 +139,19 @@ impl Simulator for EngineSimulator {
                 h = (h ^ v.to_bits()).wrapping_mul(0x100_0000_01B3);
             }
             l.scenario.seed = h;
-            // A candidate that blows up is a failed evaluation (no observables, infinite
-            // cost), not the end of the fit.
+            // A candidate that blows up, or whose slurry ends too dense to shear in its box,
+            // is a failed evaluation (no observables, infinite cost), not the end of the fit.
             let run = match run_slurry(&l, &mut Quiet, None) {
                 Ok(run) => run,
-                Err(Error::Unstable { .. }) => continue,
+                Err(Error::Unstable { .. } | Error::BoxTooSmall { .. }) => continue,
                 Err(e) => return Err(e.to_string()),
             };
             let r = &run.result;
+            // A box held at the self-image limit never reached the target pressure: its
+            // density is the limit's, and the shear runs at it. Not the candidate's slurry.
+            if r.npt_box_held() {
+                continue;
+            }
             for (k, t) in self.spec.targets.iter().enumerate() {
                 if t.formulation != f.rel {
                     continue;

@@ -19,6 +19,7 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::sim::ensemble::Fix;
 use crate::sim::integrate::flush_subnormal;
 use crate::sim::nose_hoover::Chain;
@@ -93,17 +94,18 @@ impl ShearDeform {
     /// Starts shearing `sys`: sets the Lees–Edwards image velocity and, if
     /// `impose_profile`, adds the linear streaming profile to the velocities; then
     /// recomputes the forces, whose damping and friction depend on those velocities.
-    pub fn start(sys: &mut System, rate: f64, impose_profile: bool) -> Result<Self, String> {
+    pub fn start(sys: &mut System, rate: f64, impose_profile: bool) -> crate::error::Result<Self> {
         if !(sys.simbox.periodic[0] && sys.simbox.periodic[1]) {
-            return Err("shear needs x and y periodic".into());
+            return Err(Error::Setup("shear needs x and y periodic".into()));
         }
         let [lx, ly, _] = sys.simbox.lengths();
         // At the flip point (xy = ±lx/2) the box is thinnest across its x faces.
         let mut tilted = sys.simbox;
         tilted.tilt[0] = 0.5 * lx;
-        tilted
-            .check(sys.neighbor.reach())
-            .map_err(|e| format!("when sheared to the flip point: {e}"))?;
+        tilted.check(sys.neighbor.reach()).map_err(|e| Error::BoxTooSmall {
+            what: format!("when sheared to the flip point: {e}"),
+            hint: "a slurry box shrinks with its mass: simulate more (formulation.dry_mass_ug)".into(),
+        })?;
         sys.xy_rate = rate * ly;
         if impose_profile {
             // Centred, as the reference's `velocity all ramp vx -u u ... sum yes`.

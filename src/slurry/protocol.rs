@@ -120,6 +120,26 @@ pub struct SlurryResult {
     pub viscosity: Vec<ViscosityPoint>,
 }
 
+impl SlurryResult {
+    /// Whether the NPT box was held at the self-image limit: the density is then the
+    /// limit's, not the slurry's at the target pressure (too little mass simulated).
+    pub fn npt_box_held(&self) -> bool {
+        self.npt_box_limited_steps > 0
+    }
+
+    /// What a held box means, for the run's summary and report; None when it never was.
+    pub fn npt_box_warning(&self) -> Option<String> {
+        self.npt_box_held().then(|| {
+            format!(
+                "the NPT box was held at the self-image limit (the neighbour list's reach) for {} steps: \
+                 the density is the limit's, not the slurry's at the target pressure, and a fit counts \
+                 such a run as failed\n  hint: simulate more mass (formulation.dry_mass_ug)",
+                self.npt_box_limited_steps
+            )
+        })
+    }
+}
+
 /// A phase's time series: header (unit-bearing) and rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
@@ -820,7 +840,7 @@ fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
     sys.settings.rotate = m.rotate;
     sys.step = 0;
     sys.setup()?;
-    let deform = ShearDeform::start(&mut sys, rate, true).map_err(Error::Setup)?;
+    let deform = ShearDeform::start(&mut sys, rate, true)?;
     let (t, tau) = (m.temperature.get(), m.thermostat_tau.get());
     let flow = Streaming {
         rate,
