@@ -1,5 +1,6 @@
 //! Sweeps: sharded + merged = unsharded (with the spread over the seeds), a killed sweep
-//! resumes without recomputing finished cases, bad sweep files fail before any case runs, the Slurm scripts parse.
+//! resumes without recomputing finished cases, a case that fails is a row of the table,
+//! bad sweep files fail before any case runs, the Slurm scripts parse.
 
 mod common;
 
@@ -169,6 +170,60 @@ fn a_killed_sweep_resumes_without_recomputing() {
     // A third run computes nothing.
     let r = report(&etwin(&["sweep", "--json", "--out"], &[&out, &sweep]));
     assert_eq!(r["ran"], 0);
+}
+
+/// A case whose simulation fails by its own physics (here the quick slurry at a 100× too
+/// large timestep, which blows up) is a row with status `failed` and the reason, not the end
+/// of the sweep: the other case's row is written, the sweep succeeds and names the case, a
+/// rerun does not run it again, and its shards merged give the same table.
+#[test]
+fn a_case_that_fails_is_a_row_not_the_end_of_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = quick_sweep(dir.path());
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    let (head, _) = text.split_once("        (key: \"formulation.solid_content\"").unwrap();
+    let text = format!(
+        "{head}        (key: \"protocol.timestep\", values: List([\"0.001 us\", \"0.1 us\"])),\n        (key: \"protocol.nemd\", values: List([None])),\n    ],\n    design: Grid,\n)\n"
+    );
+    std::fs::write(&sweep, text).unwrap();
+    let out = dir.path().join("out");
+    let r = report(&etwin(&["--threads", "2", "sweep", "--json", "--out"], &[&out, &sweep]));
+    assert_eq!((r["cases"].as_u64(), r["ran"].as_u64()), (Some(2), Some(2)), "{r}");
+    assert_eq!(r["failed"], serde_json::json!([1]), "{r}");
+    let whole = table(&out);
+    let lines: Vec<&str> = whole.lines().collect();
+    assert_eq!(lines.len(), 3, "{whole}");
+    let column = |name: &str| lines[0].split(',').position(|c| c == name).unwrap();
+    let (status, density) = (column("status"), column("slurry.density_g_cm3"));
+    let ok: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(ok[status], "ok");
+    assert!(ok[density].parse::<f64>().unwrap() > 1.0, "{whole}");
+    assert!(
+        lines[2].starts_with("1,8000,0.1 us,,failed,\"step ") && lines[2].contains("the run became unstable"),
+        "{whole}"
+    );
+    assert!(out.join("cases/case_0001/failed.json").is_file());
+    let r = report(&etwin(&["sweep", "--json", "--out"], &[&out, &sweep]));
+    assert_eq!(
+        (r["ran"].as_u64(), r["failed"].clone()),
+        (Some(0), serde_json::json!([1])),
+        "{r}"
+    );
+    assert_eq!(table(&out), whole);
+    let shards: Vec<PathBuf> = (0..2).map(|k| dir.path().join(format!("s{k}"))).collect();
+    for (k, s) in shards.iter().enumerate() {
+        report(&etwin(
+            &["sweep", "--json", "--shard", &format!("{k}/2"), "--out"],
+            &[s, &sweep],
+        ));
+    }
+    let merged = dir.path().join("merged");
+    let o = etwin(
+        &["sweep", "merge"],
+        &[&shards[0], &shards[1], Path::new("--out"), &merged],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(table(&merged), whole);
 }
 
 #[test]

@@ -190,6 +190,15 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
             if let Some(p) = &r.replicates {
                 println!("spread over the seeds: {}", p.display());
             }
+            if !r.failed.is_empty() {
+                let list: Vec<String> = r.failed.iter().map(usize::to_string).collect();
+                println!(
+                    "warning: {} of {} cases failed (cases {}): their rows have status `failed` and the reason under `error`\n  hint: a failed case is not run again; delete its folder under cases/ to retry it",
+                    r.failed.len(),
+                    r.cases,
+                    list.join(", ")
+                );
+            }
             eprintln!("sweep: {:.1} s", t.elapsed().as_secs_f64());
             Ok(())
         }

@@ -47,7 +47,8 @@ type Row = Vec<(String, String)>;
 pub type Group = (Row, Vec<(String, Spread)>);
 
 /// Groups rows of (column, CSV cell) by every factor but the seed and gives each outcome
-/// that is numeric in all of a group's rows its spread. `None` without a seed factor;
+/// that is numeric in all of a group's rows its spread. Failed cases (status `failed`) are
+/// left out: a group's n counts the replicas that ran. `None` without a seed factor;
 /// groups keep their first row's order, outcomes their column order.
 pub fn spread_by_seed(rows: &[Row]) -> Option<Vec<Group>> {
     if !rows.iter().any(|r| r.iter().any(|(k, _)| k == SEED)) {
@@ -60,7 +61,8 @@ pub fn spread_by_seed(rows: &[Row]) -> Option<Vec<Group>> {
             .collect()
     };
     let mut groups: Vec<(Row, Vec<&Row>)> = Vec::new();
-    for r in rows {
+    let failed = |r: &Row| r.iter().any(|(k, v)| k == "status" && v == "failed");
+    for r in rows.iter().filter(|r| !failed(r)) {
         let k = key(r);
         match groups.iter_mut().find(|g| g.0 == k) {
             Some(g) => g.1.push(r),
@@ -174,6 +176,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(!write_replicates(dir.path(), &rows).unwrap());
         assert!(!dir.path().join(REPLICATES).exists());
+    }
+
+    #[test]
+    fn failed_replicas_are_left_out() {
+        let mut rows = vec![
+            row(0, 1, "a", "1.0"),
+            row(1, 2, "a", ""),
+            row(2, 3, "a", "3.0"),
+            row(3, 1, "b", ""),
+        ];
+        for (r, status) in rows.iter_mut().zip(["ok", "failed", "ok", "failed"]) {
+            r.push(("status".into(), status.into()));
+        }
+        let g = spread_by_seed(&rows).unwrap();
+        assert_eq!(g.len(), 1, "a group of failed replicas only has no line");
+        let s = &g[0].1[0].1;
+        assert_eq!((g[0].1.len(), s.n, s.mean), (1, 2, 2.0));
     }
 
     #[test]

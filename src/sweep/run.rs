@@ -1,6 +1,8 @@
 //! Running a sweep's cases: in parallel, each in its own folder, resumable (a finished
 //! case with the same scenario hash is skipped, an interrupted one resumes from its
-//! checkpoint), and the results table written atomically in case order.
+//! checkpoint), and the results table written atomically in case order. A case whose
+//! simulation fails by its own physics (it blows up, or its box ends too small to shear)
+//! is a row with status `failed` and the reason, not the end of the sweep.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
@@ -46,6 +48,8 @@ pub struct SweepReport {
     /// Cases computed by this invocation (the others were finished already).
     pub ran: usize,
     pub skipped: usize,
+    /// Cases whose simulation failed (status `failed` in the table), by index.
+    pub failed: Vec<usize>,
     pub table: PathBuf,
     /// `replicates.csv`, for an unsharded sweep with a `seed` factor.
     pub replicates: Option<PathBuf>,
@@ -54,6 +58,8 @@ pub struct SweepReport {
 pub const TABLE: &str = "results.csv";
 pub const TIMING: &str = "timing.csv";
 pub const SHARD: &str = "shard.json";
+/// A failed case's record in its folder: scenario hash and reason.
+pub const FAILED: &str = "failed.json";
 
 /// Receives a line per finished case (the CLI draws a bar with ETA).
 pub trait SweepProgress: Sync {
@@ -64,20 +70,36 @@ pub fn case_dir(out: &Path, index: usize) -> PathBuf {
     out.join("cases").join(format!("case_{index:04}"))
 }
 
-/// The results of a finished case with this scenario text, if there are.
-fn finished(dir: &Path, text: &str) -> Option<Value> {
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).ok()?).ok()?;
-    if manifest["scenario_sha256"].as_str()? != sha256_hex(text.as_bytes()) {
-        return None;
-    }
-    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
-    r.as_object_mut()?.remove("timing");
-    Some(r)
+/// What a case gave: its results (without timing), or why its simulation failed.
+enum CaseOutcome {
+    Done(Value),
+    Failed(String),
 }
 
-/// Runs (or resumes, or skips) one case; returns its results without timing and whether it
-/// was skipped.
-fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<(Value, bool)> {
+/// Whether `e` is the simulated system's own failure (the same scenario and seed would fail
+/// again), not a fault of the setup, files or machine.
+fn fails_the_case(e: &Error) -> bool {
+    matches!(e, Error::Unstable { .. } | Error::BoxTooSmall { .. })
+}
+
+/// The outcome of a finished case with this scenario text, if there is one.
+fn finished(dir: &Path, text: &str) -> Option<CaseOutcome> {
+    let read =
+        |name: &str| -> Option<Value> { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok() };
+    let hash = sha256_hex(text.as_bytes());
+    if let Some(f) = read(FAILED).filter(|f| f["scenario_sha256"].as_str() == Some(hash.as_str())) {
+        return Some(CaseOutcome::Failed(f["error"].as_str()?.to_string()));
+    }
+    if read("manifest.json")?["scenario_sha256"].as_str()? != hash {
+        return None;
+    }
+    let mut r = read("results.json")?;
+    r.as_object_mut()?.remove("timing");
+    Some(CaseOutcome::Done(r))
+}
+
+/// Runs (or resumes, or skips) one case; returns its outcome and whether it was skipped.
+fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<(CaseOutcome, bool)> {
     let dir = case_dir(&opts.out, case.index);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let text = ron::ser::to_string_pretty(&case.scenario, ron::ser::PrettyConfig::default())
@@ -85,6 +107,7 @@ fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<
     if let Some(r) = finished(&dir, &text) {
         return Ok((r, true));
     }
+    let _ = std::fs::remove_file(dir.join(FAILED));
     let path = dir.join("scenario.ron");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         // A changed case starts over.
@@ -106,10 +129,22 @@ fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<
                 protocol::run(&l, &mut Quiet, Some(&cp))
             }
         })
-    })?;
+    });
+    let run = match run {
+        Ok(run) => run,
+        Err(e) if fails_the_case(&e) => {
+            // One line, so that the table stays a line per case.
+            let why = e.to_string().lines().map(str::trim).collect::<Vec<_>>().join("; ");
+            let record = json!({ "scenario_sha256": sha256_hex(text.as_bytes()), "error": why });
+            write_atomic(&dir.join(FAILED), |w| w.write_all(record.to_string().as_bytes()))?;
+            let _ = std::fs::remove_file(dir.join(CHECKPOINT));
+            return Ok((CaseOutcome::Failed(why), false));
+        }
+        Err(e) => return Err(e),
+    };
     write_all(&dir, &l, &run, pool.current_num_threads())?;
     let _ = std::fs::remove_file(dir.join(CHECKPOINT));
-    Ok((results_without_timing(&run), false))
+    Ok((CaseOutcome::Done(results_without_timing(&run)), false))
 }
 
 /// Scalars of a results tree as (dotted name, value); long profiles and recipe counts are
@@ -150,8 +185,8 @@ fn cell(v: &Value) -> String {
 /// A table row: case index, factor values, outcomes.
 pub type Row = Vec<(String, Value)>;
 
-/// A case's row, wall seconds, and whether it was finished already.
-type Outcome = (Row, f64, bool);
+/// A case's row, wall seconds, whether it was finished already, and whether it failed.
+type Outcome = (Row, f64, bool, bool);
 
 /// Writes rows of (column, CSV cell) as a table with the union of the columns in
 /// first-seen order (a row without a column leaves its cell empty).
@@ -177,10 +212,20 @@ pub fn write_table(path: &Path, rows: &[Vec<(String, String)>]) -> Result<()> {
     })
 }
 
-fn row(case: &Case, results: &Value) -> Row {
+/// case, factors, `status` (`ok` or `failed`), `error` (the reason, or empty), outcomes.
+fn row(case: &Case, outcome: &CaseOutcome) -> Row {
     let mut r: Row = vec![("case".into(), Value::from(case.index))];
     r.extend(case.values.iter().map(|(k, v)| (format!("factor:{k}"), v.clone())));
-    flatten(results, "", &mut r);
+    match outcome {
+        CaseOutcome::Done(results) => {
+            r.extend([("status".into(), Value::from("ok")), ("error".into(), Value::Null)]);
+            flatten(results, "", &mut r);
+        }
+        CaseOutcome::Failed(why) => r.extend([
+            ("status".into(), Value::from("failed")),
+            ("error".into(), Value::from(why.as_str())),
+        ]),
+    }
     r
 }
 
@@ -221,12 +266,13 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
                     let t = Instant::now();
                     let r = run_case(c, opts, &pool)
                         .map_err(|e| Error::Setup(format!("case {}: {e}", c.index)))
-                        .map(|(results, skipped)| {
+                        .map(|(outcome, skipped)| {
                             if !skipped {
                                 ran.fetch_add(1, Ordering::Relaxed);
                             }
                             progress.case_done(c.index, skipped);
-                            (row(c, &results), t.elapsed().as_secs_f64(), skipped)
+                            let failed = matches!(outcome, CaseOutcome::Failed(_));
+                            (row(c, &outcome), t.elapsed().as_secs_f64(), skipped, failed)
                         });
                     slots.lock().expect("no panic holds it")[k] = Some(r);
                 }
@@ -270,6 +316,12 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn SweepProgress) -> Resu
         cases: cases.len(),
         ran,
         skipped: cases.len() - ran,
+        failed: cases
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.3)
+            .map(|(c, _)| c.index)
+            .collect(),
         table,
         replicates,
     })
