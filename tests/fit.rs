@@ -389,6 +389,7 @@ fn a_fit_runs_end_to_end_on_the_particle_engine() {
         );
     }
     assert!(ok.len() >= 2, "{rows:?}");
+    assert_eq!(r.failed_calls, failed.len());
     for row in &ok {
         assert!(row[2..10].iter().all(|v| v.is_finite() && *v > 0.0), "{row:?}");
         assert_eq!(

@@ -314,9 +314,10 @@ fn a_fit_candidate_that_blows_up_has_no_observables() {
 /// A box held at the self-image limit (too little mass for the interaction range: here 4 AM
 /// spheres and 19 beads) never reaches the target pressure. The run says so in its summary,
 /// report and results, and in a fit such a candidate has no observables: its density is the
-/// limit's, though steady. Such a box is also too narrow to shear: a run with NEMD stops with
-/// a hint, and a fit that measures viscosity counts the candidate as failed, not the end of
-/// the fit. The quick slurry's own mass (0.01 µg) is never held.
+/// limit's, though steady; a fit whose every call fails stops with an error. Such a box is
+/// also too narrow to shear: a run with NEMD stops with a hint, and a fit that measures
+/// viscosity counts the candidate as failed, not the end of the fit. The quick slurry's own
+/// mass (0.01 µg) is never held.
 #[test]
 fn a_box_held_at_the_self_image_limit_is_reported_and_fails_a_fit_candidate() {
     use etwin::fit::objective::Simulator;
@@ -362,6 +363,23 @@ fn a_box_held_at_the_self_image_limit_is_reported_and_fails_a_fit_candidate() {
     density.targets.retain(|t| t.shear_rate_per_s().is_none());
     let o = observe(&density, &density_only);
     assert!(o.values.iter().chain(&o.stderr).all(|v| v.is_nan()), "{o:?}");
+    // A fit in which every call fails stops with an error, writing no force field.
+    struct Go;
+    impl etwin::fit::run::FitProgress for Go {
+        fn iteration(&mut self, _: u64, _: f64, _: usize) -> bool {
+            true
+        }
+    }
+    density.evaluate = etwin::fit::spec::Evaluator::Scenario(density_only.display().to_string());
+    (
+        density.optimizer.swarm,
+        density.optimizer.iterations,
+        density.optimizer.surrogate,
+    ) = (2, 1, None);
+    let fit_out = dir.path().join("fit");
+    let e = etwin::fit::run::run_fit(&density, &spec_path, &fit_out, false, Go).expect_err("every call failed");
+    assert!(e.to_string().contains("all 4 simulator calls failed"), "{e}");
+    assert!(fit_out.join("evaluations.csv").is_file() && !fit_out.join("best_forcefield.ron").exists());
     let o = observe(&density, &root().join("scenarios/fit_quick_slurry.ron"));
     assert!(o.values[0] > 1.5 && o.stderr[0].is_finite(), "{o:?}");
 }

@@ -221,10 +221,11 @@ fn fit_file(a: FitArgs) -> Result<()> {
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     println!(
-        "cost {:.4e} after {} calls ({} in this run, {} iterations); new bests by proposer: {}",
+        "cost {:.4e} after {} calls ({} in this run, {} failed with no observables, {} iterations); new bests by proposer: {}",
         report.best_cost,
         report.calls,
         report.calls_this_run,
+        report.failed_calls,
         report.iterations,
         wins.join(", ")
     );

@@ -263,6 +263,8 @@ pub struct FitReport {
     /// Simulator calls in all, and in this invocation (a resumed fit repeats none).
     pub calls: usize,
     pub calls_this_run: usize,
+    /// Calls whose simulation failed (no observables, infinite cost; see the log).
+    pub failed_calls: usize,
     pub iterations: u64,
     pub new_bests_by_proposer: BTreeMap<String, usize>,
     pub forcefield_file: String,
@@ -382,6 +384,17 @@ pub fn run_fit(
         .min_by(|a, b| a.cost.total_cmp(&b.cost).then(a.call.cmp(&b.call)))
         .ok_or_else(|| Error::Setup("fit: no simulator call finished".into()))?
         .clone();
+    let failed_calls = calls.iter().filter(|c| !c.cost.is_finite()).count();
+    if failed_calls == calls.len() {
+        return Err(Error::Setup(format!(
+            "fit: all {} simulator calls failed (no observables: each run blew up, or its slurry box was \
+             held at the self-image limit or ended too small to shear); no force field written\n  \
+             hint: run the scenario alone (`etwin run`) at a point inside the bounds, simulate more mass \
+             (formulation.dry_mass_ug), or narrow the parameter bounds; the log is {}",
+            calls.len(),
+            out.join("evaluations.csv").display()
+        )));
+    }
     let ff = model_at(spec, &base, &best.x);
     let ff = ReferenceModel {
         name: format!("{} (fitted, cost {:.3e})", spec.name, best.cost),
@@ -420,6 +433,7 @@ pub fn run_fit(
             .collect(),
         calls: calls.len(),
         calls_this_run: calls.len() - done_before,
+        failed_calls,
         iterations,
         new_bests_by_proposer: new_bests(&calls),
         forcefield_file: ff_path.display().to_string(),
