@@ -314,7 +314,8 @@ fn a_fit_candidate_that_blows_up_has_no_observables() {
 /// A box held at the self-image limit (too little mass for the interaction range: here 4 AM
 /// spheres and 19 beads) never reaches the target pressure. The run says so in its summary,
 /// report and results, and in a fit such a candidate has no observables: its density is the
-/// limit's, though steady; a fit whose every call fails stops with an error. Such a box is
+/// limit's, though steady; a fit whose every call fails stops with an error. `etwin
+/// validate` gives that density before the run. Such a box is
 /// also too narrow to shear: a run with NEMD stops with a hint, and a fit that measures
 /// viscosity counts the candidate as failed, not the end of the fit. The quick slurry's own
 /// mass (0.01 µg) is never held.
@@ -346,6 +347,31 @@ fn a_box_held_at_the_self_image_limit_is_reported_and_fails_a_fit_candidate() {
     assert!(held > 1000, "{held}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains(&format!("for {held} steps")), "{report}");
+    // Known before the run: the density at which the box stops, and the shear's lower one.
+    let limits = |path: &std::path::Path| {
+        etwin::slurry::limits::box_limits(&Scenario::load(path).unwrap())
+            .unwrap()
+            .unwrap()
+    };
+    let rho = results["slurry"]["density_g_cm3"].as_f64().unwrap();
+    let b = limits(&density_only);
+    assert!(
+        (b.npt_density_g_cm3 - rho).abs() < 1e-9 * rho && b.shear_density_g_cm3.is_none(),
+        "{b:?} against {rho}"
+    );
+    let shear = limits(&sheared).shear_density_g_cm3.unwrap();
+    assert!(shear < rho, "{shear} against {rho}");
+    let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+        .arg("validate")
+        .arg(&sheared)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(&format!("the NPT box stops at {rho:.3} g/cm³"))
+            && stdout.contains(&format!("denser than {shear:.3} g/cm³")),
+        "{stdout}"
+    );
     assert_run_fails(&sheared, &["when sheared to the flip point", "formulation.dry_mass_ug"]);
 
     let spec_path = root().join("scenarios/fit_quick.ron");

@@ -107,6 +107,16 @@ pub enum CouplingMode {
     Z,
 }
 
+impl CouplingMode {
+    /// The box axes it scales.
+    pub fn axes(self) -> &'static [usize] {
+        match self {
+            CouplingMode::Isotropic => &[0, 1, 2],
+            CouplingMode::Z => &[2],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PressureCoupling {
     pub mode: CouplingMode,
@@ -158,10 +168,7 @@ impl Fix for PressureCoupling {
             CouplingMode::Isotropic => t.pressure_scalar_kpa,
             CouplingMode::Z => t.pressure_kpa[2],
         };
-        let axes: &[usize] = match self.mode {
-            CouplingMode::Isotropic => &[0, 1, 2],
-            CouplingMode::Z => &[2],
-        };
+        let axes = self.mode.axes();
         // Berendsen: μ^d = 1 − β dt/τ (P₀ − P), with d the number of coupled axes.
         let d = axes.len() as f64;
         let strain = (-self.compressibility * sys.settings.dt / self.tau * (self.target() - p) / d)

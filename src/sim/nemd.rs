@@ -104,7 +104,9 @@ impl ShearDeform {
         tilted.tilt[0] = 0.5 * lx;
         tilted.check(sys.neighbor.reach()).map_err(|e| Error::BoxTooSmall {
             what: format!("when sheared to the flip point: {e}"),
-            hint: "a slurry box shrinks with its mass: simulate more (formulation.dry_mass_ug)".into(),
+            hint: "a slurry box shrinks with its mass: simulate more (formulation.dry_mass_ug); \
+                   `etwin validate` gives the densities the box can hold"
+                .into(),
         })?;
         sys.xy_rate = rate * ly;
         if impose_profile {

@@ -1,6 +1,7 @@
 //! The slurry stage: recipe → particle counts → placement → relaxation.
 //! NPT density and NEMD viscosity; see [`protocol`].
 
+pub mod limits;
 pub mod output;
 pub mod placement;
 pub mod protocol;

@@ -133,7 +133,8 @@ impl SlurryResult {
             format!(
                 "the NPT box was held at the self-image limit (the neighbour list's reach) for {} steps: \
                  the density is the limit's, not the slurry's at the target pressure, and a fit counts \
-                 such a run as failed\n  hint: simulate more mass (formulation.dry_mass_ug)",
+                 such a run as failed\n  hint: simulate more mass (formulation.dry_mass_ug); `etwin validate` gives the \
+                 densities the box can hold",
                 self.npt_box_limited_steps
             )
         })
@@ -441,20 +442,16 @@ pub fn resume(l: &Loaded, st: RunState, progress: &mut dyn Progress, cp: Option<
     drive(l, st, progress, &mut saver)
 }
 
-/// Stages 1 and 2, and the start of stage 3.
-fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
-    let sc = &l.scenario;
-    let p = &sc.protocol;
+/// The run's system before any minimization, set up: imported from `start_from`, or built
+/// from the recipe.
+pub(crate) fn initial_system(l: &Loaded) -> Result<System> {
+    let p = &l.scenario.protocol;
     let settings = StepSettings {
         dt: p.timestep.get(),
         skin: p.skin.get(),
         ..Default::default()
     };
-    let mut timing = Vec::new();
-    let t = Instant::now();
-    progress.start("build", 1);
-    let counts = sc.formulation.counts();
-    let (mut sys, minimize, minimized) = match &p.start_from {
+    let mut sys = match &p.start_from {
         Some(rel) => {
             let path = crate::scenario::resolve_path(rel, &l.path)?;
             let d = DataFile::read(&path)?;
@@ -462,18 +459,10 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
             if p.keep_imported_sizes {
                 ff.types.clear();
             }
-            let mut sys = System::new(d.particles, d.simbox, ff, settings)?;
-            sys.setup()?;
-            progress.finish();
-            timing.push(("import".to_string(), t.elapsed().as_secs_f64()));
-            if p.minimize.imported {
-                let (minimize, minimized) = minimize_stage(&mut sys, l, progress, &mut timing)?;
-                (sys, Some(minimize), Some(minimized))
-            } else {
-                (sys, None, None)
-            }
+            System::new(d.particles, d.simbox, ff, settings)?
         }
         None => {
+            let sc = &l.scenario;
             let (data, _) = initial_slurry(
                 &sc.formulation,
                 &l.model,
@@ -482,13 +471,30 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
                 sc.seed,
             )
             .map_err(|e| Error::Setup(format!("{}: building the slurry: {e}", l.path.display())))?;
-            let mut sys = System::new(data.particles, data.simbox, l.model.build()?, settings)?;
-            sys.setup()?;
-            progress.finish();
-            timing.push(("build".to_string(), t.elapsed().as_secs_f64()));
-            let (minimize, minimized) = minimize_stage(&mut sys, l, progress, &mut timing)?;
-            (sys, Some(minimize), Some(minimized))
+            System::new(data.particles, data.simbox, l.model.build()?, settings)?
         }
+    };
+    sys.setup()?;
+    Ok(sys)
+}
+
+/// Stages 1 and 2, and the start of stage 3.
+fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
+    let sc = &l.scenario;
+    let p = &sc.protocol;
+    let mut timing = Vec::new();
+    let t = Instant::now();
+    progress.start("build", 1);
+    let counts = sc.formulation.counts();
+    let mut sys = initial_system(l)?;
+    progress.finish();
+    let stage = if p.start_from.is_some() { "import" } else { "build" };
+    timing.push((stage.to_string(), t.elapsed().as_secs_f64()));
+    let (minimize, minimized) = if p.start_from.is_none() || p.minimize.imported {
+        let (minimize, minimized) = minimize_stage(&mut sys, l, progress, &mut timing)?;
+        (Some(minimize), Some(minimized))
+    } else {
+        (None, None)
     };
     let mut st = RunState {
         version: CHECKPOINT_VERSION,
