@@ -597,15 +597,24 @@ fn validate(path: &Path) -> Result<()> {
         format!("npt ({} steps, {:?})", n.steps, n.ensemble)
     });
     println!("stages: {start}, {npt}, {nemd}");
-    if let Some(b) = etwin::slurry::limits::box_limits(&l)? {
-        let shear = b.shear_density_g_cm3.map_or(String::new(), |s| {
-            format!("; the shear refuses a slurry denser than {s:.3} g/cm³")
-        });
-        println!(
-            "box limits: the NPT box stops at {:.3} g/cm³ (AM + wet CBD beads; the neighbour reach is {:.3} µm){shear}; \
-             more simulated mass (formulation.dry_mass_ug) raises both",
-            b.npt_density_g_cm3, b.reach_um
-        );
+    // They need the initial system, which an imported structure may not give here (e.g.
+    // without ETWIN_DATA_DIR): the scenario is still valid.
+    match etwin::slurry::limits::box_limits(&l) {
+        Ok(Some(b)) => {
+            let shear = b.shear_density_g_cm3.map_or(String::new(), |s| {
+                format!("; the shear refuses a slurry denser than {s:.3} g/cm³")
+            });
+            println!(
+                "box limits: the NPT box stops at {:.3} g/cm³ (AM + wet CBD beads; the neighbour reach is {:.3} µm){shear}; \
+                 more simulated mass (formulation.dry_mass_ug) raises both",
+                b.npt_density_g_cm3, b.reach_um
+            );
+        }
+        Ok(None) => {}
+        Err(e) => println!(
+            "box limits: not computed ({})",
+            e.to_string().lines().next().unwrap_or_default()
+        ),
     }
     if let (Some(d), Some(dry)) = (&l.scenario.protocol.drying, &l.model_dry) {
         let mode = match d.mode {

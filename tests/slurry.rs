@@ -118,6 +118,33 @@ fn bundled_scenarios_validate() {
     assert!(n >= 3);
 }
 
+/// `etwin validate` gives a scenario's box limits where it can build the initial system, and
+/// where it cannot (an imported structure under an unset ETWIN_DATA_DIR) still validates the
+/// scenario, saying why the limits are missing.
+#[test]
+fn validate_reports_box_limits_or_why_not() {
+    let validate = |name: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_etwin"))
+            .arg("validate")
+            .arg(root().join("scenarios").join(name))
+            .env_remove("ETWIN_DATA_DIR")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let quick = validate("slurry_quick.ron");
+    assert!(
+        quick.contains("box limits: the NPT box stops at ") && quick.contains("the shear refuses"),
+        "{quick}"
+    );
+    let imported = validate("lombardo2020_slurry.ron");
+    assert!(
+        imported.contains("box limits: not computed") && imported.contains("ETWIN_DATA_DIR"),
+        "{imported}"
+    );
+}
+
 /// The recipe arithmetic gives the 3945-particle reference structure's counts from the
 /// scenario's inputs (dry mass and dry CBD density inferred, see the scenario's header).
 #[test]
