@@ -174,8 +174,10 @@ fn a_killed_sweep_resumes_without_recomputing() {
 
 /// A case whose simulation fails by its own physics (here the quick slurry at a 100× too
 /// large timestep, which blows up) is a row with status `failed` and the reason, not the end
-/// of the sweep: the other case's row is written, the sweep succeeds and names the case, a
-/// rerun does not run it again, and its shards merged give the same table.
+/// of the sweep: the other cases' rows are written, the sweep succeeds and names the failed
+/// cases, a rerun does not run them again, and shards merged give the same table. A case
+/// whose NPT box was held at the self-image limit (0.0005 µg of dry mass) keeps its outcomes
+/// with status `held`.
 #[test]
 fn a_case_that_fails_is_a_row_not_the_end_of_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,30 +185,52 @@ fn a_case_that_fails_is_a_row_not_the_end_of_the_sweep() {
     let text = std::fs::read_to_string(&sweep).unwrap();
     let (head, _) = text.split_once("        (key: \"formulation.solid_content\"").unwrap();
     let text = format!(
-        "{head}        (key: \"protocol.timestep\", values: List([\"0.001 us\", \"0.1 us\"])),\n        (key: \"protocol.nemd\", values: List([None])),\n    ],\n    design: Grid,\n)\n"
+        "{head}        (key: \"protocol.timestep\", values: List([\"0.001 us\", \"0.1 us\"])),\n        (key: \"formulation.dry_mass_ug\", values: List([0.01, 0.0005])),\n        (key: \"protocol.nemd\", values: List([None])),\n    ],\n    design: Grid,\n)\n"
     );
     std::fs::write(&sweep, text).unwrap();
     let out = dir.path().join("out");
     let r = report(&etwin(&["--threads", "2", "sweep", "--json", "--out"], &[&out, &sweep]));
-    assert_eq!((r["cases"].as_u64(), r["ran"].as_u64()), (Some(2), Some(2)), "{r}");
-    assert_eq!(r["failed"], serde_json::json!([1]), "{r}");
+    assert_eq!((r["cases"].as_u64(), r["ran"].as_u64()), (Some(4), Some(4)), "{r}");
     let whole = table(&out);
-    let lines: Vec<&str> = whole.lines().collect();
-    assert_eq!(lines.len(), 3, "{whole}");
-    let column = |name: &str| lines[0].split(',').position(|c| c == name).unwrap();
-    let (status, density) = (column("status"), column("slurry.density_g_cm3"));
-    let ok: Vec<&str> = lines[1].split(',').collect();
-    assert_eq!(ok[status], "ok");
-    assert!(ok[density].parse::<f64>().unwrap() > 1.0, "{whole}");
+    let lines: Vec<Vec<&str>> = whole.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 5, "{whole}");
+    let column = |name: &str| lines[0].iter().position(|c| *c == name).unwrap();
+    let (dt, mass, status) = (
+        column("factor:protocol.timestep"),
+        column("factor:formulation.dry_mass_ug"),
+        column("status"),
+    );
+    let (density, held) = (column("slurry.density_g_cm3"), column("slurry.npt_box_limited_steps"));
+    let mut failed = Vec::new();
+    for (k, row) in lines[1..].iter().enumerate() {
+        match (row[dt], row[mass]) {
+            ("0.001 us", "0.01") => {
+                assert_eq!((row[status], row[held]), ("ok", "0"), "{whole}");
+                assert!(row[density].parse::<f64>().unwrap() > 1.0, "{whole}");
+            }
+            ("0.001 us", "0.0005") => {
+                assert_eq!(row[status], "held", "{whole}");
+                assert!(row[held].parse::<u64>().unwrap() > 0, "{whole}");
+            }
+            _ => {
+                assert!(
+                    row[status] == "failed" && row[status + 1].starts_with("\"step "),
+                    "{whole}"
+                );
+                assert!(out.join(format!("cases/case_{k:04}/failed.json")).is_file());
+                failed.push(k);
+            }
+        }
+    }
     assert!(
-        lines[2].starts_with("1,8000,0.1 us,,failed,\"step ") && lines[2].contains("the run became unstable"),
+        lines.iter().any(|l| l.join(",").contains("the run became unstable")),
         "{whole}"
     );
-    assert!(out.join("cases/case_0001/failed.json").is_file());
+    assert_eq!(r["failed"], serde_json::json!(failed), "{r}");
     let r = report(&etwin(&["sweep", "--json", "--out"], &[&out, &sweep]));
     assert_eq!(
         (r["ran"].as_u64(), r["failed"].clone()),
-        (Some(0), serde_json::json!([1])),
+        (Some(0), serde_json::json!(failed)),
         "{r}"
     );
     assert_eq!(table(&out), whole);

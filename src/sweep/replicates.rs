@@ -47,8 +47,9 @@ type Row = Vec<(String, String)>;
 pub type Group = (Row, Vec<(String, Spread)>);
 
 /// Groups rows of (column, CSV cell) by every factor but the seed and gives each outcome
-/// that is numeric in all of a group's rows its spread. Failed cases (status `failed`) are
-/// left out: a group's n counts the replicas that ran. `None` without a seed factor;
+/// that is numeric in all of a group's rows its spread. Cases that failed or whose box was
+/// held (status other than `ok`) are left out: a group's n counts the replicas that ran
+/// clean. `None` without a seed factor;
 /// groups keep their first row's order, outcomes their column order.
 pub fn spread_by_seed(rows: &[Row]) -> Option<Vec<Group>> {
     if !rows.iter().any(|r| r.iter().any(|(k, _)| k == SEED)) {
@@ -61,7 +62,7 @@ pub fn spread_by_seed(rows: &[Row]) -> Option<Vec<Group>> {
             .collect()
     };
     let mut groups: Vec<(Row, Vec<&Row>)> = Vec::new();
-    let failed = |r: &Row| r.iter().any(|(k, v)| k == "status" && v == "failed");
+    let failed = |r: &Row| r.iter().any(|(k, v)| k == "status" && v != "ok");
     for r in rows.iter().filter(|r| !failed(r)) {
         let k = key(r);
         match groups.iter_mut().find(|g| g.0 == k) {
@@ -179,18 +180,18 @@ mod tests {
     }
 
     #[test]
-    fn failed_replicas_are_left_out() {
+    fn failed_and_held_replicas_are_left_out() {
         let mut rows = vec![
             row(0, 1, "a", "1.0"),
             row(1, 2, "a", ""),
             row(2, 3, "a", "3.0"),
-            row(3, 1, "b", ""),
+            row(3, 1, "b", "5.0"),
         ];
-        for (r, status) in rows.iter_mut().zip(["ok", "failed", "ok", "failed"]) {
+        for (r, status) in rows.iter_mut().zip(["ok", "failed", "ok", "held"]) {
             r.push(("status".into(), status.into()));
         }
         let g = spread_by_seed(&rows).unwrap();
-        assert_eq!(g.len(), 1, "a group of failed replicas only has no line");
+        assert_eq!(g.len(), 1, "a group of failed or held replicas only has no line");
         let s = &g[0].1[0].1;
         assert_eq!((g[0].1.len(), s.n, s.mean), (1, 2, 2.0));
     }

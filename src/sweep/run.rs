@@ -212,13 +212,20 @@ pub fn write_table(path: &Path, rows: &[Vec<(String, String)>]) -> Result<()> {
     })
 }
 
-/// case, factors, `status` (`ok` or `failed`), `error` (the reason, or empty), outcomes.
+/// case, factors, `status` (`ok`, `held`: the NPT box held at the self-image limit, or
+/// `failed`), `error` (the reason, or empty), outcomes.
 fn row(case: &Case, outcome: &CaseOutcome) -> Row {
     let mut r: Row = vec![("case".into(), Value::from(case.index))];
     r.extend(case.values.iter().map(|(k, v)| (format!("factor:{k}"), v.clone())));
     match outcome {
         CaseOutcome::Done(results) => {
-            r.extend([("status".into(), Value::from("ok")), ("error".into(), Value::Null)]);
+            // A box held at the self-image limit reports the limit's density (see
+            // `SlurryResult::npt_box_held`): the row keeps its outcomes, flagged.
+            let held = results["slurry"]["npt_box_limited_steps"]
+                .as_u64()
+                .is_some_and(|n| n > 0);
+            let status = if held { "held" } else { "ok" };
+            r.extend([("status".into(), Value::from(status)), ("error".into(), Value::Null)]);
             flatten(results, "", &mut r);
         }
         CaseOutcome::Failed(why) => r.extend([
