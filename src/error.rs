@@ -66,4 +66,11 @@ impl Error {
             source,
         }
     }
+
+    /// Whether the simulated system itself failed (it blew up, or its box ended too small
+    /// for the next stage): the same scenario and seed fail again. Not a fault of the setup,
+    /// files or machine; a fit's candidate or a sweep's case then has no observables.
+    pub fn is_simulation_failure(&self) -> bool {
+        matches!(self, Error::Unstable { .. } | Error::BoxTooSmall { .. })
+    }
 }

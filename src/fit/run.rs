@@ -143,7 +143,7 @@ impl Simulator for EngineSimulator {
             // is a failed evaluation (no observables, infinite cost), not the end of the fit.
             let run = match run_slurry(&l, &mut Quiet, None) {
                 Ok(run) => run,
-                Err(Error::Unstable { .. } | Error::BoxTooSmall { .. }) => continue,
+                Err(e) if e.is_simulation_failure() => continue,
                 Err(e) => return Err(e.to_string()),
             };
             let r = &run.result;

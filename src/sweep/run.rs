@@ -76,12 +76,6 @@ enum CaseOutcome {
     Failed(String),
 }
 
-/// Whether `e` is the simulated system's own failure (the same scenario and seed would fail
-/// again), not a fault of the setup, files or machine.
-fn fails_the_case(e: &Error) -> bool {
-    matches!(e, Error::Unstable { .. } | Error::BoxTooSmall { .. })
-}
-
 /// The outcome of a finished case with this scenario text, if there is one.
 fn finished(dir: &Path, text: &str) -> Option<CaseOutcome> {
     let read =
@@ -132,7 +126,7 @@ fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<
     });
     let run = match run {
         Ok(run) => run,
-        Err(e) if fails_the_case(&e) => {
+        Err(e) if e.is_simulation_failure() => {
             // One line, so that the table stays a line per case.
             let why = e.to_string().lines().map(str::trim).collect::<Vec<_>>().join("; ");
             let record = json!({ "scenario_sha256": sha256_hex(text.as_bytes()), "error": why });
