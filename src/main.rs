@@ -721,8 +721,8 @@ fn run_scenario(
                 "slurry density     {rho:.4} ± {se:.4} g/cm³ (AM + wet CBD beads; recipe mass with solvent: {recipe:.4}; steady: {steady})"
             );
         }
-        if let Some(w) = r.npt_box_warning() {
-            println!("warning: {w}");
+        if let Some((what, hint)) = r.npt_box_warning() {
+            println!("warning: {what}\n  hint: {hint}");
         }
         for v in &r.viscosity {
             println!(

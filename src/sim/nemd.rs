@@ -24,6 +24,7 @@ use crate::sim::ensemble::Fix;
 use crate::sim::integrate::flush_subnormal;
 use crate::sim::nose_hoover::Chain;
 use crate::sim::parallel::det_sum;
+use crate::sim::simbox::SimBox;
 use crate::sim::system::System;
 use crate::units::K_B;
 
@@ -90,6 +91,13 @@ pub struct ShearDeform {
     pub strain: f64,
 }
 
+/// `b` sheared to the flip point (xy = lx/2), where it is thinnest across its x faces: the
+/// box a shear must be able to reach.
+pub fn at_flip_point(mut b: SimBox) -> SimBox {
+    b.tilt[0] = 0.5 * b.lengths()[0];
+    b
+}
+
 impl ShearDeform {
     /// Starts shearing `sys`: sets the Lees–Edwards image velocity and, if
     /// `impose_profile`, adds the linear streaming profile to the velocities; then
@@ -98,16 +106,15 @@ impl ShearDeform {
         if !(sys.simbox.periodic[0] && sys.simbox.periodic[1]) {
             return Err(Error::Setup("shear needs x and y periodic".into()));
         }
-        let [lx, ly, _] = sys.simbox.lengths();
-        // At the flip point (xy = ±lx/2) the box is thinnest across its x faces.
-        let mut tilted = sys.simbox;
-        tilted.tilt[0] = 0.5 * lx;
-        tilted.check(sys.neighbor.reach()).map_err(|e| Error::BoxTooSmall {
-            what: format!("when sheared to the flip point: {e}"),
-            hint: "a slurry box shrinks with its mass: simulate more (formulation.dry_mass_ug); \
+        let ly = sys.simbox.lengths()[1];
+        at_flip_point(sys.simbox)
+            .check(sys.neighbor.reach())
+            .map_err(|e| Error::BoxTooSmall {
+                what: format!("when sheared to the flip point: {e}"),
+                hint: "a slurry box shrinks with its mass: simulate more (formulation.dry_mass_ug); \
                    `etwin validate` gives the densities the box can hold"
-                .into(),
-        })?;
+                    .into(),
+            })?;
         sys.xy_rate = rate * ly;
         if impose_profile {
             // Centred, as the reference's `velocity all ramp vx -u u ... sum yes`.

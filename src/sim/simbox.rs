@@ -78,6 +78,16 @@ impl SimBox {
         [v / bxc, v / cxa, lz]
     }
 
+    /// The narrowest of the [`SimBox::perpendicular_widths`] along the periodic ones of
+    /// `axes` [µm] (∞ where none is periodic).
+    pub fn narrowest_periodic_width(&self, axes: &[usize]) -> f64 {
+        let w = self.perpendicular_widths();
+        axes.iter()
+            .filter(|&&a| self.periodic[a])
+            .map(|&a| w[a])
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// The point at fractional coordinates `s` (inverse of [`SimBox::to_fractional`]).
     pub fn from_fractional(&self, s: [f64; 3]) -> [f64; 3] {
         let [lx, ly, lz] = self.lengths();

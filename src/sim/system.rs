@@ -559,6 +559,12 @@ impl System {
         self.timers.add(Phase::Observe, t.elapsed());
     }
 
+    /// The narrowest periodic width a box may shrink to [µm]: the neighbour list's reach with
+    /// a 2 % margin (see [`System::limit_shrink`]).
+    pub fn shrink_floor(&self) -> f64 {
+        1.02 * self.neighbor.reach()
+    }
+
     /// The box scale factor `mu` along `axes`, raised where needed so that no periodic width
     /// shrinks below the neighbour list's reach (interaction range + skin, with a 2 %
     /// margin): past it a particle would reach its own image, or a partner's image two
@@ -566,13 +572,8 @@ impl System {
     /// other image of a partner within reach, [`NeighborList`]); the flag says whether it
     /// was raised.
     pub fn limit_shrink(&self, axes: &[usize], mu: f64) -> (f64, bool) {
-        let w = self.simbox.perpendicular_widths();
-        let floor = 1.02 * self.neighbor.reach();
-        let narrowest = axes
-            .iter()
-            .filter(|&&a| self.simbox.periodic[a])
-            .map(|&a| w[a])
-            .fold(f64::INFINITY, f64::min);
+        let floor = self.shrink_floor();
+        let narrowest = self.simbox.narrowest_periodic_width(axes);
         if mu < 1.0 && narrowest * mu < floor {
             ((floor / narrowest).min(1.0), true)
         } else {

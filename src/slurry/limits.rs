@@ -1,5 +1,5 @@
 //! The densest slurry a scenario's box can hold. The NPT stage scales the box, and stops it
-//! at the self-image limit (1.02 × the neighbour list's reach, [`System::limit_shrink`]);
+//! at the self-image limit (1.02 × the neighbour list's reach, `System::limit_shrink`);
 //! the shear tilts it to the flip point, where it must stay wider than the reach. With the
 //! simulated mass fixed, each limit is a density: a slurry denser than the first is held
 //! (its density is then the limit's), one denser than the second cannot be sheared. Known
@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::scenario::{Loaded, NptEnsemble};
 use crate::sim::forcefield::reference::nominal_mass;
-use crate::sim::simbox::SimBox;
+use crate::sim::nemd::at_flip_point;
 
 use super::protocol::initial_system;
 
@@ -31,7 +31,7 @@ pub fn box_limits(l: &Loaded) -> Result<Option<BoxLimits>> {
     let p = &l.scenario.protocol;
     let Some(npt) = &p.npt else { return Ok(None) };
     let sys = initial_system(l)?;
-    let reach = sys.neighbor.reach();
+    let (reach, floor) = (sys.neighbor.reach(), sys.shrink_floor());
     let axes: &[usize] = match npt.ensemble {
         NptEnsemble::NoseHoover => &[0, 1, 2],
         NptEnsemble::Berendsen => npt.coupling.axes(),
@@ -42,19 +42,9 @@ pub fn box_limits(l: &Loaded) -> Result<Option<BoxLimits>> {
         b.scale_about_centre(axes, mu);
         b
     };
-    let narrowest = |b: &SimBox, on: &[usize]| {
-        let w = b.perpendicular_widths();
-        on.iter()
-            .filter(|&&a| b.periodic[a])
-            .map(|&a| w[a])
-            .fold(f64::INFINITY, f64::min)
-    };
-    let held = smallest_scale(|mu| narrowest(&scaled(mu), axes) >= 1.02 * reach);
-    let sheared = smallest_scale(|mu| {
-        let mut b = scaled(mu);
-        b.tilt[0] = 0.5 * b.lengths()[0];
-        narrowest(&b, &[0, 1, 2]) > reach
-    });
+    // The conditions of `System::limit_shrink` and `ShearDeform::start`.
+    let held = smallest_scale(|mu| scaled(mu).narrowest_periodic_width(axes) >= floor);
+    let sheared = smallest_scale(|mu| at_flip_point(scaled(mu)).check(reach).is_ok());
     let mass_pg = nominal_mass(&sys.particles, l.model.fixed.contact_factor);
     // pg / µm³ = g / cm³.
     let density = |mu: f64| mass_pg / scaled(mu).volume();

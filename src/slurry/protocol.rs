@@ -127,15 +127,19 @@ impl SlurryResult {
         self.npt_box_limited_steps > 0
     }
 
-    /// What a held box means, for the run's summary and report; None when it never was.
-    pub fn npt_box_warning(&self) -> Option<String> {
+    /// What a held box means and what to do, for the run's summary and report; None when it
+    /// never was.
+    pub fn npt_box_warning(&self) -> Option<(String, &'static str)> {
         self.npt_box_held().then(|| {
-            format!(
+            let what = format!(
                 "the NPT box was held at the self-image limit (the neighbour list's reach) for {} steps: \
                  the density is the limit's, not the slurry's at the target pressure, and a fit counts \
-                 such a run as failed\n  hint: simulate more mass (formulation.dry_mass_ug); `etwin validate` gives the \
-                 densities the box can hold",
+                 such a run as failed",
                 self.npt_box_limited_steps
+            );
+            (
+                what,
+                "simulate more mass (formulation.dry_mass_ug); `etwin validate` gives the densities the box can hold",
             )
         })
     }

@@ -157,8 +157,8 @@ fn slurry_section(s: &mut String, run: &SlurryRun) {
         "| recipe density [g/cm³] (AM + CBD + solvent of the recipe) | {} |",
         opt(r.recipe_density_g_cm3, 4)
     );
-    if let Some(w) = r.npt_box_warning() {
-        let _ = writeln!(s, "\n**Warning:** {}", w.replace("\n  hint:", " Hint:"));
+    if let Some((what, hint)) = r.npt_box_warning() {
+        let _ = writeln!(s, "\n**Warning:** {what}. Hint: {hint}.");
     }
     if !r.viscosity.is_empty() {
         let _ = writeln!(
