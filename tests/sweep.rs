@@ -234,6 +234,14 @@ fn a_case_that_fails_is_a_row_not_the_end_of_the_sweep() {
         "{r}"
     );
     assert_eq!(table(&out), whole);
+    // Asked to, it runs the failed cases again (and only those), which fail the same way.
+    let r = report(&etwin(&["sweep", "--json", "--retry-failed", "--out"], &[&out, &sweep]));
+    assert_eq!(
+        (r["ran"].as_u64(), r["failed"].clone()),
+        (Some(failed.len() as u64), serde_json::json!(failed)),
+        "{r}"
+    );
+    assert_eq!(table(&out), whole);
     let shards: Vec<PathBuf> = (0..2).map(|k| dir.path().join(format!("s{k}"))).collect();
     for (k, s) in shards.iter().enumerate() {
         report(&etwin(

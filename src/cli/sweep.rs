@@ -33,6 +33,10 @@ pub struct SweepArgs {
     /// Wall-clock seconds between a case's checkpoints.
     #[arg(long, default_value_t = 60.0)]
     checkpoint_every: f64,
+    /// Run the cases that failed before again (by default a failed case keeps its recorded
+    /// failure), e.g. after changing the code.
+    #[arg(long)]
+    retry_failed: bool,
     #[arg(long)]
     json: bool,
 }
@@ -161,6 +165,7 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
                 shard: a.shard.unwrap_or((0, 1)),
                 threads: rayon::current_num_threads(),
                 checkpoint_every: a.checkpoint_every,
+                retry_failed: a.retry_failed,
             };
             let n = plan.shard(opts.shard.0, opts.shard.1).len();
             let quiet = a.json || !std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -193,7 +198,7 @@ pub fn run_cli(a: SweepArgs) -> Result<()> {
             if !r.failed.is_empty() {
                 let list: Vec<String> = r.failed.iter().map(usize::to_string).collect();
                 println!(
-                    "warning: {} of {} cases failed (cases {}): their rows have status `failed` and the reason under `error`\n  hint: a failed case is not run again; delete its folder under cases/ to retry it",
+                    "warning: {} of {} cases failed (cases {}): their rows have status `failed` and the reason under `error`\n  hint: a failed case is not run again unless asked: `--retry-failed` (after changing the code), or change the sweep",
                     r.failed.len(),
                     r.cases,
                     list.join(", ")

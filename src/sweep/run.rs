@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub threads: usize,
     /// Wall-clock seconds between a case's checkpoints.
     pub checkpoint_every: f64,
+    /// Run failed cases again instead of taking their recorded failure (after a change to
+    /// the code, or to a file the scenario reads, which its text and hash do not show).
+    pub retry_failed: bool,
 }
 
 /// What a shard folder holds besides the cases: enough for `merge` to check completeness.
@@ -76,12 +79,14 @@ enum CaseOutcome {
     Failed(String),
 }
 
-/// The outcome of a finished case with this scenario text, if there is one.
-fn finished(dir: &Path, text: &str) -> Option<CaseOutcome> {
+/// The outcome of a finished case with this scenario text, if there is one; a recorded
+/// failure counts only without `retry_failed`.
+fn finished(dir: &Path, text: &str, retry_failed: bool) -> Option<CaseOutcome> {
     let read =
         |name: &str| -> Option<Value> { serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok() };
     let hash = sha256_hex(text.as_bytes());
-    if let Some(f) = read(FAILED).filter(|f| f["scenario_sha256"].as_str() == Some(hash.as_str())) {
+    let failed = (!retry_failed).then(|| read(FAILED)).flatten();
+    if let Some(f) = failed.filter(|f| f["scenario_sha256"].as_str() == Some(hash.as_str())) {
         return Some(CaseOutcome::Failed(f["error"].as_str()?.to_string()));
     }
     if read("manifest.json")?["scenario_sha256"].as_str()? != hash {
@@ -98,7 +103,7 @@ fn run_case(case: &Case, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let text = ron::ser::to_string_pretty(&case.scenario, ron::ser::PrettyConfig::default())
         .map_err(|e| Error::Setup(e.to_string()))?;
-    if let Some(r) = finished(&dir, &text) {
+    if let Some(r) = finished(&dir, &text, opts.retry_failed) {
         return Ok((r, true));
     }
     let _ = std::fs::remove_file(dir.join(FAILED));
