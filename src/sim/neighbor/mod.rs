@@ -27,23 +27,36 @@ const BUILD_BLOCK: usize = 128;
 /// NPT stage's 3945, tested every step) still split among threads.
 const MOVE_CHUNK: usize = 1024;
 /// Fewest owner blocks the force loop splits a system into, above the 128-owner floor.
-const MIN_OWNER_BLOCKS: usize = 8;
+const MIN_OWNER_BLOCKS: usize = 4;
+/// Owners per block: at least this many (a smaller system is one block) …
+const OWNER_BLOCK_FLOOR: usize = 128;
+/// … and at most this many.
+const OWNER_BLOCK_CAP: usize = 4096;
 
-/// Owners per parallel work item of the force loop for `n` particles: blocks of at most
-/// n/8 rounded down to a multiple of 64, within 128..=1024, as few of them as that allows
+/// Owners per parallel work item of the force loop for `n` particles: as few blocks as
+/// leaves [`MIN_OWNER_BLOCKS`] of at least 128 owners and none above 4096, their number
 /// rounded up to a multiple of 4 (or one block), of equal size (within one owner per block).
 ///
 /// A pair whose partner lies in its owner's block adds the partner's side in place; any
 /// other goes through pass 2 (56 bytes written, read back and applied). In the row order of
 /// the spatial sort, 65 % of the thick slurry's pairs in range leave a 128-owner block and
-/// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads,
-/// hence at least 8 above the floor; equal ones in a multiple of 4 share them evenly among 2
-/// or 4 threads (the 3945-particle NPT stage had 9: 12 took its 2-thread force phase from
-/// 0.28–0.32 to 0.26–0.28 s). The size depends on `n` only, so neither the split nor the
-/// order of any sum depends on the number of threads.
+/// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads;
+/// equal ones in a multiple of 4 share them evenly among 2 or 4 threads (the 3945-particle
+/// NPT stage had 9: 12 took its 2-thread force phase from 0.28–0.32 to 0.26–0.28 s). Until
+/// 2026-12-07 blocks held at most 1024 owners and a system at least 8 of them: 4 blocks of
+/// 2465 instead of 12 of 822 took the thick slurry on one thread from 0.94 to 0.97 M
+/// particle-steps/s (8 alternating rounds), its shear stage by about 5 %, and the
+/// 1,000,000-sphere gas (248 blocks instead of 980) by 5–15 %, and left the 2-thread
+/// figures, the gas and the NPT stage where they were (`docs/performance.md`). The price:
+/// below 16,384 particles more than 4 threads find no more work to share. The size depends
+/// on `n` only, so neither the split nor the order of any sum depends on the number of
+/// threads.
 pub fn owner_block(n: usize) -> usize {
-    let most = (n / MIN_OWNER_BLOCKS / 64 * 64).clamp(128, 1024);
-    let blocks = match n.div_ceil(most) {
+    let blocks = n
+        .div_ceil(OWNER_BLOCK_FLOOR)
+        .min(MIN_OWNER_BLOCKS)
+        .max(n.div_ceil(OWNER_BLOCK_CAP));
+    let blocks = match blocks {
         0 | 1 => 1,
         b => b.next_multiple_of(OWNER_BLOCKS_STEP),
     };
@@ -921,16 +934,18 @@ mod tests {
 
     #[test]
     fn owner_blocks_grow_with_the_system_and_leave_work_to_share() {
-        // Systems up to 1535 particles keep blocks of at most 128, the slurries get larger ones.
+        // Systems up to 512 particles keep blocks of at most 128, the slurries get 4 larger
+        // ones, systems past 16,384 particles blocks of at most 4096.
         assert_eq!(
-            [0, 100, 1000, 3945, 9859, 19_683, 1 << 20].map(owner_block),
-            [1, 100, 125, 329, 822, 985, 1024]
+            [0, 100, 476, 1000, 3945, 9859, 19_683, 1 << 20].map(owner_block),
+            [1, 100, 119, 250, 987, 2465, 2461, 4096]
         );
-        for n in (1..40_000).step_by(37) {
+        for n in (1..40_000).step_by(37).chain([1 << 20, 1_000_003]) {
             let b = owner_block(n);
             let blocks = n.div_ceil(b);
-            assert!((1..=1024).contains(&b), "{n}: {b}");
-            assert!(n < 1536 || blocks >= MIN_OWNER_BLOCKS, "{n}: {b}");
+            assert!((1..=OWNER_BLOCK_CAP).contains(&b), "{n}: {b}");
+            assert!(n <= 512 || b > 128, "{n}: {b}");
+            assert!(n <= 512 || blocks >= MIN_OWNER_BLOCKS, "{n}: {b}");
             assert!(blocks == 1 || blocks % OWNER_BLOCKS_STEP == 0, "{n}: {b}");
             // The last block is short by less than one owner per block.
             assert!(n - (blocks - 1) * b + blocks >= b, "{n}: {b}");
