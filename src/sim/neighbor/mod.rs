@@ -42,15 +42,12 @@ const OWNER_BLOCK_CAP: usize = 4096;
 /// the spatial sort, 65 % of the thick slurry's pairs in range leave a 128-owner block and
 /// 17 % a 1024-owner one. Larger blocks leave fewer work items to share among threads;
 /// equal ones in a multiple of 4 share them evenly among 2 or 4 threads (the 3945-particle
-/// NPT stage had 9: 12 took its 2-thread force phase from 0.28–0.32 to 0.26–0.28 s). Until
-/// 2026-12-07 blocks held at most 1024 owners and a system at least 8 of them: 4 blocks of
-/// 2465 instead of 12 of 822 took the thick slurry on one thread from 0.94 to 0.97 M
-/// particle-steps/s (8 alternating rounds), its shear stage by about 5 %, and the
-/// 1,000,000-sphere gas (248 blocks instead of 980) by 5–15 %, and left the 2-thread
-/// figures, the gas and the NPT stage where they were (`docs/performance.md`). The price:
-/// below 16,384 particles more than 4 threads find no more work to share. The size depends
-/// on `n` only, so neither the split nor the order of any sum depends on the number of
-/// threads.
+/// NPT stage had 9: 12 took its 2-thread force phase from 0.28–0.32 to 0.26–0.28 s). At
+/// least 4 blocks of up to 4096 owners instead of at least 8 of up to 1024 (thick: 4 blocks
+/// instead of 12) sped thick up by 3.7 % on one thread and the 1,000,000-sphere gas by 5–15
+/// %, and cost nothing on two (`docs/performance.md`, 2026-12-07); the price is that below
+/// 16,384 particles more than 4 threads find no more work to share. The size depends on `n`
+/// only, so neither the split nor the order of any sum depends on the number of threads.
 pub fn owner_block(n: usize) -> usize {
     let blocks = n
         .div_ceil(OWNER_BLOCK_FLOOR)
