@@ -12,8 +12,15 @@
 //!
 //! `setup` builds the list and computes forces without advancing histories, as the
 //! setup call of a LAMMPS run does. Results are bit-identical for any thread count.
+//!
+//! Phase 3 lives in `forces` (and, fused with phase 4 on one thread, in `kick_pass`);
+//! what a state measures without advancing it (thermo, stresses, contacts) in `measure`.
 
+mod forces;
 mod kick_pass;
+mod measure;
+
+pub use measure::Thermo;
 
 use std::time::Instant;
 
@@ -22,16 +29,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sim::ensemble::Fix;
-use crate::sim::forcefield::batch::LaneInput;
-use crate::sim::forcefield::{ContactRates, ForceField, PairBatch, PairContext, PairInput, ReachTable};
+use crate::sim::forcefield::{ForceField, ReachTable};
 use crate::sim::integrate::{self, Chunk, KickFactors};
-use crate::sim::neighbor::{owner_block, MoveTest, NeighborList, Reorder};
+use crate::sim::neighbor::{MoveTest, NeighborList, Reorder};
 use crate::sim::observer::Observer;
-use crate::sim::pair_pass::{outer, BlockOut, LaneSource, PassOne, SUMS};
-use crate::sim::parallel::{add_in_order, det_sum, split_lengths};
 use crate::sim::particles::Particles;
-use crate::sim::scatter::{self, BlockJSides, Destinations};
-use crate::sim::simbox::{ImageMap, SimBox};
+use crate::sim::scatter::BlockJSides;
+use crate::sim::simbox::SimBox;
 use crate::sim::team;
 use crate::sim::timers::{Phase, Timers};
 use crate::sim::wall::Wall;
@@ -59,28 +63,6 @@ pub struct ForceSummary {
     /// taken with the other sums when [`System::rest_virial`] asks for it [nN·µm].
     #[serde(default)]
     pub virial_at_rest: Option<[f64; 6]>,
-}
-
-/// Thermodynamic state (LAMMPS thermo conventions; kinetic pressure is translational).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Thermo {
-    pub step: u64,
-    /// Pair potential energy [fJ] (LAMMPS `pe`).
-    pub pe_fj: f64,
-    /// Normal elastic energy stored in contacts [fJ] (not part of LAMMPS `pe`).
-    pub contact_elastic_fj: f64,
-    /// ½ Σ m v² [fJ].
-    pub ke_trans_fj: f64,
-    /// ½ Σ I ω² [fJ].
-    pub ke_rot_fj: f64,
-    /// Pressure tensor xx, yy, zz, xy, xz, yz [kPa].
-    pub pressure_kpa: [f64; 6],
-    /// Its virial part only [kPa].
-    pub virial_kpa: [f64; 6],
-    /// Scalar pressure (trace / 3) [kPa].
-    pub pressure_scalar_kpa: f64,
-    pub volume_um3: f64,
-    pub contacts: u64,
 }
 
 /// Settings of the step loop.
@@ -592,129 +574,6 @@ impl System {
         });
     }
 
-    /// Pair forces and torques into `particles.f` / `particles.torque`, and `summary`.
-    ///
-    /// Pass 1 runs over blocks of owners in parallel, sized by the particle count
-    /// ([`owner_block`]): in-range pairs go in pair order through [`PairBatch`]es to the
-    /// styles; each owner sums its own side in pair order, a partner inside the block takes
-    /// its side at once, and the j-sides of the other pairs go to the block's list for the
-    /// partner's destination range. Pass 2 applies each range's lists in block (= pair) order
-    /// on its own worker ([`scatter`]). Every sum thus has one order whatever the number of
-    /// threads.
-    pub fn compute_forces(&mut self, update_history: bool) {
-        self.forces(update_history, true);
-    }
-
-    /// [`System::compute_forces`], taking the [`ForceSummary`] sums only with `tally`.
-    fn forces(&mut self, update_history: bool, tally: bool) {
-        let n = self.particles.len();
-        let ob = owner_block(n);
-        let n_blocks = n.div_ceil(ob);
-        let dest = Destinations::new(n, rayon::current_num_threads());
-        self.jside.resize_with(n_blocks, Vec::new);
-        let (mut history, mut held) = self.neighbor.take_histories_out();
-        let Particles {
-            x,
-            v,
-            omega,
-            f,
-            torque,
-            radius,
-            mass,
-            kind,
-            ..
-        } = &mut self.particles;
-        let nl = &self.neighbor;
-        let ctx = PairContext {
-            kind,
-            radius,
-            mass,
-            v,
-            omega,
-            dt: self.settings.dt,
-            update_history,
-        };
-        let image = self.simbox.image_map();
-        let rest = tally && self.rest_virial && self.ff.has_rest_forces();
-        let pass = PassOne {
-            list: nl,
-            x,
-            image: &image,
-            shifts: &image.shifts(),
-            lanes: LaneSource {
-                ff: &self.ff,
-                ctx: &ctx,
-                xy_rate: self.xy_rate,
-            },
-            dest,
-            tally,
-            rest,
-        };
-
-        // Pass 1.
-        let offsets = &nl.offsets;
-        let block = |b: usize| (b * ob, ((b + 1) * ob).min(n));
-        let owners = || (0..n_blocks).map(|b| block(b).1 - block(b).0);
-        let pairs = || (0..n_blocks).map(|b| offsets[block(b).1] - offsets[block(b).0]);
-        let work: Vec<_> = split_lengths(f, owners())
-            .zip(split_lengths(torque, owners()))
-            .zip(split_lengths(&mut history, pairs()).zip(split_lengths(&mut held, pairs())))
-            .zip(self.jside.iter_mut())
-            .enumerate()
-            .map(|(b, (((f, torque), (hist, held)), js))| (b * ob, f, torque, hist, held, js))
-            .collect();
-        let partials: Vec<[f64; SUMS]> = team::map_items(
-            work,
-            Box::<PairBatch>::default,
-            |batch, (lo, f, torque, hist, held, js)| {
-                js.resize_with(dest.parts(), Vec::new);
-                js.iter_mut().for_each(Vec::clear);
-                pass.block(
-                    batch,
-                    BlockOut {
-                        lo,
-                        f,
-                        torque,
-                        hist,
-                        held,
-                        js,
-                    },
-                )
-            },
-        );
-        self.neighbor.put_histories_back(history, held);
-        if tally {
-            let s = add_in_order(&partials);
-            self.summary = ForceSummary {
-                step: self.step,
-                pe: s[0],
-                virial: [s[1], s[2], s[3], s[4], s[5], s[6]],
-                contacts: s[7] as u64,
-                contact_elastic: s[8],
-                virial_at_rest: rest.then(|| [s[9], s[10], s[11], s[12], s[13], s[14]]),
-            };
-        }
-
-        // Pass 2.
-        let p = &mut self.particles;
-        scatter::apply(&self.jside, dest, &mut p.f, &mut p.torque, &p.radius);
-
-        // Body force, then walls, act on every particle.
-        let g = self.settings.gravity;
-        if g != [0.0; 3] {
-            p.f.par_chunks_mut(integrate::CHUNK)
-                .zip(p.mass.par_chunks(integrate::CHUNK))
-                .for_each(|(f, m)| add_weight(f, m, g));
-        }
-        let (dt, particles) = (self.settings.dt, &mut self.particles);
-        for w in &mut self.walls {
-            let elastic = w.apply(particles, dt, update_history);
-            if tally {
-                self.summary.contact_elastic += elastic;
-            }
-        }
-    }
-
     /// Fails when a position, velocity, spin or force is not finite, naming the first such
     /// particle. Stage runners call it after each chunk of steps, so that a run that blew up
     /// (a timestep too large for the stiffest, lightest contact) stops with an error instead
@@ -747,242 +606,6 @@ impl System {
             }
         }
         Ok(())
-    }
-
-    /// Thermodynamic summary of the current state (uses the last force call).
-    pub fn thermo(&self) -> Thermo {
-        let p = &self.particles;
-        let k = det_sum(p.len(), |k| {
-            let v = p.v[k];
-            let w = p.omega[k];
-            let m = p.mass[k];
-            let i = p.inertia(k);
-            [
-                m * v[0] * v[0],
-                m * v[1] * v[1],
-                m * v[2] * v[2],
-                m * v[0] * v[1],
-                m * v[0] * v[2],
-                m * v[1] * v[2],
-                i * (w[0] * w[0] + w[1] * w[1] + w[2] * w[2]),
-            ]
-        });
-        let vol = self.simbox.volume();
-        let w = self.summary.virial;
-        let mut pressure = [0.0; 6];
-        let mut virial = [0.0; 6];
-        for a in 0..6 {
-            pressure[a] = (k[a] + w[a]) / vol;
-            virial[a] = w[a] / vol;
-        }
-        Thermo {
-            step: self.step,
-            pe_fj: self.summary.pe,
-            contact_elastic_fj: self.summary.contact_elastic,
-            ke_trans_fj: 0.5 * (k[0] + k[1] + k[2]),
-            ke_rot_fj: 0.5 * k[6],
-            pressure_kpa: pressure,
-            virial_kpa: virial,
-            pressure_scalar_kpa: (pressure[0] + pressure[1] + pressure[2]) / 3.0,
-            volume_um3: vol,
-            contacts: self.summary.contacts,
-        }
-    }
-
-    /// Per particle: the number of overlapping neighbours and the pair-force stress
-    /// σ = −(1/V) Σ_j ½ del ⊗ f over its pairs (walls excluded), order xx, yy, zz, xy, xz,
-    /// yz [kPa], V its sphere volume. For output frames: one extra force pass that leaves
-    /// the shear histories as they are.
-    pub fn particle_stress(&self) -> (Vec<u32>, Vec<[f64; 6]>) {
-        let p = &self.particles;
-        let n = p.len();
-        let mut contacts = vec![0u32; n];
-        let mut w = vec![[0.0f64; 6]; n];
-        let ctx = self.pair_context(&p.v, &p.omega);
-        let mut batch = Box::<PairBatch>::default();
-        self.visit_pair_forces(&ctx, self.xy_rate, 0..n, &mut batch, |i, j, del, rsq, f| {
-            let pair = outer(del, f);
-            for k in [i, j] {
-                for a in 0..6 {
-                    w[k][a] += 0.5 * pair[a];
-                }
-            }
-            if rsq < (p.radius[i] + p.radius[j]).powi(2) {
-                contacts[i] += 1;
-                contacts[j] += 1;
-            }
-        });
-        let stress = (0..n)
-            .map(|k| {
-                let v = 4.0 / 3.0 * std::f64::consts::PI * p.radius[k].powi(3);
-                std::array::from_fn(|a| -w[k][a] / v)
-            })
-            .collect();
-        (contacts, stress)
-    }
-
-    /// [`System::pair_virial_at_rest`] of the last force pass's configuration: taken with its
-    /// sums when [`System::rest_virial`] is set, every style has a force at rest and those
-    /// sums are this step's; else a pass at rest now. The two differ only where a fix moved
-    /// the box after the pass (a shear's tilt, by γ̇·dt).
-    pub fn virial_at_rest(&self) -> [f64; 6] {
-        match self.summary.virial_at_rest {
-            Some(w) if self.summary.step == self.step => w,
-            _ => self.pair_virial_at_rest(),
-        }
-    }
-
-    /// The pair virial Σ del ⊗ f (xx, yy, zz, xy, xz, yz) [nN·µm] of the present
-    /// configuration brought to rest: every velocity and spin zero, the Lees–Edwards image
-    /// at rest, shear histories as they are. What remains are the conservative forces (pair
-    /// potentials, elastic overlaps, tangential springs); the full virial less this one is
-    /// what the velocity-dependent damping adds. A force pass that changes nothing, over
-    /// the owner blocks of [`owner_block`] in parallel, their sums added in block order (the
-    /// same bits for any thread count).
-    pub fn pair_virial_at_rest(&self) -> [f64; 6] {
-        let n = self.particles.len();
-        let zeros = vec![[0.0; 3]; n];
-        let ctx = self.pair_context(&zeros, &zeros);
-        let ob = owner_block(n);
-        let partials: Vec<[f64; 6]> = (0..n.div_ceil(ob))
-            .into_par_iter()
-            .map_init(Box::<PairBatch>::default, |batch, b| {
-                let mut w = [0.0; 6];
-                self.visit_pair_forces(&ctx, 0.0, b * ob..((b + 1) * ob).min(n), batch, |_, _, del, _, f| {
-                    for (a, x) in w.iter_mut().zip(outer(del, f)) {
-                        *a += x;
-                    }
-                });
-                w
-            })
-            .collect();
-        add_in_order(&partials)
-    }
-
-    /// The context of a force pass that does not advance histories.
-    fn pair_context<'a>(&'a self, v: &'a [[f64; 3]], omega: &'a [[f64; 3]]) -> PairContext<'a> {
-        let p = &self.particles;
-        PairContext {
-            kind: &p.kind,
-            radius: &p.radius,
-            mass: &p.mass,
-            v,
-            omega,
-            dt: self.settings.dt,
-            update_history: false,
-        }
-    }
-
-    /// Calls `visit(i, j, unit normal, rates)` for every listed pair in contact, in pair
-    /// order (the unit normal points from j to i).
-    pub fn each_contact(&self, mut visit: impl FnMut(usize, usize, [f64; 3], ContactRates)) {
-        let p = &self.particles;
-        let ctx = self.pair_context(&p.v, &p.omega);
-        self.each_pair_in_range(0..p.len(), |i, j, slot, del, rsq, _| {
-            if rsq == 0.0 {
-                return;
-            }
-            let r = rsq.sqrt();
-            let input = PairInput {
-                i,
-                j,
-                del,
-                rsq,
-                r,
-                dv: [0.0; 3],
-            };
-            if let Some(rates) = self.ff.contact_rates(&input, &ctx, &self.neighbor.history[slot]) {
-                visit(i, j, [del[0] / r, del[1] / r, del[2] / r], rates);
-            }
-        });
-    }
-
-    /// Calls `visit(i, j, slot, del, rsq, image count)` for every listed pair of the
-    /// `owners` within its stored range, in pair order, with its separation: through the
-    /// pair's image where the list fixes it (as the force loop), else the minimum image.
-    #[inline]
-    fn each_pair_in_range(
-        &self,
-        owners: std::ops::Range<usize>,
-        mut visit: impl FnMut(usize, usize, usize, [f64; 3], f64, [f64; 3]),
-    ) {
-        let (p, nl, image) = (&self.particles, &self.neighbor, self.simbox.image_map());
-        let fixed = nl.fixed_images && nl.image.len() == nl.partner.len();
-        let shifts = image.shifts();
-        for i in owners {
-            for slot in nl.pairs_of(i) {
-                let j = nl.partner[slot] as usize;
-                let raw = [p.x[i][0] - p.x[j][0], p.x[i][1] - p.x[j][1], p.x[i][2] - p.x[j][2]];
-                let (del, count) = if fixed {
-                    let code = nl.image[slot] as usize;
-                    let s = shifts.shift[code];
-                    ([raw[0] - s[0], raw[1] - s[1], raw[2] - s[2]], ImageMap::periods(code))
-                } else {
-                    image.apply_counted(raw)
-                };
-                let rsq = del[0] * del[0] + del[1] * del[1] + del[2] * del[2];
-                if rsq < nl.range_sq[slot] as f64 {
-                    visit(i, j, slot, del, rsq, count);
-                }
-            }
-        }
-    }
-
-    /// Calls `visit(i, j, del, rsq, f)` for every in-range pair of the `owners`, in pair
-    /// order, with its force on i; the styles run on batches, from copies of the shear
-    /// histories (the list's stay as they are). `xy_rate` is the Lees–Edwards image speed.
-    fn visit_pair_forces(
-        &self,
-        ctx: &PairContext,
-        xy_rate: f64,
-        owners: std::ops::Range<usize>,
-        batch: &mut PairBatch,
-        mut visit: impl FnMut(usize, usize, [f64; 3], f64, [f64; 3]),
-    ) {
-        let mut flush = |batch: &mut PairBatch| {
-            batch.prepare();
-            self.ff.compute_batch(batch, ctx);
-            for k in 0..batch.len {
-                let del = [batch.del[0][k], batch.del[1][k], batch.del[2][k]];
-                let f = [batch.f[0][k], batch.f[1][k], batch.f[2][k]];
-                visit(batch.i[k] as usize, batch.j[k] as usize, del, batch.rsq[k], f);
-            }
-            batch.len = 0;
-        };
-        let (p, nl) = (&self.particles, &self.neighbor);
-        self.each_pair_in_range(owners, |i, j, slot, del, rsq, count| {
-            let lane = LaneInput {
-                i,
-                j,
-                slot,
-                del,
-                rsq,
-                dvx: count[1] * xy_rate,
-                ri: p.radius[i],
-                rj: p.radius[j],
-            };
-            batch.push(&lane, &nl.history[slot]);
-            if batch.is_full() {
-                flush(batch);
-            }
-        });
-        flush(batch);
-    }
-
-    /// Total momentum Σ m v [pg·µm/µs].
-    pub fn momentum(&self) -> [f64; 3] {
-        let p = &self.particles;
-        det_sum(p.len(), |k| {
-            let m = p.mass[k];
-            [m * p.v[k][0], m * p.v[k][1], m * p.v[k][2]]
-        })
-    }
-
-    /// Total energy: pair potential + contact elastic + translational and rotational
-    /// kinetic [fJ]. (The tangential spring energy of contacts is not tallied.)
-    pub fn total_energy(&self) -> f64 {
-        let t = self.thermo();
-        t.pe_fj + t.contact_elastic_fj + t.ke_trans_fj + t.ke_rot_fj
     }
 
     /// Reorders particles (new index n holds old particle `perm[n]`) and rebuilds the

@@ -308,24 +308,33 @@ impl NptState {
     }
 }
 
+/// The NPT stage in progress: its system, ensemble, samples so far and steps done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NptRun {
+    system: SystemState,
+    ensemble: NptState,
+    rows: Vec<Vec<f64>>,
+    done: u64,
+}
+
+/// Shear run `k` in progress: its system, deformation, thermostat, samples (stress and
+/// velocity profile) so far and steps done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NemdRun {
+    k: usize,
+    system: SystemState,
+    deform: ShearDeform,
+    thermostat: ShearThermostat,
+    rows: Vec<Vec<f64>>,
+    profiles: Vec<Vec<(f64, f64)>>,
+    done: u64,
+}
+
 /// The phase in progress and its live state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Current {
-    Npt {
-        system: SystemState,
-        ensemble: NptState,
-        rows: Vec<Vec<f64>>,
-        done: u64,
-    },
-    Nemd {
-        k: usize,
-        system: SystemState,
-        deform: ShearDeform,
-        thermostat: ShearThermostat,
-        rows: Vec<Vec<f64>>,
-        profiles: Vec<Vec<(f64, f64)>>,
-        done: u64,
-    },
+    Npt(NptRun),
+    Nemd(NemdRun),
     Drying(Box<DryingRun>),
     Consolidation(Box<CalenderingRun>),
     Calendering(Box<CalenderingRun>),
@@ -421,6 +430,16 @@ impl Saver<'_> {
         if let Some(c) = self.cp {
             st.save(c)?;
             self.last = Instant::now();
+        }
+        Ok(())
+    }
+    /// Saves `st` with `current()` as its phase in progress, if a save is due; the phase's
+    /// live state stays with the caller, so `st` holds none after.
+    fn save_midway(&mut self, st: &mut RunState, current: impl FnOnce() -> Current) -> Result<()> {
+        if self.due() {
+            st.current = Some(current());
+            self.save(st)?;
+            st.current = None;
         }
         Ok(())
     }
@@ -550,155 +569,22 @@ fn start(l: &Loaded, progress: &mut dyn Progress) -> Result<RunState> {
             n.barostat_tau.get(),
         )),
     };
-    st.current = Some(Current::Npt {
+    st.current = Some(Current::Npt(NptRun {
         system: sys.snapshot(),
         ensemble,
         rows: Vec::new(),
         done: 0,
-    });
+    }));
     Ok(st)
 }
 
 /// Runs phases until done, checkpointing on the way.
 fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut Saver) -> Result<SlurryRun> {
-    let sc = &l.scenario;
-    let p = &sc.protocol;
-    let dt = p.timestep.get();
     while let Some(current) = st.current.take() {
         let t = Instant::now();
         match current {
-            Current::Npt {
-                system,
-                mut ensemble,
-                mut rows,
-                mut done,
-            } => {
-                let n = p
-                    .npt
-                    .as_ref()
-                    .ok_or_else(|| Error::Setup("checkpoint has an NPT run the scenario lacks".into()))?;
-                let mut sys = System::restore(system, l.model.build()?)?;
-                progress.start("npt", n.steps);
-                progress.advance(done);
-                while done < n.steps {
-                    let chunk = n.sample_every.min(n.steps - done);
-                    let from = sys.step;
-                    ensemble.run(&mut sys, chunk);
-                    done += chunk;
-                    let th = sys.thermo();
-                    rows.push(vec![
-                        sys.step as f64,
-                        sys.step as f64 * dt,
-                        temperature(&sys),
-                        th.pressure_scalar_kpa,
-                        th.pressure_kpa[2],
-                        st.model_mass / th.volume_um3,
-                        th.volume_um3,
-                        st.recipe_mass / th.volume_um3,
-                    ]);
-                    progress.advance(chunk);
-                    after_chunk(progress, &sys, from, done == n.steps)?;
-                    if saver.due() && done < n.steps {
-                        st.current = Some(Current::Npt {
-                            system: sys.snapshot(),
-                            ensemble: ensemble.clone(),
-                            rows: rows.clone(),
-                            done,
-                        });
-                        saver.save(&st)?;
-                        st.current = None;
-                    }
-                }
-                progress.finish();
-                let density: Vec<f64> = rows.iter().map(|r| r[5]).collect();
-                let keep = ((density.len() as f64 * n.average_last) as usize)
-                    .max(n.blocks)
-                    .min(density.len());
-                let window = &density[density.len() - keep..];
-                let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
-                st.density = Some((rho, is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false)));
-                st.npt_box_limited_steps = ensemble.limited_steps();
-                st.series.push(Series {
-                    name: "npt".into(),
-                    header: NPT_HEADER.into(),
-                    rows,
-                });
-                st.slurry = Some(sys.snapshot());
-                push_stage_timing(&mut st.timing, "npt", t.elapsed().as_secs_f64(), &sys.timers);
-                st.current = next_phase(l, &st, 0)?;
-            }
-            Current::Nemd {
-                k,
-                system,
-                mut deform,
-                mut thermostat,
-                mut rows,
-                mut profiles,
-                mut done,
-            } => {
-                let m = p
-                    .nemd
-                    .as_ref()
-                    .ok_or_else(|| Error::Setup("checkpoint has a shear run the scenario lacks".into()))?;
-                let rate = m.shear_rates[k].get();
-                let steps = m.steps(rate, dt);
-                let mut sys = System::restore(system, l.model.build()?)?;
-                // Each sample's static stress comes with its force sums, not from a pass of its own.
-                sys.rest_virial = true;
-                progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
-                progress.advance(done);
-                while done < steps {
-                    let chunk = m.sample_every.min(steps - done);
-                    let from = sys.step;
-                    sys.run_with(chunk, &mut [&mut deform, &mut thermostat], &mut []);
-                    done += chunk;
-                    rows.push(vec![
-                        done as f64,
-                        done as f64 * dt,
-                        deform.strain,
-                        shear_stress(&sys, &thermostat.flow),
-                        sys.virial_at_rest()[3] / sys.simbox.volume(),
-                        thermostat.temperature,
-                    ]);
-                    profiles.push(velocity_profile(&sys, 8));
-                    progress.advance(chunk);
-                    after_chunk(progress, &sys, from, done == steps)?;
-                    if saver.due() && done < steps {
-                        st.current = Some(Current::Nemd {
-                            k,
-                            system: sys.snapshot(),
-                            deform: deform.clone(),
-                            thermostat: thermostat.clone(),
-                            rows: rows.clone(),
-                            profiles: profiles.clone(),
-                            done,
-                        });
-                        saver.save(&st)?;
-                        st.current = None;
-                    }
-                }
-                progress.finish();
-                st.viscosity.push(viscosity_point(
-                    &rows,
-                    &profiles,
-                    rate,
-                    deform.strain,
-                    m.average_last,
-                    m.blocks,
-                )?);
-                st.series.push(Series {
-                    name: format!("nemd_{k}"),
-                    header: NEMD_HEADER.into(),
-                    rows,
-                });
-                push_stage_timing(
-                    &mut st.timing,
-                    &format!("nemd_{k}"),
-                    t.elapsed().as_secs_f64(),
-                    &sys.timers,
-                );
-                st.current = next_phase(l, &st, k + 1)?;
-            }
+            Current::Npt(run) => npt_stage(l, &mut st, run, progress, saver)?,
+            Current::Nemd(run) => nemd_stage(l, &mut st, run, progress, saver)?,
             Current::Drying(run) => {
                 let (run, engine) = run_stage(
                     l,
@@ -764,6 +650,158 @@ fn drive(l: &Loaded, mut st: RunState, progress: &mut dyn Progress, saver: &mut 
         saver.save(&st)?;
     }
     finish(l, st)
+}
+
+/// Runs the NPT stage from where it stands to its end, checkpointing on the way; then
+/// the density and the next phase.
+fn npt_stage(l: &Loaded, st: &mut RunState, run: NptRun, progress: &mut dyn Progress, saver: &mut Saver) -> Result<()> {
+    let t = Instant::now();
+    let (p, dt) = (&l.scenario.protocol, l.scenario.protocol.timestep.get());
+    let NptRun {
+        system,
+        mut ensemble,
+        mut rows,
+        mut done,
+    } = run;
+    let n = p
+        .npt
+        .as_ref()
+        .ok_or_else(|| Error::Setup("checkpoint has an NPT run the scenario lacks".into()))?;
+    let mut sys = System::restore(system, l.model.build()?)?;
+    progress.start("npt", n.steps);
+    progress.advance(done);
+    while done < n.steps {
+        let chunk = n.sample_every.min(n.steps - done);
+        let from = sys.step;
+        ensemble.run(&mut sys, chunk);
+        done += chunk;
+        let th = sys.thermo();
+        rows.push(vec![
+            sys.step as f64,
+            sys.step as f64 * dt,
+            temperature(&sys),
+            th.pressure_scalar_kpa,
+            th.pressure_kpa[2],
+            st.model_mass / th.volume_um3,
+            th.volume_um3,
+            st.recipe_mass / th.volume_um3,
+        ]);
+        progress.advance(chunk);
+        after_chunk(progress, &sys, from, done == n.steps)?;
+        if done < n.steps {
+            saver.save_midway(st, || {
+                Current::Npt(NptRun {
+                    system: sys.snapshot(),
+                    ensemble: ensemble.clone(),
+                    rows: rows.clone(),
+                    done,
+                })
+            })?;
+        }
+    }
+    progress.finish();
+    let density: Vec<f64> = rows.iter().map(|r| r[5]).collect();
+    let keep = ((density.len() as f64 * n.average_last) as usize)
+        .max(n.blocks)
+        .min(density.len());
+    let window = &density[density.len() - keep..];
+    let rho = block_average(window, n.blocks).ok_or_else(|| Error::Setup("too few NPT samples".into()))?;
+    st.density = Some((rho, is_steady(window, n.blocks.max(3), 3.0).unwrap_or(false)));
+    st.npt_box_limited_steps = ensemble.limited_steps();
+    st.series.push(Series {
+        name: "npt".into(),
+        header: NPT_HEADER.into(),
+        rows,
+    });
+    st.slurry = Some(sys.snapshot());
+    push_stage_timing(&mut st.timing, "npt", t.elapsed().as_secs_f64(), &sys.timers);
+    st.current = next_phase(l, st, 0)?;
+    Ok(())
+}
+
+/// Runs shear run `k` from where it stands to its end, checkpointing on the way; then its
+/// viscosity and the next phase.
+fn nemd_stage(
+    l: &Loaded,
+    st: &mut RunState,
+    run: NemdRun,
+    progress: &mut dyn Progress,
+    saver: &mut Saver,
+) -> Result<()> {
+    let t = Instant::now();
+    let (p, dt) = (&l.scenario.protocol, l.scenario.protocol.timestep.get());
+    let NemdRun {
+        k,
+        system,
+        mut deform,
+        mut thermostat,
+        mut rows,
+        mut profiles,
+        mut done,
+    } = run;
+    let m = p
+        .nemd
+        .as_ref()
+        .ok_or_else(|| Error::Setup("checkpoint has a shear run the scenario lacks".into()))?;
+    let rate = m.shear_rates[k].get();
+    let steps = m.steps(rate, dt);
+    let mut sys = System::restore(system, l.model.build()?)?;
+    // Each sample's static stress comes with its force sums, not from a pass of its own.
+    sys.rest_virial = true;
+    progress.start(&format!("nemd {:.4e} 1/s", rate * 1e6), steps);
+    progress.advance(done);
+    while done < steps {
+        let chunk = m.sample_every.min(steps - done);
+        let from = sys.step;
+        sys.run_with(chunk, &mut [&mut deform, &mut thermostat], &mut []);
+        done += chunk;
+        rows.push(vec![
+            done as f64,
+            done as f64 * dt,
+            deform.strain,
+            shear_stress(&sys, &thermostat.flow),
+            sys.virial_at_rest()[3] / sys.simbox.volume(),
+            thermostat.temperature,
+        ]);
+        profiles.push(velocity_profile(&sys, 8));
+        progress.advance(chunk);
+        after_chunk(progress, &sys, from, done == steps)?;
+        if done < steps {
+            saver.save_midway(st, || {
+                Current::Nemd(NemdRun {
+                    k,
+                    system: sys.snapshot(),
+                    deform: deform.clone(),
+                    thermostat: thermostat.clone(),
+                    rows: rows.clone(),
+                    profiles: profiles.clone(),
+                    done,
+                })
+            })?;
+        }
+    }
+    progress.finish();
+    st.viscosity.push(viscosity_point(
+        &rows,
+        &profiles,
+        rate,
+        deform.strain,
+        m.average_last,
+        m.blocks,
+    )?);
+    st.series.push(Series {
+        name: format!("nemd_{k}"),
+        header: NEMD_HEADER.into(),
+        rows,
+    });
+    push_stage_timing(
+        &mut st.timing,
+        &format!("nemd_{k}"),
+        t.elapsed().as_secs_f64(),
+        &sys.timers,
+    );
+    st.current = next_phase(l, st, k + 1)?;
+    Ok(())
 }
 
 /// The scenario's calendering, if it has one, of a dried film whose AM radii times
@@ -861,7 +899,7 @@ fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
         NemdEnsemble::NoseHoover => ShearThermostat::nose_hoover(t, tau, flow, m.thermostat_chain),
     };
     thermostat.start(&mut sys);
-    Ok(Some(Current::Nemd {
+    Ok(Some(Current::Nemd(NemdRun {
         k,
         system: sys.snapshot(),
         deform,
@@ -869,7 +907,7 @@ fn next_shear(l: &Loaded, st: &RunState, k: usize) -> Result<Option<Current>> {
         rows: Vec::new(),
         profiles: Vec::new(),
         done: 0,
-    }))
+    })))
 }
 
 fn viscosity_point(
