@@ -1,11 +1,15 @@
 //! Command-line front ends that grew past a screen in `main.rs`.
 
 pub mod analyze;
+pub mod bench;
 pub mod calibrate;
 pub mod fit;
+pub mod forces;
 pub mod map;
 pub mod recommend;
+pub mod run;
 pub mod sweep;
+pub mod validate;
 
 use etwin::{Error, Result};
 
