@@ -53,17 +53,10 @@ fn parse_simd(s: &str) -> std::result::Result<etwin::sim::simd::Level, String> {
 /// Runs the bench cases, or the comparison with LAMMPS.
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.compare_lammps {
-        return compare_lammps(a.json, a.simd, a.repeat);
+        compare_lammps(a.json, a.simd, a.repeat)
+    } else {
+        run_bench(&a)
     }
-    run_bench(
-        a.json,
-        &a.cases,
-        (a.steps_gas, a.steps_reference),
-        a.gas_cells as usize,
-        a.write_gas_state.as_deref(),
-        a.simd,
-        a.repeat,
-    )
 }
 
 /// Runs benches/compare_lammps.sh (from the working directory or the source tree) with this
@@ -102,15 +95,19 @@ fn compare_lammps(json: bool, simd: Option<etwin::sim::simd::Level>, repeat: u64
     }
 }
 
-fn run_bench(
-    json: bool,
-    cases: &[String],
-    (steps_gas, steps_reference): (u64, u64),
-    gas_cells: usize,
-    write_gas_state: Option<&Path>,
-    simd: Option<etwin::sim::simd::Level>,
-    repeat: u64,
-) -> Result<()> {
+/// Times the bench cases `a` names and prints their figures.
+fn run_bench(a: &BenchArgs) -> Result<()> {
+    let BenchArgs {
+        json,
+        ref cases,
+        steps_gas,
+        steps_reference,
+        ref write_gas_state,
+        simd,
+        repeat,
+        ..
+    } = *a;
+    let gas_cells = a.gas_cells as usize;
     if let Some(cap) = simd {
         etwin::sim::simd::set_cap(cap);
     }
