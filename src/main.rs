@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use etwin::{Error, Result};
+use etwin::Result;
 
 mod cli;
 
@@ -115,7 +115,7 @@ fn view(v: ViewCli, threads: Option<usize>) -> Result<()> {
 
 #[cfg(not(feature = "viewer"))]
 fn view(_: ViewCli, _: Option<usize>) -> Result<()> {
-    Err(Error::Setup(
+    Err(etwin::Error::Setup(
         "this etwin was built without the viewer\n  hint: cargo build --release --features viewer (bevy: ≈ 12 min the first time)"
             .into(),
     ))
